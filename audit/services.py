@@ -1,0 +1,46 @@
+"""Writing the audit trail. Call inside the transaction of the action being recorded."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models, transaction
+from django.http import HttpRequest
+
+from .models import AuditEvent
+
+SYSTEM_ACTOR = "system"
+
+
+def client_ip(request: HttpRequest | None) -> str | None:
+    """The address the request came from (REMOTE_ADDR; put a proxy's own header handling
+    in front of Django rather than trusting X-Forwarded-For here)."""
+    if request is None:
+        return None
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def audit_record(
+    *,
+    action: str,
+    actor: Any = None,
+    organization: Any = None,
+    target: models.Model | None = None,
+    target_label: str = "",
+    source_ip: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("audit_record must run inside the action's transaction")
+    actor_label = actor.get_username() if actor is not None else SYSTEM_ACTOR
+    return AuditEvent.objects.create(
+        action=action,
+        actor=actor,
+        actor_label=actor_label,
+        organization=organization,
+        target_type=target._meta.model_name if target is not None else "",
+        target_id=str(target.pk) if target is not None else "",
+        target_label=target_label or (str(target) if target is not None else ""),
+        source_ip=source_ip,
+        details=details or {},
+    )

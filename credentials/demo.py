@@ -1,0 +1,145 @@
+"""Demo data: two organizations, units, a user per role, credentials of every kind in every
+status, and the connections and AS2 profiles that use them. Safe to run again."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from organizations.models import BusinessUnit, Organization, User
+from organizations.roles import Role
+from organizations.services import membership_set_role
+
+from . import material as m
+from .models import Connection, ConnectionKind, Credential
+from .rotation import rotation_schedule
+from .services import connection_save, credential_create
+
+DEMO_PASSWORD = "keyturn-demo-2026"
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    username: str
+    organization: str
+    role: str
+
+
+DEMO_USERS = [
+    DemoUser("owner", "northwind", Role.OWNER),
+    DemoUser("manager", "northwind", Role.MANAGER),
+    DemoUser("reviewer", "northwind", Role.REVIEWER),
+    DemoUser("viewer", "northwind", Role.VIEWER),
+    DemoUser("globex-owner", "globex", Role.OWNER),
+]
+
+
+def _user(username: str) -> User:
+    user, created = User.objects.get_or_create(
+        username=username, defaults={"email": f"{username}@example.com"}
+    )
+    if created:
+        user.set_password(DEMO_PASSWORD)
+        user.save()
+    return user
+
+
+def _unit(org: Organization, name: str, slug: str, contacts: str = "") -> BusinessUnit:
+    unit, _ = BusinessUnit.objects.get_or_create(
+        organization=org, slug=slug, defaults={"name": name, "contact_emails": contacts}
+    )
+    return unit
+
+
+def _credential(
+    unit: BusinessUnit, name: str, material: m.Material, valid_until: datetime | None,
+    owner: User, now: datetime,
+) -> Credential:
+    """Creates the credential unless it exists; an already expired one is created in the past."""
+    existing = Credential.objects.filter(business_unit=unit, name=name).first()
+    if existing:
+        return existing
+    expiry = valid_until or material.valid_until
+    created = expiry - timedelta(days=60) if expiry and expiry <= now else now
+    return credential_create(
+        business_unit=unit, kind=material.kind, name=name, material=material,
+        valid_until=valid_until, actor=owner, now=created,
+    )
+
+
+def _connect(unit: BusinessUnit, name: str, kind: str, credential: Credential, owner: User,
+             **fields: object) -> None:
+    if not Connection.objects.filter(business_unit=unit, name=name).exists():
+        connection_save(
+            connection=Connection(business_unit=unit, name=name, kind=kind,
+                                  credential=credential, **fields),
+            actor=owner,
+        )
+
+
+@transaction.atomic
+def load_demo_data(now: datetime | None = None) -> list[DemoUser]:
+    now = now or timezone.now()
+    northwind, _ = Organization.objects.get_or_create(
+        slug="northwind", defaults={"name": "Northwind Logistics"}
+    )
+    globex, _ = Organization.objects.get_or_create(
+        slug="globex", defaults={"name": "Globex Freight"}
+    )
+    orgs = {"northwind": northwind, "globex": globex}
+    for demo in DEMO_USERS:
+        membership_set_role(
+            organization=orgs[demo.organization], user=_user(demo.username), role=demo.role,
+            actor=None,
+        )
+    owner = User.objects.get(username="owner")
+    warehousing = _unit(northwind, "Warehousing", "warehousing", "warehouse-ops@example.com")
+    finance = _unit(northwind, "Finance", "finance", "finance-it@example.com")
+    partners = _unit(northwind, "Partner Integrations", "partners", "integrations@example.com")
+
+    days = lambda n: now + timedelta(days=n)  # noqa: E731
+    acme = _credential(warehousing, "Acme inbound drop", m.sftp_password(
+        username="acme-drop", password=m.generate_password()), days(90), owner, now)
+    carrier = _credential(warehousing, "Carrier outbound key",
+                          m.sftp_key_generated(username="northwind"), days(10), owner, now)
+    _credential(warehousing, "Legacy upload", m.sftp_password(
+        username="legacy", password=m.generate_password()), days(-5), owner, now)
+    _credential(finance, "Bank statements (spare)", m.sftp_password(
+        username="bank-spare", password=m.generate_password()), None, owner, now)
+    edi = _credential(partners, "EDI signing 2027", m.as2_certificate_generated(
+        common_name="edi.northwind.example", days=400, now=now), None, owner, now)
+    _credential(partners, "EDI signing 2025", m.as2_certificate_generated(
+        common_name="old-edi.northwind.example", days=1, now=now - timedelta(days=30)),
+        None, owner, now)
+    billing = _credential(finance, "Billing API", m.api_client_secret(client_id=""),
+                          days(20), owner, now)
+    warranty = _credential(partners, "Warranty API key", m.api_key(
+        client_id="northwind-warranty", key_id="key-2026-01",
+        private_key=m.crypto.generate_pem_private_key()), days(120), owner, now)
+
+    _connect(warehousing, "Acme partner upload", ConnectionKind.INBOUND_SFTP, acme, owner)
+    _connect(warehousing, "Carrier manifests", ConnectionKind.OUTBOUND_SFTP, carrier, owner,
+             hostname="sftp.carrier.example", port=22, remote_path="/manifests")
+    _connect(partners, "Retailer AS2 profile", ConnectionKind.AS2_PROFILE, edi, owner,
+             partner_as2_id="RETAILER-AS2")
+    _connect(finance, "Billing platform", ConnectionKind.API_INTEGRATION, billing, owner,
+             endpoint_url="https://billing.example/api")
+    _connect(partners, "Warranty portal", ConnectionKind.API_INTEGRATION, warranty, owner,
+             endpoint_url="https://warranty.example/api", is_active=False)
+    if not warranty.rotations.exists():
+        rotation_schedule(
+            credential=warranty, actor=owner, starts_at=days(7), overlap_ends_at=days(14),
+            material=m.api_key(client_id="northwind-warranty", key_id="key-2026-02",
+                               private_key=m.crypto.generate_pem_private_key()),
+            reason="Quarterly key change",
+        )
+
+    operations = _unit(globex, "Operations", "operations", "ops@globex.example")
+    globex_owner = User.objects.get(username="globex-owner")
+    dock = _credential(operations, "Dock scheduler", m.sftp_password(
+        username="dock", password=m.generate_password()), days(60), globex_owner, now)
+    _connect(operations, "Dock scheduler upload", ConnectionKind.INBOUND_SFTP, dock, globex_owner)
+    return DEMO_USERS

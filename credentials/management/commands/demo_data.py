@@ -1,0 +1,16 @@
+from django.core.management.base import BaseCommand
+
+from credentials.demo import DEMO_PASSWORD, load_demo_data
+
+
+class Command(BaseCommand):
+    help = "Loads the demo organizations, users and credentials (safe to run again)."
+
+    def handle(self, *args: object, **options: object) -> None:
+        users = load_demo_data()
+        self.stdout.write(self.style.SUCCESS("Demo data is loaded. Sign in as:"))
+        for demo in users:
+            self.stdout.write(
+                f"  {demo.username:<14} {demo.role:<9} in {demo.organization}"
+                f"  (password: {DEMO_PASSWORD})"
+            )

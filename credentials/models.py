@@ -1,0 +1,308 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from organizations.models import BusinessUnit, User
+from organizations.roles import Perm
+
+
+class Kind(models.TextChoices):
+    SFTP_PASSWORD = "sftp_password", "SFTP password"
+    SFTP_KEY = "sftp_key", "SFTP key"
+    AS2_CERTIFICATE = "as2_certificate", "AS2 certificate"
+    API_CLIENT_SECRET = "api_client_secret", "API client secret"
+    API_KEY = "api_key", "API key"
+
+
+class Family(models.TextChoices):
+    """How the portal groups kinds: one tab and one permission per family."""
+
+    SFTP = "sftp", "SFTP Credentials"
+    AS2 = "as2", "AS2 Certificates"
+    API = "api", "API Credentials"
+
+
+KIND_FAMILY: dict[str, str] = {
+    Kind.SFTP_PASSWORD: Family.SFTP,
+    Kind.SFTP_KEY: Family.SFTP,
+    Kind.AS2_CERTIFICATE: Family.AS2,
+    Kind.API_CLIENT_SECRET: Family.API,
+    Kind.API_KEY: Family.API,
+}
+FAMILY_PERM: dict[str, str] = {
+    Family.SFTP: Perm.MANAGE_SFTP,
+    Family.AS2: Perm.MANAGE_AS2,
+    Family.API: Perm.MANAGE_API,
+}
+
+
+class RotationPolicy(models.TextChoices):
+    REMINDERS = "reminders", "Reminders only"
+    AUTOMATIC = "automatic", "Automatic rotation"
+
+
+class CredentialQuerySet(models.QuerySet):
+    def for_user(self, user: User) -> CredentialQuerySet:
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(business_unit__organization__memberships__user=user)
+
+
+class Credential(models.Model):
+    """A named credential of one kind. It keeps its identity, connections and history across
+    rotations; each generation of secret material is a CredentialVersion."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    business_unit = models.ForeignKey(
+        BusinessUnit, on_delete=models.PROTECT, related_name="credentials"
+    )
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    notes = models.TextField(blank=True)
+    is_active = models.BooleanField(
+        default=True, help_text="A deactivated credential works nowhere until reactivated."
+    )
+    rotation_policy = models.CharField(
+        max_length=20, choices=RotationPolicy.choices, default=RotationPolicy.REMINDERS
+    )
+    lifetime_days = models.PositiveIntegerField(
+        default=180, help_text="How long a newly generated version stays valid."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    objects = CredentialQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [models.Index(fields=["business_unit", "kind"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def family(self) -> str:
+        return KIND_FAMILY[self.kind]
+
+    @property
+    def manage_perm(self) -> str:
+        return FAMILY_PERM[self.family]
+
+    @property
+    def organization(self) -> object:
+        return self.business_unit.organization
+
+
+class VersionState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    CURRENT = "current", "Current"
+    PREVIOUS = "previous", "Previous (in overlap)"
+    RETIRED = "retired", "Retired"
+
+
+class CredentialVersion(models.Model):
+    """One generation of a credential's material: public parts in the clear, the secret
+    encrypted under the key ring (credentials.crypto), bound to this row's id."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    credential = models.ForeignKey(Credential, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    state = models.CharField(max_length=20, choices=VersionState.choices)
+    username = models.CharField(max_length=200, blank=True)
+    client_id = models.CharField(max_length=200, blank=True, db_index=True)
+    key_id = models.CharField(max_length=200, blank=True)
+    public_key = models.TextField(blank=True)
+    fingerprint = models.CharField(max_length=128, blank=True, db_index=True)
+    certificate_pem = models.TextField(blank=True)
+    cert_subject = models.CharField(max_length=500, blank=True)
+    cert_issuer = models.CharField(max_length=500, blank=True)
+    cert_serial = models.CharField(max_length=100, blank=True)
+    cert_not_before = models.DateTimeField(null=True, blank=True)
+    secret_ciphertext = models.TextField()
+    secret_digest = models.CharField(max_length=64, blank=True, db_index=True)
+    valid_from = models.DateTimeField()
+    valid_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    activated_at = models.DateTimeField(null=True, blank=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["credential", "number"], name="unique_version_number"),
+            models.UniqueConstraint(
+                fields=["credential"], condition=Q(state="current"), name="one_current_version"
+            ),
+            models.UniqueConstraint(
+                fields=["credential"], condition=Q(state="pending"), name="one_pending_version"
+            ),
+            models.UniqueConstraint(
+                fields=["credential"], condition=Q(state="previous"), name="one_previous_version"
+            ),
+            models.CheckConstraint(
+                condition=Q(valid_until__isnull=True) | Q(valid_until__gt=models.F("valid_from")),
+                name="version_valid_window",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.credential_id} v{self.number} ({self.state})"
+
+    def __repr__(self) -> str:
+        return f"<CredentialVersion {self.pk} v{self.number} {self.state} secret=***>"
+
+    @property
+    def aad(self) -> str:
+        return f"credential-version:{self.pk}"
+
+    def is_expired(self, now: datetime) -> bool:
+        return self.valid_until is not None and now >= self.valid_until
+
+    def works_at(self, now: datetime) -> bool:
+        """Whether this version authenticates at `now`. Time alone decides the edges, so an
+        expired or overlapped-out version stops at its exact time even if no job has run."""
+        if self.state == VersionState.RETIRED or not self.credential.is_active:
+            return False
+        if now < self.valid_from:
+            return False
+        return not self.is_expired(now)
+
+
+class ConnectionKind(models.TextChoices):
+    INBOUND_SFTP = "inbound_sftp", "Inbound SFTP"
+    OUTBOUND_SFTP = "outbound_sftp", "Outbound SFTP"
+    AS2_PROFILE = "as2_profile", "AS2 profile"
+    API_INTEGRATION = "api_integration", "API integration"
+
+
+CONNECTION_CREDENTIAL_KINDS: dict[str, frozenset[str]] = {
+    ConnectionKind.INBOUND_SFTP: frozenset({Kind.SFTP_PASSWORD, Kind.SFTP_KEY}),
+    ConnectionKind.OUTBOUND_SFTP: frozenset({Kind.SFTP_PASSWORD, Kind.SFTP_KEY}),
+    ConnectionKind.AS2_PROFILE: frozenset({Kind.AS2_CERTIFICATE}),
+    ConnectionKind.API_INTEGRATION: frozenset({Kind.API_CLIENT_SECRET, Kind.API_KEY}),
+}
+
+
+class ConnectionQuerySet(models.QuerySet):
+    def for_user(self, user: User) -> ConnectionQuerySet:
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(business_unit__organization__memberships__user=user)
+
+
+class Connection(models.Model):
+    """Something that uses a credential: an SFTP connection, an AS2 profile, an API
+    integration."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    business_unit = models.ForeignKey(
+        BusinessUnit, on_delete=models.PROTECT, related_name="connections"
+    )
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=30, choices=ConnectionKind.choices)
+    credential = models.ForeignKey(
+        Credential, null=True, blank=True, on_delete=models.PROTECT, related_name="connections"
+    )
+    is_active = models.BooleanField(default=True)
+    hostname = models.CharField(max_length=255, blank=True)
+    port = models.PositiveIntegerField(null=True, blank=True)
+    remote_path = models.CharField(max_length=500, blank=True, default="/")
+    host_key_fingerprint = models.CharField(
+        max_length=128, blank=True, help_text="Pinned SHA256 fingerprint of the server's host key."
+    )
+    partner_as2_id = models.CharField(max_length=128, blank=True)
+    endpoint_url = models.URLField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ConnectionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RotationMode(models.TextChoices):
+    IMMEDIATE = "immediate", "Immediate"
+    SCHEDULED = "scheduled", "Scheduled"
+    AUTOMATIC = "automatic", "Automatic"
+
+
+class RotationState(models.TextChoices):
+    SCHEDULED = "scheduled", "Scheduled"
+    RUNNING = "running", "Running"
+    COMPLETED = "completed", "Completed"
+    CANCELLED = "cancelled", "Cancelled"
+    FAILED = "failed", "Failed"
+
+
+OPEN_ROTATION_STATES = (RotationState.SCHEDULED, RotationState.RUNNING)
+
+
+class Rotation(models.Model):
+    """A switch from one version to another (or, for a swap, to another credential)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    credential = models.ForeignKey(Credential, on_delete=models.CASCADE, related_name="rotations")
+    from_version = models.ForeignKey(
+        CredentialVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    to_version = models.ForeignKey(
+        CredentialVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    replacement = models.ForeignKey(
+        Credential, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text="For a swap: the existing credential the connections move to.",
+    )
+    mode = models.CharField(max_length=20, choices=RotationMode.choices)
+    state = models.CharField(
+        max_length=20, choices=RotationState.choices, default=RotationState.SCHEDULED
+    )
+    starts_at = models.DateTimeField()
+    overlap_ends_at = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=500, blank=True)
+    failure_reason = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["credential"], condition=Q(state__in=["scheduled", "running"]),
+                name="one_open_rotation",
+            ),
+            models.CheckConstraint(
+                condition=Q(overlap_ends_at__isnull=True)
+                | Q(overlap_ends_at__gt=models.F("starts_at")),
+                name="overlap_after_start",
+            ),
+            models.CheckConstraint(
+                condition=~(Q(to_version__isnull=False) & Q(replacement__isnull=False)),
+                name="rotation_one_target",
+            ),
+        ]
+        indexes = [models.Index(fields=["state", "starts_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_mode_display()} rotation of {self.credential_id} ({self.state})"

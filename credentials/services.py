@@ -1,0 +1,265 @@
+"""Writes to credentials, versions and connections. Each runs in one transaction and records
+its audit event in it; rotations live in credentials.rotation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from audit.services import audit_record
+from organizations.models import BusinessUnit, User
+from organizations.roles import Perm
+
+from . import crypto
+from .material import Material
+from .models import (
+    CONNECTION_CREDENTIAL_KINDS,
+    Connection,
+    Credential,
+    CredentialVersion,
+    Kind,
+    RotationPolicy,
+    VersionState,
+)
+
+AUTOMATIC_BY_DEFAULT = {Kind.API_CLIENT_SECRET, Kind.API_KEY}
+
+
+class CredentialError(Exception):
+    """A request the rules refuse; the message is safe to show to the user."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def require_perm(user: User | None, credential: Credential, perm: str) -> None:
+    if user is not None and not user.has_org_perm(credential.business_unit.organization, perm):
+        raise PermissionDenied
+
+
+def version_build(
+    *,
+    credential: Credential,
+    material: Material,
+    state: str,
+    valid_from: datetime,
+    valid_until: datetime | None,
+    actor: User | None,
+) -> CredentialVersion:
+    """Creates a version with its secret encrypted under the newest key, bound to its id."""
+    if material.kind != credential.kind:
+        raise CredentialError(
+            f"This material is for a {material.kind}, not a {credential.get_kind_display()}."
+        )
+    number = (credential.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+    cert = material.certificate
+    version = CredentialVersion(
+        credential=credential,
+        number=number,
+        state=state,
+        username=material.username,
+        client_id=material.client_id,
+        key_id=material.key_id,
+        public_key=material.public_key,
+        fingerprint=material.fingerprint,
+        certificate_pem=cert.pem if cert else "",
+        cert_subject=cert.subject if cert else "",
+        cert_issuer=cert.issuer if cert else "",
+        cert_serial=cert.serial if cert else "",
+        cert_not_before=cert.not_before if cert else None,
+        secret_digest=crypto.secret_digest(material.secret) if material.digest_secret else "",
+        valid_from=valid_from,
+        valid_until=material.valid_until or valid_until,
+        created_by=actor,
+        activated_at=valid_from if state == VersionState.CURRENT else None,
+    )
+    version.secret_ciphertext = crypto.key_ring().encrypt(material.secret, aad=version.aad)
+    version.save()
+    return version
+
+
+def version_secret(version: CredentialVersion) -> str:
+    """Decrypts a version's secret. Only reveal, export and authentication call this."""
+    return crypto.key_ring().decrypt(version.secret_ciphertext, aad=version.aad)
+
+
+def version_summary(version: CredentialVersion) -> dict[str, object]:
+    """What the audit trail may say about a version: never the secret."""
+    summary: dict[str, object] = {"version": version.number, "state": version.state}
+    for name in ("username", "client_id", "key_id", "fingerprint"):
+        if getattr(version, name):
+            summary[name] = getattr(version, name)
+    return summary
+
+
+@transaction.atomic
+def credential_create(
+    *,
+    business_unit: BusinessUnit,
+    kind: str,
+    name: str,
+    material: Material,
+    valid_until: datetime | None,
+    actor: User | None,
+    notes: str = "",
+    rotation_policy: str | None = None,
+    lifetime_days: int = 180,
+    source_ip: str | None = None,
+    now: datetime | None = None,
+) -> Credential:
+    now = now or timezone.now()
+    if not name.strip():
+        raise CredentialError("Give the credential a name.", field="name")
+    if valid_until is None and kind in AUTOMATIC_BY_DEFAULT:
+        valid_until = now + timedelta(days=lifetime_days)
+    if material.valid_until is not None and material.valid_until <= now:
+        raise CredentialError("This certificate has already expired.", field="certificate")
+    if valid_until is not None and material.valid_until is None and valid_until <= now:
+        raise CredentialError("The expiry must be in the future.", field="valid_until")
+    credential = Credential.objects.create(
+        business_unit=business_unit,
+        name=name.strip(),
+        kind=kind,
+        notes=notes,
+        rotation_policy=rotation_policy
+        or (RotationPolicy.AUTOMATIC if kind in AUTOMATIC_BY_DEFAULT else RotationPolicy.REMINDERS),
+        lifetime_days=lifetime_days,
+        created_by=actor,
+    )
+    version = version_build(
+        credential=credential, material=material, state=VersionState.CURRENT,
+        valid_from=now, valid_until=valid_until, actor=actor,
+    )
+    audit_record(
+        action="credential.create", actor=actor, organization=business_unit.organization,
+        target=credential, source_ip=source_ip,
+        details={"kind": kind, **version_summary(version)},
+    )
+    return credential
+
+
+@transaction.atomic
+def credential_update(
+    *,
+    credential: Credential,
+    actor: User,
+    name: str,
+    notes: str,
+    rotation_policy: str,
+    lifetime_days: int,
+    source_ip: str | None = None,
+) -> Credential:
+    require_perm(actor, credential, credential.manage_perm)
+    if not name.strip():
+        raise CredentialError("Give the credential a name.", field="name")
+    changes = {}
+    for attr, value in (("name", name.strip()), ("notes", notes),
+                        ("rotation_policy", rotation_policy), ("lifetime_days", lifetime_days)):
+        if getattr(credential, attr) != value:
+            changes[attr] = value if attr != "notes" else "(changed)"
+            setattr(credential, attr, value)
+    if changes:
+        credential.save()
+        audit_record(
+            action="credential.update", actor=actor,
+            organization=credential.business_unit.organization, target=credential,
+            source_ip=source_ip, details=changes,
+        )
+    return credential
+
+
+@transaction.atomic
+def credential_set_active(
+    *, credential: Credential, active: bool, actor: User, source_ip: str | None = None
+) -> Credential:
+    require_perm(actor, credential, credential.manage_perm)
+    if credential.is_active != active:
+        credential.is_active = active
+        credential.save(update_fields=["is_active"])
+        audit_record(
+            action="credential.reactivate" if active else "credential.deactivate", actor=actor,
+            organization=credential.business_unit.organization, target=credential,
+            source_ip=source_ip,
+        )
+    return credential
+
+
+def current_version(credential: Credential) -> CredentialVersion | None:
+    return credential.versions.filter(state=VersionState.CURRENT).first()
+
+
+@transaction.atomic
+def secret_reveal(
+    *, credential: Credential, actor: User, source_ip: str | None = None
+) -> str:
+    """The current secret in plain text, for a user allowed to reveal; always audited."""
+    require_perm(actor, credential, Perm.REVEAL)
+    version = current_version(credential)
+    if version is None:
+        raise CredentialError("This credential has no current version to reveal.")
+    audit_record(
+        action="secret.reveal", actor=actor, organization=credential.business_unit.organization,
+        target=credential, source_ip=source_ip, details=version_summary(version),
+    )
+    return version_secret(version)
+
+
+@transaction.atomic
+def connection_save(
+    *,
+    connection: Connection,
+    actor: User,
+    source_ip: str | None = None,
+) -> Connection:
+    """Creates or updates a connection after checking the credential it uses fits it."""
+    org = connection.business_unit.organization
+    credential = connection.credential
+    if credential is not None:
+        if credential.business_unit.organization_id != org.pk:
+            raise CredentialError("That credential belongs to another organization.", "credential")
+        if credential.kind not in CONNECTION_CREDENTIAL_KINDS[connection.kind]:
+            raise CredentialError(
+                f"A {connection.get_kind_display()} cannot use a "
+                f"{credential.get_kind_display()}.", "credential",
+            )
+    if credential is not None and not actor.has_org_perm(org, credential.manage_perm):
+        raise PermissionDenied
+    adding = connection._state.adding
+    connection.save()
+    audit_record(
+        action="connection.create" if adding else "connection.update", actor=actor,
+        organization=org, target=connection, source_ip=source_ip,
+        details={"credential": str(credential.pk) if credential else None,
+                 "active": connection.is_active},
+    )
+    return connection
+
+
+def secrets_reencrypt(*, batch_size: int = 200) -> Iterator[tuple[int, int]]:
+    """Re-encrypts every secret not yet under the newest key, a batch per transaction.
+
+    Yields (done, total) after each batch. Interrupted, it resumes where it stopped: rows
+    already under the newest key are skipped by their token's key id.
+    """
+    ring = crypto.key_ring()
+    current = f"{crypto.TOKEN_PREFIX}:{ring.current_key_id}:"
+    pending = CredentialVersion.objects.exclude(secret_ciphertext__startswith=current)
+    total = pending.count()
+    done = 0
+    while True:
+        with transaction.atomic():
+            batch = list(pending.select_for_update().order_by("pk")[:batch_size])
+            if not batch:
+                break
+            for version in batch:
+                plaintext = ring.decrypt(version.secret_ciphertext, aad=version.aad)
+                version.secret_ciphertext = ring.encrypt(plaintext, aad=version.aad)
+            CredentialVersion.objects.bulk_update(batch, ["secret_ciphertext"])
+        done += len(batch)
+        yield done, total

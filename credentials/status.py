@@ -1,0 +1,94 @@
+"""The one place that decides a credential's status badges, in Python and in SQL.
+
+How badges combine (every page, filter and API uses this):
+- exactly one of **Active** (the credential is enabled and at least one active connection uses
+  it) or **Inactive** (it is deactivated, or no active connection uses it);
+- at most one of **Expired** (its current version's expiry has passed: it no longer works) or
+  **Expiring Soon** (it expires within 14 days);
+- **Rotation scheduled** whenever a scheduled rotation is pending, whatever else is shown.
+
+So "Active + Expired" is possible and is the combination security staff must act on first: a
+connection still relies on a credential that no longer works.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import models
+from django.db.models import Exists, OuterRef, Q, Subquery
+
+from .models import Connection, CredentialVersion, Rotation, RotationState, VersionState
+
+EXPIRING_SOON_WINDOW = timedelta(days=14)
+
+
+class Badge(models.TextChoices):
+    ACTIVE = "active", "Active"
+    INACTIVE = "inactive", "Inactive"
+    EXPIRING_SOON = "expiring_soon", "Expiring Soon"
+    EXPIRED = "expired", "Expired"
+    ROTATION_SCHEDULED = "rotation_scheduled", "Rotation scheduled"
+
+
+@dataclass(frozen=True)
+class StatusFacts:
+    is_active: bool
+    in_use: bool
+    expires_at: datetime | None
+    rotation_scheduled: bool
+
+
+def badges_for(facts: StatusFacts, now: datetime) -> list[Badge]:
+    badges = [Badge.ACTIVE if facts.is_active and facts.in_use else Badge.INACTIVE]
+    if facts.expires_at is not None:
+        if now >= facts.expires_at:
+            badges.append(Badge.EXPIRED)
+        elif facts.expires_at - now <= EXPIRING_SOON_WINDOW:
+            badges.append(Badge.EXPIRING_SOON)
+    if facts.rotation_scheduled:
+        badges.append(Badge.ROTATION_SCHEDULED)
+    return badges
+
+
+def with_status(queryset: models.QuerySet) -> models.QuerySet:
+    """Annotates credentials with the facts badges are made of, in one query."""
+    current = CredentialVersion.objects.filter(
+        credential=OuterRef("pk"), state=VersionState.CURRENT
+    )
+    return queryset.annotate(
+        expires_at=Subquery(current.values("valid_until")[:1]),
+        in_use=Exists(Connection.objects.filter(credential=OuterRef("pk"), is_active=True)),
+        rotation_scheduled=Exists(
+            Rotation.objects.filter(credential=OuterRef("pk"), state=RotationState.SCHEDULED)
+        ),
+    )
+
+
+def facts_of(credential: object) -> StatusFacts:
+    """The facts of a credential annotated by `with_status`."""
+    return StatusFacts(
+        is_active=credential.is_active,  # type: ignore[attr-defined]
+        in_use=credential.in_use,  # type: ignore[attr-defined]
+        expires_at=credential.expires_at,  # type: ignore[attr-defined]
+        rotation_scheduled=credential.rotation_scheduled,  # type: ignore[attr-defined]
+    )
+
+
+def credential_badges(credential: object, now: datetime) -> list[Badge]:
+    return badges_for(facts_of(credential), now)
+
+
+def status_q(badge: str, now: datetime) -> Q:
+    """The filter, on a `with_status` queryset, that keeps credentials showing `badge`."""
+    active = Q(is_active=True, in_use=True)
+    expired = Q(expires_at__isnull=False, expires_at__lte=now)
+    soon = Q(expires_at__gt=now, expires_at__lte=now + EXPIRING_SOON_WINDOW)
+    return {
+        Badge.ACTIVE: active,
+        Badge.INACTIVE: ~active,
+        Badge.EXPIRED: expired,
+        Badge.EXPIRING_SOON: soon,
+        Badge.ROTATION_SCHEDULED: Q(rotation_scheduled=True),
+    }[Badge(badge)]

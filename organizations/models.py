@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+import zoneinfo
+
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from .roles import Role, role_has_perm
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not a known time zone.")
+
+
+class User(AbstractUser):
+    time_zone = models.CharField(
+        max_length=64, default="UTC", validators=[validate_time_zone],
+        help_text="Dates and times are shown in this zone (stored in UTC).",
+    )
+
+    def role_in(self, organization: Organization) -> str | None:
+        """The user's role in the organization, cached on the instance for the request."""
+        roles = getattr(self, "_keyturn_roles", None)
+        if roles is None:
+            roles = dict(self.memberships.values_list("organization_id", "role"))
+            self._keyturn_roles = roles
+        return roles.get(organization.pk)
+
+    def has_org_perm(self, organization: Organization, perm: str) -> bool:
+        if not self.is_active:
+            return False
+        role = self.role_in(organization)
+        return role is not None and role_has_perm(role, perm)
+
+
+class OrganizationQuerySet(models.QuerySet):
+    def for_user(self, user: User) -> OrganizationQuerySet:
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(memberships__user=user)
+
+
+class Organization(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=60, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = OrganizationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class BusinessUnitQuerySet(models.QuerySet):
+    def for_user(self, user: User) -> BusinessUnitQuerySet:
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(organization__memberships__user=user)
+
+
+class BusinessUnit(models.Model):
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="business_units"
+    )
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=60)
+    contact_emails = models.TextField(
+        blank=True, help_text="Who gets reminder emails about this unit's credentials, one a line."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = BusinessUnitQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "slug"], name="unique_unit_slug"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def contact_email_list(self) -> list[str]:
+        return [line.strip() for line in self.contact_emails.splitlines() if line.strip()]
+
+
+class Membership(models.Model):
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.VIEWER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["organization", "user__username"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "organization"], name="one_membership"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.organization} as {self.get_role_display()}"

@@ -1,0 +1,81 @@
+"""Writes to organizations, units, memberships and users; each audited in its transaction."""
+
+from __future__ import annotations
+
+from django.contrib.sessions.models import Session
+from django.db import transaction
+from django.utils import timezone
+
+from audit.services import audit_record
+
+from .models import Membership, Organization, User
+from .roles import Perm, Role
+
+
+class MembershipError(Exception):
+    pass
+
+
+@transaction.atomic
+def membership_set_role(
+    *, organization: Organization, user: User, role: str, actor: User | None,
+    source_ip: str | None = None,
+) -> Membership:
+    if role not in Role.values:
+        raise MembershipError(f"Unknown role {role!r}.")
+    membership, created = Membership.objects.select_for_update().get_or_create(
+        organization=organization, user=user, defaults={"role": role}
+    )
+    previous = None if created else membership.role
+    if not created and membership.role != role:
+        _keep_an_owner(organization, membership, new_role=role)
+        membership.role = role
+        membership.save(update_fields=["role"])
+    if created or previous != role:
+        audit_record(
+            action="member.add" if created else "member.role", actor=actor,
+            organization=organization, target=user, source_ip=source_ip,
+            details={"role": role, "previous_role": previous},
+        )
+    return membership
+
+
+def _keep_an_owner(
+    organization: Organization, membership: Membership, new_role: str | None
+) -> None:
+    if membership.role == Role.OWNER and new_role != Role.OWNER:
+        owners = Membership.objects.filter(organization=organization, role=Role.OWNER)
+        if owners.count() <= 1:
+            raise MembershipError("An organization needs at least one owner.")
+
+
+@transaction.atomic
+def membership_remove(
+    *, membership: Membership, actor: User, source_ip: str | None = None
+) -> None:
+    if not actor.has_org_perm(membership.organization, Perm.MANAGE_MEMBERS):
+        raise MembershipError("You may not manage members of this organization.")
+    _keep_an_owner(membership.organization, membership, new_role=None)
+    audit_record(
+        action="member.remove", actor=actor, organization=membership.organization,
+        target=membership.user, source_ip=source_ip, details={"role": membership.role},
+    )
+    membership.delete()
+
+
+@transaction.atomic
+def user_disable(*, user: User, actor: User | None, source_ip: str | None = None) -> int:
+    """Disables a user and ends every session they have. Returns how many sessions ended."""
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    ended = 0
+    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
+        if session.get_decoded().get("_auth_user_id") == str(user.pk):
+            session.delete()
+            ended += 1
+    for membership in user.memberships.select_related("organization"):
+        audit_record(
+            action="user.disable", actor=actor, organization=membership.organization,
+            target=user, source_ip=source_ip, details={"sessions_ended": ended},
+        )
+    return ended

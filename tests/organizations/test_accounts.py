@@ -1,0 +1,87 @@
+import pytest
+from django.contrib.auth.hashers import make_password
+from django.test import override_settings
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from organizations.models import Membership
+from organizations.roles import Role
+from organizations.services import (
+    MembershipError,
+    membership_remove,
+    membership_set_role,
+    user_disable,
+)
+from tests.factories import PASSWORD, make_user
+
+
+def test_it_hashes_passwords_with_argon2_first(db):
+    from config import settings as production
+
+    with override_settings(PASSWORD_HASHERS=production.PASSWORD_HASHERS):
+        assert make_password("a long passphrase").startswith("argon2$")
+
+
+def _login(client, username, password, ip="127.0.0.1"):
+    return client.post("/accounts/login/", {"username": username, "password": password},
+                       REMOTE_ADDR=ip)
+
+
+def test_it_signs_in_with_the_right_password(client, alice):
+    response = _login(client, "alice", PASSWORD)
+    assert response.status_code == 302
+    assert client.get("/o/acme/").status_code == 200
+
+
+def test_it_locks_out_after_repeated_failures_with_one_answer_for_known_and_unknown(client, alice):
+    for _ in range(4):
+        assert _login(client, "alice", "wrong", ip="192.0.2.1").status_code == 200
+        assert _login(client, "nobody", "wrong", ip="192.0.2.2").status_code == 200
+    # The fifth failure locks the user name, known or not.
+    assert _login(client, "alice", "wrong", ip="192.0.2.1").status_code == 429
+    assert _login(client, "nobody", "wrong", ip="192.0.2.2").status_code == 429
+    known = _login(client, "alice", PASSWORD, ip="192.0.2.3")
+    unknown = _login(client, "nobody", "whatever", ip="192.0.2.4")
+    assert known.status_code == unknown.status_code == 429
+    assert known.content == unknown.content
+    assert b"Too many failed sign-ins" in known.content
+
+
+def test_it_lets_the_user_in_again_after_the_cool_off(client, alice, time_machine):
+    time_machine.move_to(timezone.now(), tick=False)
+    for _ in range(5):
+        _login(client, "alice", "wrong")
+    assert _login(client, "alice", PASSWORD).status_code == 429
+    time_machine.shift(60 * 16)
+    assert _login(client, "alice", PASSWORD).status_code == 302
+
+
+def test_it_ends_every_session_of_a_disabled_user(client, alice, bob):
+    client.force_login(bob)
+    assert client.get("/o/acme/").status_code == 200
+    ended = user_disable(user=bob, actor=alice)
+    assert ended == 1
+    assert client.get("/o/acme/").status_code == 302
+    assert _login(client, "bob", PASSWORD).status_code == 200  # the form again, not a session
+    assert AuditEvent.objects.filter(action="user.disable", target_id=str(bob.pk)).exists()
+
+
+def test_it_keeps_at_least_one_owner(acme, alice, bob):
+    with pytest.raises(MembershipError, match="at least one owner"):
+        membership_set_role(organization=acme, user=alice, role=Role.VIEWER, actor=alice)
+    membership_set_role(organization=acme, user=bob, role=Role.OWNER, actor=alice)
+    membership_set_role(organization=acme, user=alice, role=Role.VIEWER, actor=bob)
+    assert Membership.objects.get(user=alice).role == Role.VIEWER
+
+
+def test_it_lets_only_member_managers_remove_members(acme, alice, bob, vic):
+    with pytest.raises(MembershipError):
+        membership_remove(membership=Membership.objects.get(user=alice), actor=bob)
+    membership_remove(membership=Membership.objects.get(user=vic), actor=alice)
+    assert not Membership.objects.filter(user=vic).exists()
+    assert AuditEvent.objects.filter(action="member.remove").count() == 1
+
+
+def test_it_stores_the_viewers_time_zone(acme):
+    user = make_user("tokyo", acme, time_zone="Asia/Tokyo")
+    assert user.time_zone == "Asia/Tokyo"
