@@ -48,6 +48,9 @@ INSTALLED_APPS = [
     "audit",
     "credentials",
     "notifications",
+    "api",
+    "sftpd",
+    "imports",
 ]
 
 MIDDLEWARE = [

@@ -21,4 +21,9 @@ urlpatterns = [
     ),
     path("admin/", admin.site.urls),
     path("", include("organizations.urls")),
+    path("", include("credentials.urls")),
+    path("", include("audit.urls")),
+    path("", include("api.urls")),
+    path("", include("sftpd.urls")),
+    path("", include("imports.urls")),
 ]

@@ -172,13 +172,17 @@ class CredentialVersion(models.Model):
         return self.valid_until is not None and now >= self.valid_until
 
     def works_at(self, now: datetime) -> bool:
-        """Whether this version authenticates at `now`. Time alone decides the edges, so an
-        expired or overlapped-out version stops at its exact time even if no job has run."""
-        if self.state == VersionState.RETIRED or not self.credential.is_active:
+        """Whether this version authenticated at `now` (a request's arrival time).
+
+        Time alone decides the edges: an expired or overlapped-out version stops at its exact
+        time even if no job has run, and a version retired after `now` still served a request
+        that arrived before its retirement.
+        """
+        if not self.credential.is_active or now < self.valid_from or self.is_expired(now):
             return False
-        if now < self.valid_from:
-            return False
-        return not self.is_expired(now)
+        if self.state == VersionState.RETIRED:
+            return self.retired_at is not None and now < self.retired_at
+        return True
 
 
 class ConnectionKind(models.TextChoices):

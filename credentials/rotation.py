@@ -212,3 +212,78 @@ def rotation_cancel(
     )
     rotation.refresh_from_db()
     return rotation
+
+
+AUTOMATIC_LEAD_TIME = timezone.timedelta(days=30)
+
+
+@transaction.atomic
+def rotation_prepare_automatic(
+    *, credential: Credential, material: Material, now: datetime | None = None
+) -> Rotation | None:
+    """For a credential under automatic rotation whose current version expires within 30
+    days: creates the new pending version (it works at once, alongside the old one) and an
+    open automatic rotation that completes on the new version's first successful use.
+
+    Returns None, changing nothing, when it is not due or a rotation is already open."""
+    now = now or timezone.now()
+    credential = _lock(credential)
+    current = credential.versions.filter(state=VersionState.CURRENT).first()
+    if (
+        current is None or current.valid_until is None
+        or current.valid_until - now > AUTOMATIC_LEAD_TIME
+        or credential.rotations.filter(state__in=OPEN_ROTATION_STATES).exists()
+    ):
+        return None
+    credential.versions.filter(state=VersionState.PENDING).update(
+        state=VersionState.RETIRED, retired_at=now
+    )
+    # The new version's lifetime starts where the old one's ends, so the cadence holds
+    # however early or late the integration switches.
+    pending = version_build(
+        credential=credential, material=material, state=VersionState.PENDING, valid_from=now,
+        valid_until=max(current.valid_until, now) + timezone.timedelta(
+            days=credential.lifetime_days),
+        actor=None,
+    )
+    rotation = Rotation.objects.create(
+        credential=credential, from_version=current, to_version=pending,
+        mode=RotationMode.AUTOMATIC, starts_at=now, overlap_ends_at=current.valid_until
+        if current.valid_until > now else None,
+        reason="Automatic rotation before expiry",
+    )
+    audit_record(
+        action="rotation.prepare", actor=None, organization=credential.business_unit.organization,
+        target=credential, details={"mode": "automatic", "to": version_summary(pending)},
+    )
+    return rotation
+
+
+def version_activate(*, version: CredentialVersion, now: datetime | None = None) -> bool:
+    """Makes a pending version current on its first successful use; the old current version
+    retires from `now` on. Exactly once under concurrency: the credential row is locked and
+    only a version still pending is switched. Returns True for the call that switched it."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        credential = _lock(version.credential)
+        version = CredentialVersion.objects.select_for_update().get(pk=version.pk)
+        if version.state != VersionState.PENDING:
+            return False
+        old = _switch(credential=credential, new=version, overlap_ends_at=None, now=now)
+        rotation = credential.rotations.filter(
+            to_version=version, state__in=OPEN_ROTATION_STATES
+        ).first()
+        if rotation is not None:
+            rotation.state = RotationState.COMPLETED
+            rotation.finished_at = now
+            rotation.claimed_at = rotation.claimed_at or now
+            rotation.attempts += 1
+            rotation.save(update_fields=["state", "finished_at", "claimed_at", "attempts"])
+        audit_record(
+            action="rotation.activate", actor=None,
+            organization=credential.business_unit.organization, target=credential,
+            details={"to": version_summary(version),
+                     "from": version_summary(old) if old else None,
+                     "trigger": "first successful use"},
+        )
+    return True
