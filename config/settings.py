@@ -146,6 +146,9 @@ STORAGES = {
 # Email: console by default; EMAIL_URL such as smtp://user:pass@host:587 (?tls=True) or
 # filemail:///path/to/folder for production and tests.
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+if EMAIL_CONFIG.get("EMAIL_FILE_PATH"):
+    # django-environ drops the leading slash of filemail:///var/mail/keyturn; keep it absolute.
+    EMAIL_CONFIG["EMAIL_FILE_PATH"] = "/" + EMAIL_CONFIG["EMAIL_FILE_PATH"].lstrip("/")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Keyturn <keyturn@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
@@ -197,3 +200,15 @@ LOGGING = {
 
 KEYTURN_SFTP_HOST = env.str("KEYTURN_SFTP_HOST", default="127.0.0.1")
 KEYTURN_SFTP_PORT = env.int("KEYTURN_SFTP_PORT", default=2222)
+# Managed credential payloads dropped into <dir>/<organization slug>/ become pending imports.
+KEYTURN_IMPORT_DROP_DIR = Path(
+    env.str("KEYTURN_IMPORT_DROP_DIR", default="") or DATA_DIR / "imports"
+)
+# Uploads land in <root>/<organization slug>/<unit slug>/.
+KEYTURN_SFTP_ROOT = Path(env.str("KEYTURN_SFTP_ROOT", default="") or DATA_DIR / "sftp")
+# The host name partners connect to, shown in the portal (the bind address may differ).
+KEYTURN_SFTP_PUBLIC_HOST = env.str("KEYTURN_SFTP_PUBLIC_HOST", default="") or (
+    SITE_URL.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]
+)
+# Seconds a connection test waits for each step (connect, SSH banner, authentication).
+KEYTURN_CONNECTION_TEST_TIMEOUT = env.float("KEYTURN_CONNECTION_TEST_TIMEOUT", default=10.0)

@@ -23,6 +23,7 @@ urlpatterns = [
     path("", include("organizations.urls")),
     path("", include("credentials.urls")),
     path("", include("audit.urls")),
+    path("", include("notifications.urls")),
     path("", include("api.urls")),
     path("", include("sftpd.urls")),
     path("", include("imports.urls")),

@@ -138,6 +138,9 @@ class CredentialVersion(models.Model):
     activated_at = models.DateTimeField(null=True, blank=True)
     retired_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    expiry_recorded_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the sweep recorded that this version expired."
+    )
 
     class Meta:
         ordering = ["-number"]
@@ -288,6 +291,10 @@ class Rotation(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    test_before_switch = models.BooleanField(
+        default=False,
+        help_text="Test the outbound connections with the new material before switching.",
+    )
 
     class Meta:
         ordering = ["-created_at"]

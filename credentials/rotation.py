@@ -1,35 +1,66 @@
 """Rotations: the writes that move a credential from one version (or credential) to another.
 
-Invariants: one open rotation per credential (a database constraint); the old version is
-retired only in the same transaction that makes the new one current, so a failure at any
-point leaves the old credential working; every change is audited in its transaction.
+Invariants:
+- one open (scheduled or running) rotation per credential, enforced by the database;
+- a rotation checks the new material first, then switches versions in one transaction, so the
+  old version is retired only by the transaction that makes the new one current: a failure at
+  any step leaves the old credential working and deletes nothing;
+- due work is claimed with a conditional UPDATE before it runs, so two workers never run the
+  same rotation; a worker killed mid-rotation leaves it `running`, and the next sweep after
+  RUNNING_DEADLINE claims it again (the switch transaction either committed or rolled back);
+- every change is audited in its transaction; emails go out after commit.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+from datetime import datetime, timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from audit.services import audit_record
 from organizations.models import User
 
+from . import crypto
+from . import material as m
+from .crypto import KeyRingError, MaterialError
 from .material import Material
 from .models import (
     OPEN_ROTATION_STATES,
+    Connection,
     Credential,
     CredentialVersion,
+    Kind,
     Rotation,
     RotationMode,
     RotationState,
     VersionState,
 )
-from .services import CredentialError, require_perm, version_build, version_summary
+from .services import (
+    CredentialError,
+    require_perm,
+    version_build,
+    version_secret,
+    version_summary,
+)
+
+logger = logging.getLogger(__name__)
+
+AUTOMATIC_LEAD_TIME = timedelta(days=30)
+# Longer than django-q2's task timeout plus its retry delay: a rotation still `running` after
+# this was abandoned by a killed worker, not merely slow.
+RUNNING_DEADLINE = timedelta(minutes=10)
+MAX_ATTEMPTS = 3
 
 
 class RotationError(CredentialError):
     pass
+
+
+class RotationStepError(Exception):
+    """A step of a rotation failed; the message is the readable reason shown to people."""
 
 
 def _lock(credential: Credential) -> Credential:
@@ -38,11 +69,21 @@ def _lock(credential: Credential) -> Credential:
     ).get(pk=credential.pk)
 
 
-def _ensure_no_open_rotation(credential: Credential) -> None:
-    if credential.rotations.filter(state__in=OPEN_ROTATION_STATES).exists():
+def _ensure_no_open_rotation(credential: Credential, *, exclude: Rotation | None = None) -> None:
+    open_rotations = credential.rotations.filter(state__in=OPEN_ROTATION_STATES)
+    if exclude is not None:
+        open_rotations = open_rotations.exclude(pk=exclude.pk)
+    if open_rotations.exists():
         raise RotationError(
             "A rotation is already scheduled for this credential. Cancel it first."
         )
+
+
+def _notify(rotation: Rotation, milestone: str) -> None:
+    from notifications.services import notify_rotation
+
+    rotation_id = rotation.pk
+    transaction.on_commit(lambda: notify_rotation(rotation_id=rotation_id, milestone=milestone))
 
 
 def _switch(
@@ -67,81 +108,69 @@ def _switch(
         old.save(update_fields=["state", "valid_until", "retired_at"])
     new.state = VersionState.CURRENT
     new.activated_at = now
+    new.retired_at = None
     if new.valid_from > now:
         new.valid_from = now
-    new.save(update_fields=["state", "activated_at", "valid_from"])
+    new.save(update_fields=["state", "activated_at", "valid_from", "retired_at"])
     return old
 
 
 def _new_valid_until(credential: Credential, material: Material, now: datetime) -> datetime | None:
+    """A new version expires after the credential's lifetime if the credential expires at all;
+    material with its own expiry (a certificate) keeps it."""
     current = credential.versions.filter(state=VersionState.CURRENT).first()
     if material.valid_until or current is None or current.valid_until is None:
         return None
-    return now + timezone.timedelta(days=credential.lifetime_days)
+    return now + timedelta(days=credential.lifetime_days)
+
+
+def regenerated_material(credential: Credential, current: CredentialVersion,
+                         now: datetime) -> Material:
+    """New material of the same kind and identity (user name, client id) as `current`."""
+    if credential.kind == Kind.SFTP_PASSWORD:
+        return m.sftp_password(username=current.username, password=m.generate_password())
+    if credential.kind == Kind.SFTP_KEY:
+        return m.sftp_key_generated(username=current.username)
+    if credential.kind == Kind.AS2_CERTIFICATE:
+        common_name = current.cert_subject.removeprefix("CN=").split(",")[0] or credential.name
+        return m.as2_certificate_generated(
+            common_name=common_name, days=credential.lifetime_days, now=now
+        )
+    if credential.kind == Kind.API_CLIENT_SECRET:
+        return m.api_client_secret(client_id=current.client_id)
+    return m.api_key(
+        client_id=current.client_id, key_id=f"{current.client_id}-{now:%Y%m%d%H%M}",
+        private_key=crypto.generate_pem_private_key(),
+    )
+
+
+# --- Asking for rotations ------------------------------------------------------------------
 
 
 @transaction.atomic
-def rotation_rotate_now(
+def _open_rotation(
     *,
     credential: Credential,
-    material: Material,
     actor: User | None,
-    overlap_ends_at: datetime | None = None,
-    reason: str = "",
-    source_ip: str | None = None,
-    now: datetime | None = None,
-) -> Rotation:
-    """Immediate rotation: the new material works now; the old stops now, or at the
-    overlap end when one is given."""
-    now = now or timezone.now()
-    credential = _lock(credential)
-    require_perm(actor, credential, credential.manage_perm)
-    _ensure_no_open_rotation(credential)
-    if overlap_ends_at is not None and overlap_ends_at <= now:
-        raise RotationError("The overlap must end in the future.", field="overlap_ends_at")
-    new = version_build(
-        credential=credential, material=material, state=VersionState.PENDING, valid_from=now,
-        valid_until=_new_valid_until(credential, material, now), actor=actor,
-    )
-    old = _switch(credential=credential, new=new, overlap_ends_at=overlap_ends_at, now=now)
-    rotation = Rotation.objects.create(
-        credential=credential, from_version=old, to_version=new, mode=RotationMode.IMMEDIATE,
-        state=RotationState.COMPLETED, starts_at=now, overlap_ends_at=overlap_ends_at,
-        reason=reason, requested_by=actor, claimed_at=now, finished_at=now, attempts=1,
-    )
-    audit_record(
-        action="rotation.complete", actor=actor, organization=credential.business_unit.organization,
-        target=credential, source_ip=source_ip,
-        details={"mode": "immediate", "to": version_summary(new),
-                 "overlap_ends_at": overlap_ends_at.isoformat() if overlap_ends_at else None},
-    )
-    return rotation
-
-
-@transaction.atomic
-def rotation_schedule(
-    *,
-    credential: Credential,
+    mode: str,
     starts_at: datetime,
-    actor: User | None,
-    material: Material | None = None,
-    replacement: Credential | None = None,
-    overlap_ends_at: datetime | None = None,
-    reason: str = "",
-    source_ip: str | None = None,
-    now: datetime | None = None,
+    overlap_ends_at: datetime | None,
+    material: Material | None,
+    replacement: Credential | None,
+    reason: str,
+    test_before_switch: bool,
+    source_ip: str | None,
+    now: datetime,
 ) -> Rotation:
-    """Schedules a switch at `starts_at` to new material (kept as a pending version that
-    works from the start) or to an existing credential of the same kind."""
-    now = now or timezone.now()
     credential = _lock(credential)
     require_perm(actor, credential, credential.manage_perm)
+    if not credential.is_active:
+        raise RotationError("This credential is deactivated; reactivate it before rotating.")
     if (material is None) == (replacement is None):
         raise RotationError("Give either new material or a credential to swap in.")
-    if starts_at <= now:
-        raise RotationError("A scheduled rotation must start in the future.", field="starts_at")
-    if overlap_ends_at is not None and overlap_ends_at <= starts_at:
-        raise RotationError("The overlap must end after the start.", field="overlap_ends_at")
+    if overlap_ends_at is not None and overlap_ends_at <= max(starts_at, now):
+        raise RotationError("The overlap must end after the rotation starts.",
+                            field="overlap_ends_at")
     if replacement is not None and (
         replacement.pk == credential.pk
         or replacement.kind != credential.kind
@@ -154,6 +183,8 @@ def rotation_schedule(
     _ensure_no_open_rotation(credential)
     pending = None
     if material is not None:
+        if material.valid_until is not None and material.valid_until <= max(starts_at, now):
+            raise RotationError("The new certificate has already expired.", field="certificate")
         credential.versions.filter(state=VersionState.PENDING).update(
             state=VersionState.RETIRED, retired_at=now
         )
@@ -167,24 +198,81 @@ def rotation_schedule(
             rotation = Rotation.objects.create(
                 credential=credential,
                 from_version=credential.versions.filter(state=VersionState.CURRENT).first(),
-                to_version=pending, replacement=replacement, mode=RotationMode.SCHEDULED,
-                starts_at=starts_at, overlap_ends_at=overlap_ends_at, reason=reason,
-                requested_by=actor,
+                to_version=pending, replacement=replacement, mode=mode, starts_at=starts_at,
+                overlap_ends_at=overlap_ends_at, reason=reason, requested_by=actor,
+                test_before_switch=test_before_switch,
             )
     except IntegrityError:
         raise RotationError(
             "A rotation is already scheduled for this credential. Cancel it first."
         ) from None
     audit_record(
-        action="rotation.schedule", actor=actor, organization=credential.business_unit.organization,
-        target=credential, source_ip=source_ip,
+        action="rotation.schedule" if mode == RotationMode.SCHEDULED else "rotation.request",
+        actor=actor, organization=credential.business_unit.organization, target=credential,
+        source_ip=source_ip,
         details={
+            "mode": mode,
             "starts_at": starts_at.isoformat(),
             "overlap_ends_at": overlap_ends_at.isoformat() if overlap_ends_at else None,
             "to": version_summary(pending) if pending else {"credential": str(replacement.pk)},
         },
     )
     return rotation
+
+
+def rotation_rotate_now(
+    *,
+    credential: Credential,
+    material: Material,
+    actor: User | None,
+    overlap_ends_at: datetime | None = None,
+    reason: str = "",
+    test_before_switch: bool = False,
+    source_ip: str | None = None,
+    now: datetime | None = None,
+) -> Rotation:
+    """Immediate rotation: the new material works now; the old stops now, or at the overlap
+    end when one is given. A failed switch is recorded (the rotation can be retried) and
+    raised as a RotationError; the old credential keeps working."""
+    now = now or timezone.now()
+    rotation = _open_rotation(
+        credential=credential, actor=actor, mode=RotationMode.IMMEDIATE, starts_at=now,
+        overlap_ends_at=overlap_ends_at, material=material, replacement=None, reason=reason,
+        test_before_switch=test_before_switch, source_ip=source_ip, now=now,
+    )
+    rotation = rotation_execute(rotation=rotation, now=now)
+    if rotation.state == RotationState.FAILED:
+        raise RotationError(
+            f"The rotation failed: {rotation.failure_reason} The current credential still "
+            "works; correct the problem and retry."
+        )
+    return rotation
+
+
+def rotation_schedule(
+    *,
+    credential: Credential,
+    starts_at: datetime,
+    actor: User | None,
+    material: Material | None = None,
+    replacement: Credential | None = None,
+    overlap_ends_at: datetime | None = None,
+    reason: str = "",
+    test_before_switch: bool = False,
+    source_ip: str | None = None,
+    now: datetime | None = None,
+) -> Rotation:
+    """Schedules a switch at `starts_at` to new material (kept as a pending version that
+    works from the start) or to an existing credential of the same kind (a swap: the
+    connections move to it)."""
+    now = now or timezone.now()
+    if starts_at <= now:
+        raise RotationError("A scheduled rotation must start in the future.", field="starts_at")
+    return _open_rotation(
+        credential=credential, actor=actor, mode=RotationMode.SCHEDULED, starts_at=starts_at,
+        overlap_ends_at=overlap_ends_at, material=material, replacement=replacement,
+        reason=reason, test_before_switch=test_before_switch, source_ip=source_ip, now=now,
+    )
 
 
 @transaction.atomic
@@ -214,12 +302,257 @@ def rotation_cancel(
     return rotation
 
 
-AUTOMATIC_LEAD_TIME = timezone.timedelta(days=30)
+def rotation_retry(
+    *, rotation: Rotation, actor: User | None, source_ip: str | None = None,
+    now: datetime | None = None,
+) -> Rotation:
+    """Runs a failed rotation again, now, with the same new material (which was kept)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        credential = _lock(rotation.credential)
+        require_perm(actor, credential, credential.manage_perm)
+        rotation = Rotation.objects.select_for_update().get(pk=rotation.pk)
+        if rotation.state != RotationState.FAILED:
+            raise RotationError("Only a failed rotation can be retried.")
+        _ensure_no_open_rotation(credential, exclude=rotation)
+        if rotation.to_version_id:
+            credential.versions.filter(state=VersionState.PENDING).exclude(
+                pk=rotation.to_version_id
+            ).update(state=VersionState.RETIRED, retired_at=now)
+            CredentialVersion.objects.filter(
+                pk=rotation.to_version_id, state=VersionState.RETIRED
+            ).update(state=VersionState.PENDING, retired_at=None)
+        rotation.state = RotationState.SCHEDULED
+        rotation.starts_at = min(rotation.starts_at, now)
+        if rotation.overlap_ends_at is not None and rotation.overlap_ends_at <= now:
+            rotation.overlap_ends_at = None
+        rotation.failure_reason = ""
+        rotation.finished_at = None
+        rotation.save()
+        audit_record(
+            action="rotation.retry", actor=actor,
+            organization=credential.business_unit.organization, target=credential,
+            source_ip=source_ip, details={"rotation": str(rotation.pk)},
+        )
+    return rotation_execute(rotation=rotation, now=now)
+
+
+# --- Running rotations ---------------------------------------------------------------------
+
+
+def rotation_execute(*, rotation: Rotation, now: datetime | None = None) -> Rotation:
+    """Claims a due rotation and runs it; returns it as it ends (completed or failed), or as
+    another worker left it when that worker claimed it first."""
+    now = now or timezone.now()
+    if not _claim(rotation, now):
+        return Rotation.objects.get(pk=rotation.pk)
+    return _run_claimed(rotation.pk, now)
+
+
+def _claim(rotation: Rotation, now: datetime) -> bool:
+    """Takes a due rotation for this worker: exactly one concurrent caller gets True."""
+    return Rotation.objects.filter(
+        pk=rotation.pk, state=RotationState.SCHEDULED, starts_at__lte=now
+    ).update(state=RotationState.RUNNING, claimed_at=now, attempts=F("attempts") + 1) == 1
+
+
+def _run_claimed(rotation_id: object, now: datetime) -> Rotation:
+    try:
+        with transaction.atomic():
+            rotation = Rotation.objects.select_for_update().get(pk=rotation_id)
+            if rotation.state != RotationState.RUNNING:
+                return rotation
+            credential = _lock(rotation.credential)
+            if rotation.replacement_id:
+                details = _swap(rotation, credential, now)
+            else:
+                details = _switch_to_new_version(rotation, credential, now)
+            rotation.state = RotationState.COMPLETED
+            rotation.finished_at = now
+            rotation.save(update_fields=["state", "finished_at"])
+            audit_record(
+                action="rotation.complete", actor=None,
+                organization=credential.business_unit.organization, target=credential,
+                details={"mode": rotation.mode, "rotation": str(rotation.pk),
+                         "requested_by": rotation.requested_by.get_username()
+                         if rotation.requested_by else None, **details},
+            )
+            _notify(rotation, "rotation_complete")
+        return rotation
+    except Exception as exc:  # every failure is recorded; nothing of the switch was committed
+        reason = _readable(exc)
+        logger.warning("rotation %s failed: %s", rotation_id, reason,
+                       exc_info=not isinstance(exc, RotationStepError | MaterialError))
+        return _record_failure(rotation_id, reason, now)
+
+
+def _switch_to_new_version(rotation: Rotation, credential: Credential,
+                           now: datetime) -> dict[str, object]:
+    new = CredentialVersion.objects.select_for_update().get(pk=rotation.to_version_id)
+    if new.state == VersionState.CURRENT:
+        return {"to": version_summary(new), "resumed": True}  # switched before a crash
+    if new.state != VersionState.PENDING:
+        raise RotationStepError("The new version is no longer pending.")
+    _verify_material(new, now)
+    if rotation.test_before_switch:
+        _test_connections(credential, new)
+    old = _switch(credential=credential, new=new, overlap_ends_at=rotation.overlap_ends_at,
+                  now=now)
+    return {"to": version_summary(new), "from": version_summary(old) if old else None}
+
+
+def _swap(rotation: Rotation, credential: Credential, now: datetime) -> dict[str, object]:
+    replacement = Credential.objects.select_for_update().get(pk=rotation.replacement_id)
+    if not replacement.is_active:
+        raise RotationStepError(f"The replacement credential {replacement.name} is deactivated.")
+    current = replacement.versions.filter(state=VersionState.CURRENT).first()
+    if current is None or not current.works_at(now):
+        raise RotationStepError(f"The replacement credential {replacement.name} does not work "
+                                "now (expired or without a current version).")
+    _verify_material(current, now)
+    moved = list(Connection.objects.filter(credential=credential).values_list("pk", flat=True))
+    Connection.objects.filter(pk__in=moved).update(credential=replacement)
+    old = credential.versions.select_for_update().filter(state=VersionState.CURRENT).first()
+    if old is not None:
+        overlap = rotation.overlap_ends_at
+        if overlap is not None and overlap > now:
+            if old.valid_until is None or old.valid_until > overlap:
+                old.valid_until = overlap
+            old.save(update_fields=["valid_until"])
+        else:
+            old.state = VersionState.RETIRED
+            old.retired_at = now
+            old.save(update_fields=["state", "retired_at"])
+    return {"swapped_to": str(replacement.pk), "connections_moved": len(moved)}
+
+
+def _verify_material(version: CredentialVersion, now: datetime) -> None:
+    """Checks new material before it goes live: it decrypts, parses, and still holds."""
+    if version.valid_until is not None and version.valid_until <= now:
+        raise RotationStepError("The new material has already expired.")
+    secret = version_secret(version)
+    kind = version.credential.kind
+    if kind == Kind.SFTP_KEY:
+        if crypto.parse_ssh_private_key(secret).public_key.split()[:2] != (
+            version.public_key.split()[:2]
+        ):
+            raise RotationStepError("The new private key does not match its public key.")
+    elif kind == Kind.AS2_CERTIFICATE:
+        crypto.check_key_matches_certificate(secret, version.certificate_pem)
+    elif kind == Kind.API_KEY:
+        crypto.parse_pem_private_key(secret)
+    elif kind == Kind.API_CLIENT_SECRET:
+        if not crypto.digests_match(version.secret_digest, secret):
+            raise RotationStepError("The new client secret does not match its digest.")
+    elif not secret:
+        raise RotationStepError("The new password is empty.")
+
+
+def _test_connections(credential: Credential, version: CredentialVersion) -> None:
+    """Runs the connection test of every active outbound connection with the new material."""
+    from sftpd.client import connection_test
+
+    for connection in credential.connections.filter(is_active=True, kind="outbound_sftp"):
+        result = connection_test(connection=connection, version=version, actor=None)
+        if not result.ok:
+            raise RotationStepError(
+                f"The connection test of {connection.name} failed with the new material: "
+                f"{result.message}"
+            )
+
+
+def _readable(exc: Exception) -> str:
+    """A reason people can act on. Unknown exceptions are named, not quoted: their text could
+    hold anything."""
+    if isinstance(exc, RotationStepError):
+        return str(exc)
+    if isinstance(exc, MaterialError):
+        return f"The new material was refused: {exc.message}"
+    if isinstance(exc, KeyRingError):
+        return "The new secret could not be decrypted (check KEYTURN_ENCRYPTION_KEYS)."
+    if isinstance(exc, DatabaseError):
+        return "The database refused the switch; nothing was changed."
+    return f"Unexpected error ({type(exc).__name__}); nothing was changed."
+
+
+def _record_failure(rotation_id: object, reason: str, now: datetime) -> Rotation:
+    """Marks a running rotation failed. Its new version is kept (retired, so that it does not
+    work) for a retry to revive; the old version was never touched."""
+    try:
+        with transaction.atomic():
+            rotation = Rotation.objects.select_for_update().select_related(
+                "credential__business_unit__organization"
+            ).get(pk=rotation_id)
+            if rotation.state != RotationState.RUNNING:
+                return rotation
+            rotation.state = RotationState.FAILED
+            rotation.failure_reason = reason
+            rotation.finished_at = now
+            rotation.save(update_fields=["state", "failure_reason", "finished_at"])
+            if rotation.to_version_id:
+                CredentialVersion.objects.filter(
+                    pk=rotation.to_version_id, state=VersionState.PENDING
+                ).update(state=VersionState.RETIRED, retired_at=now)
+            audit_record(
+                action="rotation.fail", actor=None,
+                organization=rotation.credential.business_unit.organization,
+                target=rotation.credential, details={"rotation": str(rotation.pk),
+                                                     "reason": reason},
+            )
+            _notify(rotation, "rotation_failed")
+    except Exception:
+        # Even the failure could not be recorded (the database is down): the rotation stays
+        # `running` and the next sweep after RUNNING_DEADLINE takes it up again.
+        logger.exception("could not record the failure of rotation %s", rotation_id)
+    return Rotation.objects.get(pk=rotation_id)
+
+
+def rotations_recover_stuck(*, now: datetime, dry_run: bool = False) -> list[str]:
+    """Rotations left `running` by a killed worker: claimed again and run (the switch either
+    committed, and is recognised, or rolled back), or failed after MAX_ATTEMPTS."""
+    done = []
+    stuck = Rotation.objects.filter(
+        state=RotationState.RUNNING, claimed_at__lt=now - RUNNING_DEADLINE
+    ).only("pk", "claimed_at", "attempts")
+    for rotation in stuck:
+        if dry_run:
+            done.append(f"would resume stuck rotation {rotation.pk}")
+            continue
+        reclaimed = Rotation.objects.filter(
+            pk=rotation.pk, state=RotationState.RUNNING, claimed_at=rotation.claimed_at
+        ).update(claimed_at=now, attempts=F("attempts") + 1)
+        if reclaimed != 1:
+            continue
+        if rotation.attempts + 1 > MAX_ATTEMPTS:
+            _record_failure(rotation.pk, "The rotation was interrupted too many times.", now)
+        else:
+            _run_claimed(rotation.pk, now)
+        done.append(f"resumed stuck rotation {rotation.pk}")
+    return done
+
+
+def rotations_run_due(*, now: datetime, dry_run: bool = False) -> list[str]:
+    due = Rotation.objects.filter(
+        state=RotationState.SCHEDULED, starts_at__lte=now,
+        mode__in=[RotationMode.SCHEDULED, RotationMode.IMMEDIATE],
+    ).order_by("starts_at").only("pk", "credential_id")
+    done = []
+    for rotation in due:
+        if dry_run:
+            done.append(f"would run rotation {rotation.pk} of credential {rotation.credential_id}")
+            continue
+        if _claim(rotation, now):
+            result = _run_claimed(rotation.pk, now)
+            done.append(f"rotation {rotation.pk}: {result.state}")
+    return done
+
+
+# --- Automatic rotation and activation -----------------------------------------------------
 
 
 @transaction.atomic
 def rotation_prepare_automatic(
-    *, credential: Credential, material: Material, now: datetime | None = None
+    *, credential: Credential, material: Material | None = None, now: datetime | None = None
 ) -> Rotation | None:
     """For a credential under automatic rotation whose current version expires within 30
     days: creates the new pending version (it works at once, alongside the old one) and an
@@ -230,11 +563,12 @@ def rotation_prepare_automatic(
     credential = _lock(credential)
     current = credential.versions.filter(state=VersionState.CURRENT).first()
     if (
-        current is None or current.valid_until is None
+        not credential.is_active or current is None or current.valid_until is None
         or current.valid_until - now > AUTOMATIC_LEAD_TIME
         or credential.rotations.filter(state__in=OPEN_ROTATION_STATES).exists()
     ):
         return None
+    material = material or regenerated_material(credential, current, now)
     credential.versions.filter(state=VersionState.PENDING).update(
         state=VersionState.RETIRED, retired_at=now
     )
@@ -242,14 +576,13 @@ def rotation_prepare_automatic(
     # however early or late the integration switches.
     pending = version_build(
         credential=credential, material=material, state=VersionState.PENDING, valid_from=now,
-        valid_until=max(current.valid_until, now) + timezone.timedelta(
-            days=credential.lifetime_days),
+        valid_until=max(current.valid_until, now) + timedelta(days=credential.lifetime_days),
         actor=None,
     )
     rotation = Rotation.objects.create(
         credential=credential, from_version=current, to_version=pending,
-        mode=RotationMode.AUTOMATIC, starts_at=now, overlap_ends_at=current.valid_until
-        if current.valid_until > now else None,
+        mode=RotationMode.AUTOMATIC, starts_at=now,
+        overlap_ends_at=current.valid_until if current.valid_until > now else None,
         reason="Automatic rotation before expiry",
     )
     audit_record(
@@ -259,26 +592,48 @@ def rotation_prepare_automatic(
     return rotation
 
 
+def rotations_prepare_automatic_due(*, now: datetime, dry_run: bool = False) -> list[str]:
+    due = CredentialVersion.objects.filter(
+        state=VersionState.CURRENT,
+        valid_until__gt=now, valid_until__lte=now + AUTOMATIC_LEAD_TIME,
+        credential__rotation_policy="automatic", credential__is_active=True,
+    ).exclude(
+        credential__rotations__state__in=OPEN_ROTATION_STATES
+    ).select_related("credential")
+    done = []
+    for version in due:
+        if dry_run:
+            done.append(f"would prepare automatic rotation of {version.credential_id}")
+        elif rotation_prepare_automatic(credential=version.credential, now=now):
+            done.append(f"prepared automatic rotation of {version.credential_id}")
+    return done
+
+
 def version_activate(*, version: CredentialVersion, now: datetime | None = None) -> bool:
     """Makes a pending version current on its first successful use; the old current version
-    retires from `now` on. Exactly once under concurrency: the credential row is locked and
-    only a version still pending is switched. Returns True for the call that switched it."""
+    retires from `now` on (or at the end of a scheduled rotation's overlap). Exactly once under
+    concurrency: the credential row is locked and only a version still pending is switched.
+    Returns True for the call that switched it."""
     now = now or timezone.now()
     with transaction.atomic():
         credential = _lock(version.credential)
         version = CredentialVersion.objects.select_for_update().get(pk=version.pk)
-        if version.state != VersionState.PENDING:
+        if version.state != VersionState.PENDING or not version.works_at(now):
             return False
-        old = _switch(credential=credential, new=version, overlap_ends_at=None, now=now)
         rotation = credential.rotations.filter(
             to_version=version, state__in=OPEN_ROTATION_STATES
         ).first()
+        overlap = None
+        if rotation is not None and rotation.mode == RotationMode.SCHEDULED:
+            overlap = rotation.overlap_ends_at
+        old = _switch(credential=credential, new=version, overlap_ends_at=overlap, now=now)
         if rotation is not None:
             rotation.state = RotationState.COMPLETED
             rotation.finished_at = now
             rotation.claimed_at = rotation.claimed_at or now
             rotation.attempts += 1
             rotation.save(update_fields=["state", "finished_at", "claimed_at", "attempts"])
+            _notify(rotation, "rotation_complete")
         audit_record(
             action="rotation.activate", actor=None,
             organization=credential.business_unit.organization, target=credential,
@@ -287,3 +642,58 @@ def version_activate(*, version: CredentialVersion, now: datetime | None = None)
                      "trigger": "first successful use"},
         )
     return True
+
+
+# --- Tidying versions by time --------------------------------------------------------------
+
+
+def versions_end_overlaps(*, now: datetime, dry_run: bool = False) -> list[str]:
+    """Previous versions whose overlap has ended become retired (they stopped working at
+    their valid_until already: this records it)."""
+    ended = list(CredentialVersion.objects.filter(
+        state=VersionState.PREVIOUS, valid_until__lte=now
+    ).select_related("credential__business_unit__organization"))
+    done = []
+    for version in ended:
+        if dry_run:
+            done.append(f"would end the overlap of {version.credential_id} v{version.number}")
+            continue
+        with transaction.atomic():
+            changed = CredentialVersion.objects.filter(
+                pk=version.pk, state=VersionState.PREVIOUS
+            ).update(state=VersionState.RETIRED, retired_at=version.valid_until)
+            if changed:
+                audit_record(
+                    action="version.overlap_end", actor=None,
+                    organization=version.credential.business_unit.organization,
+                    target=version.credential, details=version_summary(version),
+                )
+                done.append(f"ended the overlap of {version.credential_id} v{version.number}")
+    return done
+
+
+def versions_record_expiries(*, now: datetime, dry_run: bool = False) -> list[str]:
+    """Records, once, that a current version has expired (it stopped working at its
+    valid_until, whether or not this ran)."""
+    expired = list(CredentialVersion.objects.filter(
+        state=VersionState.CURRENT, valid_until__lte=now, expiry_recorded_at__isnull=True
+    ).select_related("credential__business_unit__organization"))
+    done = []
+    for version in expired:
+        if dry_run:
+            done.append(f"would record the expiry of {version.credential_id} v{version.number}")
+            continue
+        with transaction.atomic():
+            changed = CredentialVersion.objects.filter(
+                pk=version.pk, expiry_recorded_at__isnull=True
+            ).update(expiry_recorded_at=now)
+            if changed:
+                audit_record(
+                    action="credential.expired", actor=None,
+                    organization=version.credential.business_unit.organization,
+                    target=version.credential,
+                    details={**version_summary(version),
+                             "expired_at": version.valid_until.isoformat()},
+                )
+                done.append(f"recorded the expiry of {version.credential_id} v{version.number}")
+    return done

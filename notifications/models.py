@@ -44,6 +44,7 @@ class Notification(models.Model):
         max_length=20, choices=NotificationState.choices, default=NotificationState.PENDING
     )
     error = models.CharField(max_length=500, blank=True)
+    attempts = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
 

@@ -45,3 +45,13 @@ def vic(acme):
 @pytest.fixture
 def charlie(globex):
     return make_user("charlie", globex, Role.OWNER)
+
+
+@pytest.fixture(autouse=True)
+def _postgres_only(request):
+    """Tests marked `postgres` run in the PostgreSQL pass of .ci/run and skip elsewhere."""
+    if request.node.get_closest_marker("postgres"):
+        from django.db import connection
+
+        if connection.vendor != "postgresql":
+            pytest.skip("needs PostgreSQL: `DATABASE_URL=postgres://... make test-postgres`")

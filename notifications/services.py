@@ -1,0 +1,269 @@
+"""Emails about credentials: expiry reminders (30/14/7 days), rotation complete and rotation
+failed. One row per email is claimed (a unique constraint) before the email is sent, so a
+milestone goes out once per credential version however many workers run the sweep."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from credentials.models import Credential, CredentialVersion, Kind, Rotation, VersionState
+from organizations.models import BusinessUnit, Membership, User
+from organizations.roles import Role
+
+from .models import EXPIRY_MILESTONES, Milestone, Notification, NotificationState, ReminderOptOut
+
+logger = logging.getLogger(__name__)
+
+# How long before expiry each reminder is due, most urgent last.
+MILESTONE_LEAD = {
+    Milestone.DAY_30: timedelta(days=30),
+    Milestone.DAY_14: timedelta(days=14),
+    Milestone.DAY_7: timedelta(days=7),
+}
+# A claimed email still `pending` after this was abandoned by a killed worker.
+PENDING_DEADLINE = timedelta(minutes=10)
+MAX_SEND_ATTEMPTS = 3
+
+
+class NotificationError(Exception):
+    pass
+
+
+# --- Recipients and rendering --------------------------------------------------------------
+
+
+def recipients_for(business_unit: BusinessUnit) -> list[str]:
+    """The unit's contacts and the organization's owners, less those who opted out of this
+    unit's reminders (owners cannot opt out: someone must always hear)."""
+    owners = User.objects.filter(
+        memberships__organization_id=business_unit.organization_id,
+        memberships__role=Role.OWNER, is_active=True,
+    ).exclude(email="").values_list("email", flat=True)
+    opted_out = {
+        email.lower() for email in ReminderOptOut.objects.filter(
+            business_unit=business_unit
+        ).exclude(
+            user__memberships__organization_id=business_unit.organization_id,
+            user__memberships__role=Role.OWNER,
+        ).values_list("user__email", flat=True)
+    }
+    seen: dict[str, str] = {}
+    for email in [*business_unit.contact_email_list, *owners]:
+        if email.lower() not in opted_out:
+            seen.setdefault(email.lower(), email)
+    return sorted(seen.values())
+
+
+def credential_url(credential: Credential) -> str:
+    """An absolute link to the credential's page; after sign-in it still lands there."""
+    path = reverse("credential_detail",
+                   args=[credential.business_unit.organization.slug, credential.pk])
+    return f"{settings.SITE_URL}{path}"
+
+
+def email_send(*, name: str, context: dict[str, object], recipients: list[str]) -> None:
+    """Renders the trio notifications/emails/<name>_{subject.txt,body.txt,body.html} and
+    sends it as one multipart message."""
+    base = f"notifications/emails/{name}"
+    subject = " ".join(render_to_string(f"{base}_subject.txt", context).split())
+    message = EmailMultiAlternatives(
+        subject=subject, body=render_to_string(f"{base}_body.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL, to=recipients,
+    )
+    message.attach_alternative(render_to_string(f"{base}_body.html", context), "text/html")
+    message.send()
+
+
+@dataclass(frozen=True)
+class _Email:
+    name: str
+    context: dict[str, object]
+
+
+def _reminder_email(notification: Notification) -> _Email:
+    version = notification.version
+    credential = notification.credential
+    new_version = credential.versions.filter(state=VersionState.PENDING).first()
+    headline = {
+        Milestone.DAY_30: "New credentials ready" if new_version
+        else "Credential expires in 30 days",
+        Milestone.DAY_14: "Reminder",
+        Milestone.DAY_7: "Urgent reminder",
+    }[notification.milestone]
+    return _Email("expiry_reminder", {
+        "headline": headline, "credential": credential, "version": version,
+        "expires_at": version.valid_until, "new_version": new_version,
+        "is_api_client": credential.kind == Kind.API_CLIENT_SECRET,
+        "unit": credential.business_unit, "url": credential_url(credential),
+        "site_url": settings.SITE_URL,
+    })
+
+
+def _rotation_email(notification: Notification) -> _Email:
+    rotation = notification.rotation
+    credential = notification.credential
+    name = ("rotation_complete" if notification.milestone == Milestone.ROTATION_COMPLETE
+            else "rotation_failed")
+    previous = rotation.from_version
+    return _Email(name, {
+        "credential": credential, "rotation": rotation, "unit": credential.business_unit,
+        "new_version": rotation.to_version, "replacement": rotation.replacement,
+        "previous_works_until": previous.valid_until
+        if previous is not None and previous.state == VersionState.PREVIOUS else None,
+        "url": credential_url(credential), "site_url": settings.SITE_URL,
+    })
+
+
+# --- Claim, send, record -------------------------------------------------------------------
+
+
+def _claim(**fields: object) -> Notification | None:
+    """Creates the notification row; None if this email was already claimed by anyone."""
+    try:
+        with transaction.atomic():
+            return Notification.objects.create(subject="", recipients="", **fields)
+    except IntegrityError:
+        return None
+
+
+def _deliver(notification: Notification, now: datetime) -> Notification:
+    email = (_rotation_email(notification) if notification.rotation_id
+             else _reminder_email(notification))
+    recipients = recipients_for(notification.credential.business_unit)
+    subject = " ".join(render_to_string(
+        f"notifications/emails/{email.name}_subject.txt", email.context).split())
+    Notification.objects.filter(pk=notification.pk).update(
+        subject=subject[:300], recipients="\n".join(recipients)
+    )
+    if not recipients:
+        Notification.objects.filter(pk=notification.pk).update(
+            state=NotificationState.FAILED, error="Nobody to send it to: add unit contacts."
+        )
+    else:
+        try:
+            email_send(name=email.name, context=email.context, recipients=recipients)
+        except Exception as exc:  # the send is retried by a later sweep
+            logger.warning("email %s failed: %s", notification.pk, type(exc).__name__)
+            Notification.objects.filter(pk=notification.pk).update(
+                state=NotificationState.FAILED, error=f"Sending failed ({type(exc).__name__})."
+            )
+        else:
+            Notification.objects.filter(pk=notification.pk).update(
+                state=NotificationState.SENT, sent_at=now, error=""
+            )
+    notification.refresh_from_db()
+    return notification
+
+
+def _load(notification_id: int) -> Notification:
+    return Notification.objects.select_related(
+        "credential__business_unit__organization", "version", "rotation__to_version",
+        "rotation__from_version", "rotation__replacement",
+    ).get(pk=notification_id)
+
+
+def notify_rotation(*, rotation_id: object, milestone: str, now: datetime | None = None
+                    ) -> Notification | None:
+    """Sends "Rotation complete" or "Rotation failed" for a rotation, once."""
+    now = now or timezone.now()
+    rotation = Rotation.objects.select_related("credential").get(pk=rotation_id)
+    claimed = _claim(credential=rotation.credential, rotation=rotation,
+                     version=rotation.to_version, milestone=milestone)
+    if claimed is None:
+        return None
+    return _deliver(_load(claimed.pk), now)
+
+
+def _due_versions(milestone: str, now: datetime) -> QuerySet[CredentialVersion]:
+    """Current versions inside `milestone`'s window that have not had it, or a more urgent
+    reminder, yet. A single query, whatever the number of credentials."""
+    urgent_or_same = EXPIRY_MILESTONES[EXPIRY_MILESTONES.index(milestone):]
+    later = [MILESTONE_LEAD[m] for m in EXPIRY_MILESTONES if MILESTONE_LEAD[m] < MILESTONE_LEAD[
+        milestone]]
+    lower = now + (max(later) if later else timedelta(0))
+    return CredentialVersion.objects.filter(
+        state=VersionState.CURRENT, credential__is_active=True,
+        valid_until__gt=lower, valid_until__lte=now + MILESTONE_LEAD[milestone],
+    ).exclude(
+        Exists(Notification.objects.filter(version=OuterRef("pk"),
+                                           milestone__in=urgent_or_same))
+    ).select_related("credential__business_unit__organization")
+
+
+def reminders_send_due(*, now: datetime | None = None, dry_run: bool = False) -> list[str]:
+    """Sends every reminder that is due now: for each current version, only the most urgent
+    milestone it has reached and not had. After downtime that is one email, not a burst."""
+    now = now or timezone.now()
+    done = []
+    for milestone in reversed(EXPIRY_MILESTONES):  # most urgent first
+        for version in _due_versions(milestone, now):
+            label = f"{Milestone(milestone).label} for {version.credential.name} v{version.number}"
+            if dry_run:
+                done.append(f"would send {label}")
+                continue
+            claimed = _claim(credential=version.credential, version=version,
+                             milestone=milestone)
+            if claimed is not None:
+                _deliver(_load(claimed.pk), now)
+                done.append(f"sent {label}")
+    return done
+
+
+def notifications_retry_failed(*, now: datetime | None = None, dry_run: bool = False
+                               ) -> list[str]:
+    """Retries emails that failed to send (or were abandoned mid-send), a few times."""
+    now = now or timezone.now()
+    retry = Notification.objects.filter(
+        Q(state=NotificationState.FAILED) |
+        Q(state=NotificationState.PENDING, created_at__lt=now - PENDING_DEADLINE),
+        attempts__lt=MAX_SEND_ATTEMPTS,
+    ).exclude(recipients="", state=NotificationState.FAILED).only("pk", "state", "attempts")
+    done = []
+    for notification in retry:
+        if dry_run:
+            done.append(f"would retry email {notification.pk}")
+            continue
+        reclaimed = Notification.objects.filter(
+            pk=notification.pk, state=notification.state, attempts=notification.attempts
+        ).update(state=NotificationState.PENDING, attempts=notification.attempts + 1)
+        if reclaimed == 1:
+            _deliver(_load(notification.pk), now)
+            done.append(f"retried email {notification.pk}")
+    return done
+
+
+# --- Opting out ----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def reminder_opt_out_set(*, user: User, business_unit: BusinessUnit, opted_out: bool) -> bool:
+    """Stops (or restarts) reminder emails about one unit for a user; owners cannot opt out."""
+    from audit.services import audit_record
+
+    is_owner = Membership.objects.filter(
+        user=user, organization_id=business_unit.organization_id, role=Role.OWNER
+    ).exists()
+    if opted_out and is_owner:
+        raise NotificationError("Owners always receive reminders; they cannot opt out.")
+    if opted_out:
+        _, changed = ReminderOptOut.objects.get_or_create(user=user, business_unit=business_unit)
+    else:
+        changed = bool(ReminderOptOut.objects.filter(
+            user=user, business_unit=business_unit).delete()[0])
+    if changed:
+        audit_record(
+            action="reminders.opt_out" if opted_out else "reminders.opt_in", actor=user,
+            organization=business_unit.organization, target=business_unit,
+        )
+    return changed
+

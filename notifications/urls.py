@@ -1,0 +1,9 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("o/<slug:org_slug>/reminders/", views.reminder_settings, name="reminder_settings"),
+    path("o/<slug:org_slug>/reminders/<slug:unit_slug>/", views.reminder_toggle,
+         name="reminder_toggle"),
+]

@@ -1,0 +1,335 @@
+"""Rotation services: immediate, scheduled, cancel, swap, one at a time, failure-safe."""
+
+from datetime import timedelta
+from unittest import mock
+
+import pytest
+from django.core import mail
+from django.db import DatabaseError
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from credentials import rotation as rot
+from credentials.models import (
+    Connection,
+    CredentialVersion,
+    Kind,
+    Rotation,
+    RotationState,
+    VersionState,
+)
+from credentials.rotation import (
+    RotationError,
+    rotation_cancel,
+    rotation_retry,
+    rotation_rotate_now,
+    rotation_schedule,
+)
+from credentials.services import version_secret
+from credentials.status import Badge, credential_badges, with_status
+from credentials.sweep import sweep_run
+from tests.factories import make_connection, make_credential, material_for
+
+
+@pytest.fixture
+def now(time_machine):
+    moment = timezone.now().replace(microsecond=0)
+    time_machine.move_to(moment, tick=False)
+    return moment
+
+
+@pytest.fixture
+def cred(unit, alice, now):
+    credential = make_credential(unit, Kind.SFTP_PASSWORD, expires_in=timedelta(days=90),
+                                 actor=alice, now=now)
+    make_connection(credential, alice)
+    return credential
+
+
+def versions(credential):
+    return {v.state: v for v in credential.versions.all()}
+
+
+def test_it_rotates_immediately_and_the_old_stops_at_once(cred, alice, now):
+    old = versions(cred)[VersionState.CURRENT]
+    rotation = rotation_rotate_now(credential=cred, material=material_for(cred.kind),
+                                   actor=alice, now=now)
+    assert rotation.state == RotationState.COMPLETED
+    old.refresh_from_db()
+    new = versions(cred)[VersionState.CURRENT]
+    assert old.state == VersionState.RETIRED
+    assert not old.works_at(now + timedelta(microseconds=1))
+    assert new.works_at(now)
+    assert new.valid_until == now + timedelta(days=cred.lifetime_days)
+    assert AuditEvent.objects.filter(action="rotation.complete", target_id=str(cred.pk)).exists()
+
+
+def test_it_keeps_the_old_working_through_an_immediate_overlap(cred, alice, now):
+    old = versions(cred)[VersionState.CURRENT]
+    end = now + timedelta(days=3)
+    rotation_rotate_now(credential=cred, material=material_for(cred.kind), actor=alice,
+                        overlap_ends_at=end, now=now)
+    old.refresh_from_db()
+    new = versions(cred)[VersionState.CURRENT]
+    assert old.state == VersionState.PREVIOUS
+    assert old.works_at(end - timedelta(seconds=1)) and new.works_at(end - timedelta(seconds=1))
+    assert not old.works_at(end)  # exactly at the overlap end, without any job
+    sweep_run(now=end)
+    old.refresh_from_db()
+    assert old.state == VersionState.RETIRED
+
+
+def test_it_runs_a_scheduled_rotation_with_overlap(cred, alice, now, time_machine):
+    old = versions(cred)[VersionState.CURRENT]
+    start, end = now + timedelta(days=2), now + timedelta(days=4)
+    rotation = rotation_schedule(credential=cred, material=material_for(cred.kind),
+                                 actor=alice, starts_at=start, overlap_ends_at=end, now=now)
+    new = rotation.to_version
+    assert Badge.ROTATION_SCHEDULED in credential_badges(with_status(
+        type(cred).objects.filter(pk=cred.pk)).get(), now)
+    assert old.works_at(start - timedelta(seconds=1))
+    assert not new.works_at(start - timedelta(seconds=1))  # pending, not yet started
+    assert sweep_run(now=start - timedelta(seconds=1)) == []
+    time_machine.move_to(start, tick=False)
+    sweep_run(now=start)
+    rotation.refresh_from_db()
+    old.refresh_from_db()
+    new.refresh_from_db()
+    assert rotation.state == RotationState.COMPLETED
+    assert (new.state, old.state) == (VersionState.CURRENT, VersionState.PREVIOUS)
+    assert old.works_at(end - timedelta(seconds=1)) and new.works_at(end - timedelta(seconds=1))
+    assert not old.works_at(end) and new.works_at(end)
+
+
+def test_it_retires_the_old_at_the_start_without_an_overlap(cred, alice, now):
+    old = versions(cred)[VersionState.CURRENT]
+    start = now + timedelta(hours=5)
+    rotation_schedule(credential=cred, material=material_for(cred.kind), actor=alice,
+                      starts_at=start, now=now)
+    sweep_run(now=start)
+    old.refresh_from_db()
+    assert old.state == VersionState.RETIRED
+    assert not old.works_at(start)
+
+
+def test_it_cancels_a_scheduled_rotation_and_changes_nothing(cred, alice, now):
+    before = list(cred.versions.filter(state=VersionState.CURRENT).values_list("pk", "state"))
+    rotation = rotation_schedule(credential=cred, material=material_for(cred.kind), actor=alice,
+                                 starts_at=now + timedelta(days=1), now=now)
+    rotation_cancel(rotation=rotation, actor=alice, now=now)
+    rotation.refresh_from_db()
+    assert rotation.state == RotationState.CANCELLED
+    assert list(cred.versions.filter(state=VersionState.CURRENT).values_list(
+        "pk", "state")) == before
+    assert not rotation.to_version.works_at(now + timedelta(days=2))
+    annotated = with_status(type(cred).objects.filter(pk=cred.pk)).get()
+    assert Badge.ROTATION_SCHEDULED not in credential_badges(annotated, now)
+    sweep_run(now=now + timedelta(days=2))  # the cancelled rotation never runs
+    assert cred.versions.get(state=VersionState.CURRENT).pk == before[0][0]
+    assert AuditEvent.objects.filter(action="rotation.cancel").count() == 1
+    with pytest.raises(RotationError, match="no longer scheduled"):
+        rotation_cancel(rotation=rotation, actor=alice, now=now)
+
+
+def test_it_refuses_a_second_rotation_while_one_is_pending(cred, alice, now):
+    rotation_schedule(credential=cred, material=material_for(cred.kind), actor=alice,
+                      starts_at=now + timedelta(days=1), now=now)
+    count = CredentialVersion.objects.count()
+    with pytest.raises(RotationError, match="already scheduled"):
+        rotation_rotate_now(credential=cred, material=material_for(cred.kind), actor=alice,
+                            now=now)
+    with pytest.raises(RotationError, match="already scheduled"):
+        rotation_schedule(credential=cred, material=material_for(cred.kind), actor=alice,
+                          starts_at=now + timedelta(days=3), now=now)
+    assert CredentialVersion.objects.count() == count
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "field"),
+    [(timedelta(hours=-1), None, "starts_at"), (timedelta(hours=2), timedelta(hours=1),
+                                                 "overlap_ends_at")],
+)
+def test_it_refuses_impossible_times_naming_the_field(cred, alice, now, start, end, field):
+    with pytest.raises(RotationError) as refused:
+        rotation_schedule(credential=cred, material=material_for(cred.kind), actor=alice,
+                          starts_at=now + start, overlap_ends_at=end and now + end, now=now)
+    assert refused.value.field == field
+    assert not Rotation.objects.exists()
+
+
+def test_it_swaps_the_connections_to_another_credential(cred, unit, alice, now):
+    spare = make_credential(unit, Kind.SFTP_PASSWORD, actor=alice, now=now)
+    connection = Connection.objects.get(credential=cred)
+    start = now + timedelta(hours=1)
+    rotation_schedule(credential=cred, replacement=spare, actor=alice, starts_at=start,
+                      overlap_ends_at=start + timedelta(days=1), now=now)
+    sweep_run(now=start)
+    connection.refresh_from_db()
+    assert connection.credential == spare
+    old = cred.versions.get()
+    assert old.works_at(start + timedelta(hours=23)) and not old.works_at(start + timedelta(days=1))
+    annotated = with_status(type(cred).objects.filter(pk__in=[cred.pk, spare.pk]))
+    badges = {c.pk: credential_badges(c, start) for c in annotated}
+    assert Badge.INACTIVE in badges[cred.pk] and Badge.ACTIVE in badges[spare.pk]
+
+
+def test_it_refuses_to_swap_to_a_credential_of_another_kind(cred, unit, alice, now):
+    other = make_credential(unit, Kind.SFTP_KEY, actor=alice, now=now)
+    with pytest.raises(RotationError) as refused:
+        rotation_schedule(credential=cred, replacement=other, actor=alice,
+                          starts_at=now + timedelta(hours=1), now=now)
+    assert refused.value.field == "replacement"
+
+
+def test_it_refuses_rotation_to_users_without_the_permission(cred, vic, rita, now):
+    from django.core.exceptions import PermissionDenied
+
+    for user in (vic, rita):
+        with pytest.raises(PermissionDenied):
+            rotation_rotate_now(credential=cred, material=material_for(cred.kind), actor=user,
+                                now=now)
+    assert cred.versions.count() == 1
+
+
+# --- Failure at each step ------------------------------------------------------------------
+
+
+def _assert_failed_safely(cred, old, reason_part, captured):
+    rotation = Rotation.objects.get(credential=cred)
+    assert rotation.state == RotationState.FAILED
+    assert reason_part in rotation.failure_reason
+    old.refresh_from_db()
+    assert old.state == VersionState.CURRENT and old.works_at(timezone.now())
+    assert CredentialVersion.objects.filter(pk=rotation.to_version_id).exists()  # kept
+    assert not rotation.to_version.works_at(timezone.now())
+    assert AuditEvent.objects.filter(action="rotation.fail").count() == 1
+    assert [m.subject for m in mail.outbox] == [f"[Keyturn] Rotation failed: {cred.name}"]
+    assert rotation.failure_reason in mail.outbox[0].body
+    return rotation
+
+
+def _schedule_and_run(cred, alice, now, start):
+    rotation_schedule(credential=cred, material=material_for(cred.kind), actor=alice,
+                      starts_at=start, now=now)
+    sweep_run(now=start)
+
+
+def test_it_fails_safely_when_the_new_secret_cannot_be_decrypted(
+    cred, alice, now, django_capture_on_commit_callbacks
+):
+    old = cred.versions.get()
+    start = now + timedelta(hours=1)
+    rotation = rotation_schedule(credential=cred, material=material_for(cred.kind),
+                                 actor=alice, starts_at=start, now=now)
+    CredentialVersion.objects.filter(pk=rotation.to_version_id).update(
+        secret_ciphertext=old.secret_ciphertext)  # bound to another row: fails its check
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        sweep_run(now=start)
+    assert callbacks
+    _assert_failed_safely(cred, old, "could not be decrypted", None)
+
+
+def test_it_fails_safely_when_the_switch_fails_and_can_be_retried(
+    cred, alice, now, django_capture_on_commit_callbacks
+):
+    old = cred.versions.get()
+    start = now + timedelta(hours=1)
+    with mock.patch.object(rot, "_switch", side_effect=DatabaseError("deadlock")), \
+            django_capture_on_commit_callbacks(execute=True):
+        _schedule_and_run(cred, alice, now, start)
+    rotation = _assert_failed_safely(cred, old, "database refused the switch", None)
+    assert "deadlock" not in rotation.failure_reason
+    with django_capture_on_commit_callbacks(execute=True):
+        retried = rotation_retry(rotation=rotation, actor=alice, now=start)
+    assert retried.state == RotationState.COMPLETED
+    old.refresh_from_db()
+    assert old.state == VersionState.RETIRED
+    assert cred.versions.get(state=VersionState.CURRENT).pk == rotation.to_version_id
+    assert mail.outbox[-1].subject == f"[Keyturn] Rotation complete: {cred.name}"
+
+
+def test_it_fails_safely_when_the_audit_event_cannot_be_written(
+    cred, alice, now, django_capture_on_commit_callbacks
+):
+    old = cred.versions.get()
+    real = rot.audit_record
+
+    def audit_unless_complete(**kwargs):
+        if kwargs["action"] == "rotation.complete":
+            raise DatabaseError("audit table unavailable")
+        return real(**kwargs)
+
+    with mock.patch.object(rot, "audit_record", side_effect=audit_unless_complete), \
+            django_capture_on_commit_callbacks(execute=True):
+        _schedule_and_run(cred, alice, now, now + timedelta(hours=1))
+    _assert_failed_safely(cred, old, "nothing was changed", None)
+
+
+def test_it_fails_safely_when_the_new_certificate_has_expired_by_the_time_it_runs(
+    unit, alice, now, time_machine, django_capture_on_commit_callbacks
+):
+    cred = make_credential(unit, Kind.AS2_CERTIFICATE, actor=alice, now=now)
+    old = cred.versions.get()
+    with pytest.raises(RotationError) as refused:  # refused at once when foreseeable
+        rotation_schedule(credential=cred, material=material_for(cred.kind, now=now),
+                          actor=alice, starts_at=now + timedelta(days=400), now=now)
+    assert refused.value.field == "certificate"
+    rotation_schedule(credential=cred, material=material_for(cred.kind, now=now), actor=alice,
+                      starts_at=now + timedelta(days=300), now=now)
+    late = now + timedelta(days=400)  # the workers were down past the new certificate's end
+    time_machine.move_to(late, tick=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        sweep_run(now=late)
+    rotation = Rotation.objects.get(credential=cred)
+    assert rotation.state == RotationState.FAILED
+    assert "already expired" in rotation.failure_reason
+    old.refresh_from_db()
+    assert old.state == VersionState.CURRENT
+
+
+def test_it_raises_a_readable_error_when_an_immediate_rotation_fails(cred, alice, now):
+    old = cred.versions.get()
+    with mock.patch.object(rot, "_switch", side_effect=DatabaseError("boom")), \
+            pytest.raises(RotationError, match="current credential still works"):
+        rotation_rotate_now(credential=cred, material=material_for(cred.kind), actor=alice,
+                            now=now)
+    old.refresh_from_db()
+    assert old.state == VersionState.CURRENT
+    assert Rotation.objects.get().state == RotationState.FAILED
+
+
+def test_it_resumes_a_rotation_left_running_by_a_killed_worker(cred, alice, now):
+    old = cred.versions.get()
+    start = now + timedelta(hours=1)
+    rotation = rotation_schedule(credential=cred, material=material_for(cred.kind),
+                                 actor=alice, starts_at=start, now=now)
+    # A worker claimed it and died before its switch committed.
+    Rotation.objects.filter(pk=rotation.pk).update(state=RotationState.RUNNING,
+                                                   claimed_at=start, attempts=1)
+    assert sweep_run(now=start + timedelta(minutes=5)) == []  # maybe still running: leave it
+    old.refresh_from_db()
+    assert old.state == VersionState.CURRENT
+    actions = sweep_run(now=start + rot.RUNNING_DEADLINE + timedelta(seconds=1))
+    assert any("resumed stuck rotation" in a for a in actions)
+    rotation.refresh_from_db()
+    assert rotation.state == RotationState.COMPLETED and rotation.attempts == 2
+    assert cred.versions.get(state=VersionState.CURRENT).pk == rotation.to_version_id
+
+
+def test_it_keeps_the_secret_out_of_failure_reasons_and_emails(
+    cred, alice, now, django_capture_on_commit_callbacks
+):
+    material = material_for(cred.kind)
+    start = now + timedelta(hours=1)
+    with mock.patch.object(rot, "_switch", side_effect=DatabaseError(material.secret)), \
+            django_capture_on_commit_callbacks(execute=True):
+        rotation_schedule(credential=cred, material=material, actor=alice, starts_at=start,
+                          now=now)
+        sweep_run(now=start)
+    rotation = Rotation.objects.get()
+    assert material.secret not in rotation.failure_reason
+    assert all(material.secret not in str(e.details) for e in AuditEvent.objects.all())
+    assert material.secret not in mail.outbox[0].body
+    assert material.secret not in mail.outbox[0].alternatives[0][0]
+    assert version_secret(CredentialVersion.objects.get(pk=rotation.to_version_id)) == (
+        material.secret)  # kept for the retry

@@ -1,0 +1,97 @@
+"""Reminder and rotation emails through a real SMTP server on loopback."""
+
+import email
+import email.policy
+import socket
+from datetime import timedelta
+
+import pytest
+from aiosmtpd.controller import Controller
+from django.utils import timezone
+
+from credentials.models import Kind
+from credentials.services import version_secret
+from credentials.sweep import sweep_run
+from notifications.models import Notification, NotificationState
+from notifications.services import NotificationError, recipients_for, reminder_opt_out_set
+from tests.factories import make_credential, make_user
+
+
+class Inbox:
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        self.messages.append((envelope.rcpt_tos, parsed))
+        return "250 OK"
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def smtp(settings):
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    inbox.port = controller.port
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    settings.SITE_URL = "https://keyturn.example.com"
+    yield inbox
+    controller.stop()
+
+
+def test_it_sends_a_multipart_reminder_with_an_absolute_link(smtp, unit, alice, time_machine):
+    now = timezone.now()
+    time_machine.move_to(now, tick=False)
+    credential = make_credential(unit, Kind.SFTP_PASSWORD, expires_in=timedelta(days=6),
+                                 actor=alice, name="Acme drop")
+    sweep_run(now=now)
+    assert len(smtp.messages) == 1
+    recipients, message = smtp.messages[0]
+    assert sorted(recipients) == ["alice@example.com", "warehouse-team@acme.example"]
+    assert message["Subject"].startswith("[Keyturn] Urgent reminder: Acme drop expires")
+    assert message.get_content_type() == "multipart/alternative"
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    link = f"https://keyturn.example.com/o/acme/credentials/{credential.pk}/"
+    assert link in text and f'href="{link}"' in html
+    assert "stops working" in text
+    assert version_secret(credential.versions.get()) not in text + html
+    assert Notification.objects.get().state == NotificationState.SENT
+
+
+def test_it_retries_an_email_the_server_refused(smtp, unit, alice, settings, time_machine):
+    now = timezone.now()
+    time_machine.move_to(now, tick=False)
+    make_credential(unit, Kind.SFTP_PASSWORD, expires_in=timedelta(days=6), actor=alice)
+    settings.EMAIL_PORT = _free_port()  # nobody listens there
+    sweep_run(now=now)
+    notification = Notification.objects.get()
+    assert notification.state == NotificationState.FAILED
+    assert "Sending failed" in notification.error
+    settings.EMAIL_PORT = smtp.port
+    sweep_run(now=now + timedelta(minutes=1))
+    notification.refresh_from_db()
+    assert notification.state == NotificationState.SENT
+    assert len(smtp.messages) == 1
+
+
+def test_it_leaves_out_users_who_opted_out_but_never_owners(smtp, unit, alice, bob,
+                                                            time_machine):
+    contact = make_user("carol", unit.organization)
+    unit.contact_emails = "carol@example.com\nwarehouse-team@acme.example"
+    unit.save()
+    reminder_opt_out_set(user=contact, business_unit=unit, opted_out=True)
+    with pytest.raises(NotificationError):
+        reminder_opt_out_set(user=alice, business_unit=unit, opted_out=True)
+    assert recipients_for(unit) == ["alice@example.com", "warehouse-team@acme.example"]
+    reminder_opt_out_set(user=contact, business_unit=unit, opted_out=False)
+    assert "carol@example.com" in recipients_for(unit)
