@@ -160,6 +160,8 @@ class CredentialVersion(models.Model):
                 name="version_valid_window",
             ),
         ]
+        # The sweep's queries: versions of a state whose end falls in a window.
+        indexes = [models.Index(fields=["state", "valid_until"])]
 
     def __str__(self) -> str:
         return f"{self.credential_id} v{self.number} ({self.state})"
