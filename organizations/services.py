@@ -79,3 +79,34 @@ def user_disable(*, user: User, actor: User | None, source_ip: str | None = None
             target=user, source_ip=source_ip, details={"sessions_ended": ended},
         )
     return ended
+
+
+@transaction.atomic
+def membership_invite(
+    *, organization: Organization, email: str, role: str, actor: User,
+    source_ip: str | None = None,
+) -> tuple[Membership, bool]:
+    """Adds the user with this email address to the organization. An unknown address gets a
+    new user with an unusable password (they choose one through the emailed link).
+
+    Returns the membership and whether the user was created."""
+    if not actor.has_org_perm(organization, Perm.MANAGE_MEMBERS):
+        raise MembershipError("You may not manage members of this organization.")
+    email = User.objects.normalize_email((email or "").strip())
+    if "@" not in email:
+        raise MembershipError("Enter an email address.")
+    user = User.objects.filter(email__iexact=email).order_by("pk").first()
+    created = user is None
+    if user is None:
+        username = email.lower()
+        if User.objects.filter(username__iexact=username).exists():
+            raise MembershipError("A user with this name exists with another email address.")
+        user = User(username=username, email=email)
+        user.set_unusable_password()
+        user.save()
+    elif Membership.objects.filter(organization=organization, user=user).exists():
+        raise MembershipError(f"{user.get_username()} is already a member.")
+    membership = membership_set_role(
+        organization=organization, user=user, role=role, actor=actor, source_ip=source_ip
+    )
+    return membership, created

@@ -1,0 +1,248 @@
+"""Reads across credentials, versions, connections and rotations for the portal's pages.
+
+Each selector returns a queryset (or a small structure) with its joins and prefetches
+already applied, so a page costs the same number of queries for 10 credentials or 10,000.
+Badges are never decided here: status.with_status/status_q do that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet
+
+from audit.models import AuditEvent
+from organizations.models import BusinessUnit, Organization, User
+
+from .models import (
+    KIND_FAMILY,
+    Connection,
+    Credential,
+    CredentialVersion,
+    Family,
+    Rotation,
+    RotationState,
+    VersionState,
+)
+from .status import Badge, status_q, with_status
+
+# Public columns of a version; the ciphertext is never loaded for a page.
+PUBLIC_VERSION_FIELDS = (
+    "id", "credential", "number", "state", "username", "client_id", "key_id", "public_key",
+    "fingerprint", "certificate_pem", "cert_subject", "cert_issuer", "cert_serial",
+    "cert_not_before", "valid_from", "valid_until", "created_at", "created_by",
+    "activated_at", "retired_at", "last_used_at",
+)
+LIST_VERSION_FIELDS = ("id", "credential", "state", "username", "client_id", "key_id",
+                       "fingerprint", "valid_until")
+
+SORTS: dict[str, tuple[object, ...]] = {
+    "name": ("name", "pk"),
+    "-name": ("-name", "pk"),
+    "expiry": (F("expires_at").asc(nulls_last=True), "name", "pk"),
+    "-expiry": (F("expires_at").desc(nulls_last=True), "name", "pk"),
+}
+EXPIRING_LIST_WINDOW = timedelta(days=30)
+
+
+def family_kinds(family: str) -> list[str]:
+    return [kind for kind, fam in KIND_FAMILY.items() if fam == family]
+
+
+def public_versions() -> QuerySet[CredentialVersion]:
+    return CredentialVersion.objects.only(*PUBLIC_VERSION_FIELDS)
+
+
+def organization_credentials(user: User, organization: Organization) -> QuerySet[Credential]:
+    """The organization's credentials as `user` may see them (none for a non-member)."""
+    return Credential.objects.for_user(user).filter(business_unit__organization=organization)
+
+
+@dataclass(frozen=True)
+class CredentialFilters:
+    """What a list page was asked for; every field comes from a GET parameter."""
+
+    status: str = ""
+    kind: str = ""
+    family: str = ""
+    unit: BusinessUnit | None = None
+    q: str = ""
+    sort: str = "name"
+
+
+def credentials_for_list(
+    *, user: User, organization: Organization, filters: CredentialFilters, now: datetime
+) -> QuerySet[Credential]:
+    """Credentials for a list page: badge facts annotated, the unit joined and the current
+    version prefetched (one query per page, whatever its size)."""
+    credentials = with_status(organization_credentials(user, organization)).select_related(
+        "business_unit"
+    ).prefetch_related(
+        Prefetch(
+            "versions",
+            queryset=CredentialVersion.objects.filter(state=VersionState.CURRENT).only(
+                *LIST_VERSION_FIELDS
+            ),
+            to_attr="current_versions",
+        )
+    )
+    if filters.unit is not None:
+        credentials = credentials.filter(business_unit=filters.unit)
+    if filters.family:
+        credentials = credentials.filter(kind__in=family_kinds(filters.family))
+    if filters.kind:
+        credentials = credentials.filter(kind=filters.kind)
+    if filters.status:
+        credentials = credentials.filter(status_q(filters.status, now))
+    if filters.q:
+        credentials = credentials.filter(search_q(filters.q))
+    return credentials.order_by(*SORTS.get(filters.sort, SORTS["name"]))
+
+
+def search_q(text: str) -> Q:
+    """Name, or a public field of the current version: user, client id, key id,
+    fingerprint, certificate subject or serial."""
+    text = text.strip()
+    in_current = CredentialVersion.objects.filter(
+        credential=OuterRef("pk"), state=VersionState.CURRENT
+    ).filter(
+        Q(username__icontains=text) | Q(client_id__icontains=text) | Q(key_id__icontains=text)
+        | Q(fingerprint__icontains=text) | Q(cert_subject__icontains=text)
+        | Q(cert_serial__iexact=text)
+    )
+    return Q(name__icontains=text) | Exists(in_current)
+
+
+def status_counts(*, user: User, organization: Organization, now: datetime) -> dict[str, int]:
+    """How many credentials show each badge (and in total), in one query."""
+    # The aggregates get names of their own: one named like an annotation it filters on
+    # ("rotation_scheduled") would replace that annotation and count nothing.
+    counts = with_status(organization_credentials(user, organization)).aggregate(
+        n_total=Count("pk"),
+        **{f"n_{badge.value}": Count("pk", filter=status_q(badge, now)) for badge in Badge},
+    )
+    return {name.removeprefix("n_"): value for name, value in counts.items()}
+
+
+def credentials_expiring(
+    *, user: User, organization: Organization, now: datetime, limit: int = 20
+) -> QuerySet[Credential]:
+    """Still working, but expiring within the next 30 days (the overview's worklist)."""
+    return with_status(organization_credentials(user, organization)).select_related(
+        "business_unit"
+    ).filter(expires_at__gt=now, expires_at__lte=now + EXPIRING_LIST_WINDOW).order_by(
+        "expires_at", "name"
+    )[:limit]
+
+
+def credentials_expired(
+    *, user: User, organization: Organization, now: datetime, limit: int = 20
+) -> QuerySet[Credential]:
+    return with_status(organization_credentials(user, organization)).select_related(
+        "business_unit"
+    ).filter(status_q(Badge.EXPIRED, now)).order_by("-expires_at", "name")[:limit]
+
+
+def rotations_scheduled(
+    *, user: User, organization: Organization, limit: int = 20
+) -> QuerySet[Rotation]:
+    return Rotation.objects.filter(
+        state=RotationState.SCHEDULED,
+        credential__in=organization_credentials(user, organization),
+    ).select_related("credential__business_unit", "requested_by", "replacement").order_by(
+        "starts_at"
+    )[:limit]
+
+
+def credential_for_detail(*, user: User, organization: Organization, pk: object) -> Credential:
+    """One credential with its badge facts; raises Credential.DoesNotExist for another
+    organization's (or an unknown) id."""
+    return with_status(organization_credentials(user, organization)).select_related(
+        "business_unit__organization", "created_by"
+    ).get(pk=pk)
+
+
+@dataclass
+class VersionSet:
+    """The versions that matter for the detail page, by state."""
+
+    current: CredentialVersion | None
+    pending: CredentialVersion | None
+    previous: CredentialVersion | None
+    all: list[CredentialVersion]
+
+
+def credential_versions(credential: Credential) -> VersionSet:
+    versions = list(
+        public_versions().filter(credential=credential).select_related("created_by")
+        .order_by("-number")
+    )
+    by_state = {v.state: v for v in versions if v.state != VersionState.RETIRED}
+    return VersionSet(
+        current=by_state.get(VersionState.CURRENT),
+        pending=by_state.get(VersionState.PENDING),
+        previous=by_state.get(VersionState.PREVIOUS),
+        all=versions,
+    )
+
+
+def credential_rotations(credential: Credential) -> list[Rotation]:
+    return list(
+        credential.rotations.select_related(
+            "requested_by", "replacement", "from_version", "to_version"
+        ).order_by("-created_at")
+    )
+
+
+def credential_connections(credential: Credential) -> QuerySet[Connection]:
+    return credential.connections.select_related("business_unit").order_by(
+        "-is_active", "name"
+    )
+
+
+def credential_reveals(credential: Credential, limit: int = 50) -> QuerySet[AuditEvent]:
+    return AuditEvent.objects.filter(
+        organization_id=credential.business_unit.organization_id,
+        action="secret.reveal", target_type="credential", target_id=str(credential.pk),
+    ).select_related("actor")[:limit]
+
+
+def swap_candidates(credential: Credential, user: User) -> QuerySet[Credential]:
+    """Other credentials of the same kind in the organization, for a swap."""
+    return organization_credentials(user, credential.business_unit.organization).filter(
+        kind=credential.kind
+    ).exclude(pk=credential.pk).select_related("business_unit").order_by("name")
+
+
+def attachable_connections(credential: Credential, user: User) -> QuerySet[Connection]:
+    """The organization's connections whose kind may use this credential and that use
+    another credential (or none)."""
+    from .models import CONNECTION_CREDENTIAL_KINDS
+
+    kinds = [kind for kind, fits in CONNECTION_CREDENTIAL_KINDS.items()
+             if credential.kind in fits]
+    return Connection.objects.for_user(user).filter(
+        business_unit__organization=credential.business_unit.organization_id, kind__in=kinds
+    ).exclude(credential=credential).select_related("business_unit", "credential").order_by(
+        "name"
+    )
+
+
+def organization_connections(user: User, organization: Organization) -> QuerySet[Connection]:
+    return Connection.objects.for_user(user).filter(
+        business_unit__organization=organization
+    ).select_related("business_unit", "credential").order_by("name")
+
+
+def units_with_counts(user: User, organization: Organization) -> QuerySet[BusinessUnit]:
+    """Business units with how many credentials of each family they hold."""
+    counts = {
+        f"{family.value}_count": Count(
+            "credentials", filter=Q(credentials__kind__in=family_kinds(family)), distinct=True
+        )
+        for family in Family
+    }
+    return BusinessUnit.objects.for_user(user).filter(organization=organization).annotate(
+        connection_count=Count("connections", distinct=True), **counts
+    ).order_by("name")

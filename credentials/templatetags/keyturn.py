@@ -1,0 +1,243 @@
+"""Presentation helpers for the portal's templates: times in the viewer's zone and in UTC,
+shareable query strings, permission-dependent links and the expiry timeline. They decide
+nothing: badges come from credentials.status, permissions from organizations.roles."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django import template
+from django.http import QueryDict
+from django.utils import timezone
+from django.utils.dateformat import format as date_format
+
+from organizations.roles import Role
+
+register = template.Library()
+
+WHEN_FORMAT = "j M Y H:i T"
+
+
+def format_when(value: datetime | None) -> str:
+    """'2 Dec 2026 09:00 CET': a time in the viewer's zone (activated per request)."""
+    if value is None:
+        return ""
+    return date_format(timezone.localtime(value), WHEN_FORMAT)
+
+
+def format_utc(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    return date_format(value.astimezone(UTC), "j M Y H:i") + " UTC"
+
+
+def format_dual(value: datetime | None) -> str:
+    """The viewer's time with UTC in brackets, or UTC alone when the viewer lives in UTC."""
+    if value is None:
+        return ""
+    local, utc = format_when(value), format_utc(value)
+    return utc if local == utc else f"{local} ({utc})"
+
+
+@register.filter
+def when(value: datetime | None) -> str:
+    return format_when(value)
+
+
+@register.filter
+def when_utc(value: datetime | None) -> str:
+    return format_utc(value)
+
+
+@register.filter
+def dual(value: datetime | None) -> str:
+    return format_dual(value)
+
+
+@register.filter
+def iso(value: datetime | None) -> str:
+    return value.astimezone(UTC).isoformat() if value else ""
+
+
+@register.simple_tag(takes_context=True)
+def query(context: template.Context, **changes: Any) -> str:
+    """The current page's query string with some parameters replaced (None or "" removes
+    one). Any change of filter goes back to the first page."""
+    request = context.get("request")
+    params = request.GET.copy() if request is not None else QueryDict(mutable=True)
+    if "page" not in changes:
+        params.pop("page", None)
+    for name, value in changes.items():
+        if value is None or value == "":
+            params.pop(name, None)
+        else:
+            params[name] = str(value)
+    encoded = params.urlencode()
+    return f"?{encoded}" if encoded else "?"
+
+
+@register.simple_tag(takes_context=True)
+def org_perm(context: template.Context, organization: Any, perm: str) -> bool:
+    """Whether to show a link; the view behind it checks the permission again."""
+    user = context.get("user")
+    if organization is None or user is None or not user.is_authenticated:
+        return False
+    return user.has_org_perm(organization, perm)
+
+
+# --- Expiry timeline -----------------------------------------------------------------------
+
+WIDTH, LEFT, RIGHT = 640, 92, 16
+ROW_HEIGHT, TOP = 22, 10
+
+
+@dataclass
+class Bar:
+    label: str
+    x: float
+    width: float
+    y: float
+    text_y: float
+    css: str
+    open_ended: bool
+    title: str
+
+
+@dataclass
+class Mark:
+    label: str
+    x: float
+    css: str
+    text_y: float
+    anchor: str
+
+
+def _clamp(value: float, low: float, high: float) -> float:
+    return max(low, min(high, value))
+
+
+def timeline(*, current: Any, pending: Any, previous: Any, rotation: Any,
+             now: datetime) -> dict[str, Any] | None:
+    """Geometry of the SVG: one bar per living version, the overlap window in which two
+    versions work, and marks for today, the new version's start and the expiry."""
+    versions = [(v, label) for v, label in ((previous, "Previous"), (current, "Current"),
+                                             (pending, "New")) if v is not None]
+    if not versions:
+        return None
+    # When the current version stops: at its expiry, or earlier when a scheduled rotation
+    # retires it (at the start, or at the overlap end when one was given).
+    current_end = current.valid_until if current is not None else None
+    if current is not None and rotation is not None and pending is not None:
+        stop = rotation.overlap_ends_at or (
+            rotation.starts_at if rotation.mode == "scheduled" else None)
+        if stop is not None and (current_end is None or stop < current_end):
+            current_end = stop
+    ends = {id(v): (current_end if v is current else v.valid_until) for v, _ in versions}
+    points = [now] + [v.valid_from for v, _ in versions] + [e for e in ends.values() if e]
+    start, end = min(points), max(points)
+    if any(e is None for e in ends.values()) or end - start < timedelta(days=7):
+        end = max(end, now + timedelta(days=30), start + timedelta(days=30))
+    pad = (end - start) * 0.04
+    start, end = start - pad, end + pad
+    span = (end - start).total_seconds()
+
+    def x(moment: datetime) -> float:
+        share = (moment - start).total_seconds() / span
+        return round(LEFT + _clamp(share, 0, 1) * (WIDTH - LEFT - RIGHT), 1)
+
+    bars = []
+    for row, (version, label) in enumerate(versions):
+        version_end = ends[id(version)]
+        left, right = x(version.valid_from), x(version_end or end)
+        expired = version_end is not None and version_end <= now
+        bars.append(Bar(
+            label=label, x=left, width=max(right - left, 2), y=TOP + row * ROW_HEIGHT,
+            text_y=TOP + row * ROW_HEIGHT + 11,
+            css=f"tl-bar tl-{label.lower()}" + (" tl-expired" if expired else ""),
+            open_ended=version_end is None,
+            title=f"{label} version {version.number}: {format_when(version.valid_from)} to "
+                  + (format_when(version_end) if version_end else "no expiry"),
+        ))
+    rows_bottom = TOP + len(versions) * ROW_HEIGHT
+    overlap = None
+    others = [v for v, _ in versions if v is not current]
+    if current is not None and others:
+        other = others[0]
+        begin = max(current.valid_from, other.valid_from)
+        known_ends = [e for e in (ends[id(current)], ends[id(other)]) if e is not None]
+        finish = min(known_ends) if known_ends else end
+        if finish > begin:
+            overlap = {"x": x(begin), "width": max(x(finish) - x(begin), 2),
+                       "title": f"Overlap: both work from {format_when(begin)} to "
+                                f"{format_when(finish)}"}
+    marks = [Mark("Today", x(now), "tl-today", 0, "middle")]
+    if pending is not None:
+        marks.append(Mark("New ready " + _short(pending.valid_from), x(pending.valid_from),
+                          "tl-ready", 0, "middle"))
+    if current_end is not None:
+        word = "Stops "
+        if current is not None and current_end == current.valid_until:
+            word = "Expires "
+        if current_end <= now:
+            word = "Expired "
+        marks.append(Mark(word + _short(current_end), x(current_end), "tl-expiry", 0, "middle"))
+    if previous is not None and previous.valid_until is not None:
+        marks.append(Mark("Previous stops " + _short(previous.valid_until),
+                          x(previous.valid_until), "tl-ready", 0, "middle"))
+    levels = _place_labels(marks, rows_bottom)
+    return {
+        "width": WIDTH, "height": rows_bottom + 14 * levels + 8, "left": LEFT,
+        "right": WIDTH - RIGHT, "rows_bottom": rows_bottom, "bars": bars, "overlap": overlap,
+        "marks": marks, "label_x": LEFT - 8,
+    }
+
+
+def _place_labels(marks: list[Mark], rows_bottom: float) -> int:
+    """Puts each mark's label on the first line below the axis where it does not overlap
+    another label; returns how many lines are used."""
+    taken: list[list[tuple[float, float]]] = []
+    for mark in sorted(marks, key=lambda m: m.x):
+        width = 6.2 * len(mark.label)
+        if mark.x - width / 2 < LEFT:
+            mark.anchor, left = "start", mark.x
+        elif mark.x + width / 2 > WIDTH - RIGHT:
+            mark.anchor, left = "end", mark.x - width
+        else:
+            left = mark.x - width / 2
+        span = (left - 6, left + width + 6)
+        level = next((n for n, spans in enumerate(taken)
+                      if all(span[1] <= a or span[0] >= b for a, b in spans)), len(taken))
+        if level == len(taken):
+            taken.append([])
+        taken[level].append(span)
+        mark.text_y = rows_bottom + 14 * (level + 1)
+    return len(taken)
+
+
+def _short(value: datetime) -> str:
+    return date_format(timezone.localtime(value), "j M Y")
+
+
+@register.inclusion_tag("credentials/_timeline.html")
+def expiry_timeline(current: Any, pending: Any, previous: Any, rotation: Any,
+                    now: datetime) -> dict[str, Any]:
+    return {"tl": timeline(current=current, pending=pending, previous=previous,
+                           rotation=rotation, now=now)}
+
+
+@register.simple_tag(takes_context=True)
+def org_role(context: template.Context, organization: Any) -> str:
+    """The label of the signed-in user's role in the organization, for the footer."""
+    user = context.get("user")
+    if organization is None or user is None or not user.is_authenticated:
+        return ""
+    role = user.role_in(organization)
+    return Role(role).label if role else ""
+
+
+@register.filter
+def elided(page: Any) -> list[Any]:
+    """Page numbers around the current page, with ellipses, for the paginator."""
+    return list(page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1))

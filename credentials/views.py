@@ -1,0 +1,692 @@
+"""Credential pages: lists, the detail page with Reveal and the Manage menu, create and edit,
+rotation, and connections. Each view: access check, form, one service call, redirect or
+render. Another organization's objects answer 404; a missing permission answers 403."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from audit.services import client_ip
+from notifications.selectors import notifications_for_credential
+from organizations.models import Organization
+from organizations.roles import Perm
+from organizations.views import get_organization
+
+from . import selectors
+from .crypto import MaterialError
+from .forms import (
+    MATERIAL_FORMS,
+    METHOD_SWAP,
+    TIMING_IMMEDIATE,
+    AttachForm,
+    ConnectionForm,
+    CredentialDetailsForm,
+    CredentialEditForm,
+    CredentialFilterForm,
+    RotatePlanForm,
+    SwapForm,
+)
+from .models import (
+    CONNECTION_CREDENTIAL_KINDS,
+    FAMILY_PERM,
+    KIND_FAMILY,
+    OPEN_ROTATION_STATES,
+    Connection,
+    Credential,
+    Family,
+    Kind,
+    Rotation,
+    RotationMode,
+    RotationState,
+)
+from .rotation import RotationError, rotation_cancel, rotation_rotate_now, rotation_schedule
+from .services import (
+    CredentialError,
+    connection_save,
+    credential_create,
+    credential_set_active,
+    credential_update,
+    secret_reveal,
+)
+from .status import Badge, credential_badges
+from .templatetags.keyturn import format_dual
+
+PER_PAGE = 50
+SECRET_NOUN = {
+    Kind.SFTP_PASSWORD: "password",
+    Kind.SFTP_KEY: "key",
+    Kind.AS2_CERTIFICATE: "certificate",
+    Kind.API_CLIENT_SECRET: "client secret",
+    Kind.API_KEY: "API key",
+}
+SECRET_LABEL = {
+    Kind.SFTP_PASSWORD: "Password",
+    Kind.SFTP_KEY: "Private key",
+    Kind.AS2_CERTIFICATE: "Private key",
+    Kind.API_CLIENT_SECRET: "Client secret",
+    Kind.API_KEY: "PEM private key",
+}
+
+
+# --- Access helpers ----------------------------------------------------------------------
+
+
+def _require(request: HttpRequest, organization: Organization, perm: str) -> None:
+    if not request.user.has_org_perm(organization, perm):
+        raise PermissionDenied
+
+
+def _get_credential(
+    request: HttpRequest, org_slug: str, pk: UUID, perm: str | None = None
+) -> tuple[Organization, Credential]:
+    """The credential in the URL, with its badge facts, if it belongs to the organization
+    the user is a member of (404 otherwise); 403 without `perm` ("manage" means the
+    permission of the credential's family)."""
+    organization = get_organization(request, org_slug)
+    try:
+        credential = selectors.credential_for_detail(
+            user=request.user, organization=organization, pk=pk
+        )
+    except Credential.DoesNotExist:
+        raise Http404("No such credential.") from None
+    if perm is not None:
+        _require(request, organization, credential.manage_perm if perm == "manage" else perm)
+    return organization, credential
+
+
+def _connection_perm(kind: str) -> str:
+    """The permission that manages a connection: that of the credentials it can use."""
+    return FAMILY_PERM[KIND_FAMILY[next(iter(CONNECTION_CREDENTIAL_KINDS[kind]))]]
+
+
+def _get_connection(request: HttpRequest, org_slug: str, pk: UUID) -> tuple[Organization,
+                                                                            Connection]:
+    organization = get_organization(request, org_slug)
+    connection = get_object_or_404(
+        Connection.objects.for_user(request.user).select_related(
+            "business_unit__organization", "credential"),
+        pk=pk, business_unit__organization=organization,
+    )
+    _require(request, organization, _connection_perm(connection.kind))
+    return organization, connection
+
+
+def _detail_url(credential: Credential, tab: str = "") -> str:
+    url = reverse("credential_detail", args=[credential.business_unit.organization.slug,
+                                             credential.pk])
+    return f"{url}?tab={tab}" if tab else url
+
+
+def _add_service_error(forms: list[Any], exc: CredentialError | MaterialError) -> None:
+    """A refusal from a service becomes the error of the field it names (or of the form)."""
+    message = exc.message if isinstance(exc, MaterialError) else str(exc)
+    for form in forms:
+        if exc.field and exc.field in form.fields:
+            form.add_error(exc.field, message)
+            return
+    forms[0].add_error(None, message)
+
+
+# --- Lists -------------------------------------------------------------------------------
+
+
+@login_required
+def credential_list(
+    request: HttpRequest, org_slug: str, unit_slug: str | None = None, family: str | None = None
+) -> HttpResponse:
+    organization = get_organization(request, org_slug)
+    unit = get_object_or_404(organization.business_units, slug=unit_slug) if unit_slug else None
+    if unit is not None and family is None:
+        family = Family.SFTP
+    if family is not None and family not in Family.values:
+        raise Http404("No such kind of credential.")
+    units = list(organization.business_units.all())
+    form = CredentialFilterForm(request.GET, units=units)
+    values = form.values()
+    if unit is None and values.get("family"):
+        family = values["family"]
+    kind = values.get("kind", "")
+    if family and kind and KIND_FAMILY[kind] != family:
+        kind = ""
+    filters = selectors.CredentialFilters(
+        status=values.get("status", ""), kind=kind, family=family or "",
+        unit=unit or form.units.get(values.get("unit", "")), q=values.get("q", ""),
+        sort=values.get("sort") or "name",
+    )
+    now = timezone.now()
+    queryset = selectors.credentials_for_list(
+        user=request.user, organization=organization, filters=filters, now=now
+    )
+    page = Paginator(queryset, PER_PAGE).get_page(request.GET.get("page"))
+    rows = list(page.object_list)
+    for credential in rows:
+        credential.badges = credential_badges(credential, now)
+        credential.current = credential.current_versions[0] if credential.current_versions \
+            else None
+    kinds = [(k, label) for k, label in Kind.choices if not family or KIND_FAMILY[k] == family]
+    return render(request, "credentials/credential_list.html", {
+        "organization": organization,
+        "unit": unit,
+        "family": family,
+        "family_label": Family(family).label if family else "",
+        "families": Family.choices,
+        "filters": filters,
+        "page": page,
+        "rows": rows,
+        "statuses": Badge.choices,
+        "kinds": kinds,
+        "units": units,
+        "can_create": any(request.user.has_org_perm(organization, FAMILY_PERM[f])
+                          for f in ([family] if family else Family.values)),
+        "now": now,
+    })
+
+
+# --- Detail and Reveal -------------------------------------------------------------------
+
+
+def _manage_actions(credential: Credential, *, can_manage: bool,
+                    scheduled: Rotation | None, has_open_rotation: bool) -> list[dict[str, str]]:
+    """The Manage menu: only what this user may do to this credential now."""
+    if not can_manage:
+        return []
+    org, pk = credential.business_unit.organization.slug, credential.pk
+    actions = []
+    # The engine refuses to rotate a deactivated credential or one with an open rotation.
+    if credential.is_active and not has_open_rotation:
+        actions.append({"label": "Rotate Credential",
+                        "url": reverse("credential_rotate", args=[org, pk])})
+    if scheduled is not None:
+        actions.append({"label": "Cancel Scheduled Rotation",
+                        "url": reverse("rotation_cancel", args=[org, pk, scheduled.pk])})
+    actions.append({"label": "Edit", "url": reverse("credential_edit", args=[org, pk])})
+    if credential.is_active:
+        actions.append({"label": "Deactivate",
+                        "url": reverse("credential_deactivate", args=[org, pk])})
+    else:
+        actions.append({"label": "Reactivate",
+                        "url": reverse("credential_reactivate", args=[org, pk])})
+    return actions
+
+
+@login_required
+def credential_detail(request: HttpRequest, org_slug: str, pk: UUID) -> HttpResponse:
+    organization, credential = _get_credential(request, org_slug, pk)
+    now = timezone.now()
+    tabs = {"details": "Details",
+            "usage": "AS2 Profile Usage" if credential.family == Family.AS2
+            else "Connection Usage",
+            "history": "History"}
+    tab = request.GET.get("tab", "details")
+    if tab not in tabs:
+        tab = "details"
+    versions = selectors.credential_versions(credential)
+    rotations = selectors.credential_rotations(credential)
+    scheduled = next((r for r in rotations if r.state == RotationState.SCHEDULED), None)
+    open_rotation = next((r for r in rotations if r.state in OPEN_ROTATION_STATES), None)
+    connections = list(selectors.credential_connections(credential))
+    user = request.user
+    can_manage = user.has_org_perm(organization, credential.manage_perm)
+    can_view_audit = user.has_org_perm(organization, Perm.VIEW_AUDIT)
+    context = {
+        "organization": organization,
+        "credential": credential,
+        "unit": credential.business_unit,
+        "family_label": Family(credential.family).label,
+        "badges": credential_badges(credential, now),
+        "tabs": tabs,
+        "tab": tab,
+        "versions": versions,
+        "current": versions.current,
+        "rotations": rotations,
+        "scheduled": scheduled,
+        "open_rotation": open_rotation,
+        "last_rotated": next((r.finished_at for r in rotations
+                              if r.state == RotationState.COMPLETED), None),
+        "connections": connections,
+        "hosts": sorted({c.hostname for c in connections if c.hostname}),
+        "secret_label": SECRET_LABEL[credential.kind],
+        "noun": SECRET_NOUN[credential.kind],
+        "can_reveal": user.has_org_perm(organization, Perm.REVEAL),
+        "can_manage": can_manage,
+        "can_view_audit": can_view_audit,
+        "manage_actions": _manage_actions(credential, can_manage=can_manage,
+                                          scheduled=scheduled,
+                                          has_open_rotation=open_rotation is not None),
+        "now": now,
+    }
+    if tab == "history":
+        context["notifications"] = list(notifications_for_credential(credential))
+        context["reveals"] = list(selectors.credential_reveals(credential)) \
+            if can_view_audit else None
+    return render(request, "credentials/credential_detail.html", context)
+
+
+@never_cache
+@login_required
+@require_POST
+def credential_reveal(request: HttpRequest, org_slug: str, pk: UUID) -> HttpResponse:
+    """The current secret, once, on a page no cache keeps; the service audits the reveal."""
+    organization, credential = _get_credential(request, org_slug, pk, Perm.REVEAL)
+    try:
+        secret = secret_reveal(credential=credential, actor=request.user,
+                               source_ip=client_ip(request))
+    except CredentialError as exc:
+        messages.error(request, str(exc))
+        return redirect(_detail_url(credential))
+    return render(request, "credentials/credential_reveal.html", {
+        "organization": organization,
+        "credential": credential,
+        "unit": credential.business_unit,
+        "family_label": Family(credential.family).label,
+        "secret": secret,
+        "secret_label": SECRET_LABEL[credential.kind],
+        "multiline": "\n" in secret.strip(),
+    })
+
+
+# --- Create and edit ---------------------------------------------------------------------
+
+
+@login_required
+def credential_new(request: HttpRequest, org_slug: str) -> HttpResponse:
+    """Choose the kind of credential to create (only kinds the user may manage)."""
+    organization = get_organization(request, org_slug)
+    kinds = [(kind, label) for kind, label in Kind.choices
+             if request.user.has_org_perm(organization, FAMILY_PERM[KIND_FAMILY[kind]])]
+    if not kinds:
+        raise PermissionDenied
+    return render(request, "credentials/credential_new.html", {
+        "organization": organization, "kinds": kinds, "unit_slug": request.GET.get("unit", ""),
+    })
+
+
+@login_required
+def credential_create_view(request: HttpRequest, org_slug: str, kind: str) -> HttpResponse:
+    organization = get_organization(request, org_slug)
+    if kind not in Kind.values:
+        raise Http404("No such kind of credential.")
+    _require(request, organization, FAMILY_PERM[KIND_FAMILY[kind]])
+    data = request.POST if request.method == "POST" else None
+    initial = {"business_unit": request.GET.get("unit") or None,
+               "rotation_policy": "automatic" if KIND_FAMILY[kind] == Family.API else "reminders"}
+    details = CredentialDetailsForm(data, organization=organization, kind=kind, initial=initial)
+    material_form = MATERIAL_FORMS[kind](data, request.FILES if data else None)
+    if data is not None and details.is_valid() and material_form.is_valid():
+        cleaned = details.cleaned_data
+        try:
+            credential = credential_create(
+                business_unit=cleaned["business_unit"], kind=kind, name=cleaned["name"],
+                material=material_form.material, valid_until=cleaned.get("valid_until"),
+                actor=request.user, notes=cleaned["notes"],
+                rotation_policy=cleaned["rotation_policy"],
+                lifetime_days=cleaned["lifetime_days"], source_ip=client_ip(request),
+            )
+        except CredentialError as exc:
+            _add_service_error([details, material_form], exc)
+        else:
+            messages.success(request, _created_message(credential, material_form))
+            return redirect(_detail_url(credential))
+    return render(request, "credentials/credential_form.html", {
+        "organization": organization,
+        "kind_label": Kind(kind).label,
+        "family_label": Family(KIND_FAMILY[kind]).label,
+        "details": details,
+        "material_form": material_form,
+        "multipart": kind == Kind.AS2_CERTIFICATE,
+    })
+
+
+def _created_message(credential: Credential, material_form: Any) -> str:
+    text = f"Created “{credential.name}”."
+    fingerprint = material_form.material.fingerprint
+    if fingerprint:
+        text += f" Fingerprint {fingerprint}."
+    if material_form.generated():
+        text += f" The {SECRET_NOUN[credential.kind]} was generated: use Reveal to copy it."
+    return text
+
+
+@login_required
+def credential_edit(request: HttpRequest, org_slug: str, pk: UUID) -> HttpResponse:
+    organization, credential = _get_credential(request, org_slug, pk, "manage")
+    initial = {name: getattr(credential, name)
+               for name in ("name", "notes", "rotation_policy", "lifetime_days")}
+    form = CredentialEditForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            credential_update(credential=credential, actor=request.user,
+                              source_ip=client_ip(request), **form.cleaned_data)
+        except CredentialError as exc:
+            _add_service_error([form], exc)
+        else:
+            messages.success(request, f"Saved “{credential.name}”.")
+            return redirect(_detail_url(credential))
+    return render(request, "credentials/credential_edit.html", {
+        "organization": organization, "credential": credential,
+        "unit": credential.business_unit, "family_label": Family(credential.family).label,
+        "form": form,
+    })
+
+
+def _set_active(request: HttpRequest, org_slug: str, pk: UUID, active: bool) -> HttpResponse:
+    organization, credential = _get_credential(request, org_slug, pk, "manage")
+    if request.method == "POST":
+        credential_set_active(credential=credential, active=active, actor=request.user,
+                              source_ip=client_ip(request))
+        state = "active again" if active else "deactivated"
+        messages.success(request, f"“{credential.name}” is {state}.")
+        return redirect(_detail_url(credential))
+    active_connections = [c for c in selectors.credential_connections(credential) if c.is_active]
+    return render(request, "credentials/credential_confirm_active.html", {
+        "organization": organization, "credential": credential,
+        "unit": credential.business_unit, "family_label": Family(credential.family).label,
+        "active": active, "active_connections": active_connections,
+        "noun": SECRET_NOUN[credential.kind],
+    })
+
+
+@login_required
+def credential_deactivate(request: HttpRequest, org_slug: str, pk: UUID) -> HttpResponse:
+    return _set_active(request, org_slug, pk, active=False)
+
+
+@login_required
+def credential_reactivate(request: HttpRequest, org_slug: str, pk: UUID) -> HttpResponse:
+    return _set_active(request, org_slug, pk, active=True)
+
+
+# --- Rotation ----------------------------------------------------------------------------
+
+
+def rotation_consequences(credential: Credential, plan: dict[str, Any],
+                          replacement: Credential | None = None) -> list[str]:
+    """Plain words for when the new material starts and the old stops working."""
+    noun = SECRET_NOUN[credential.kind]
+    starts_at, until = plan.get("starts_at"), plan.get("overlap_ends_at")
+    if plan["timing"] == TIMING_IMMEDIATE:
+        lines = [f"The new {noun} works immediately."]
+        stop = until
+        lines.append(
+            f"The current {noun} keeps working until {format_dual(until)}, then stops working."
+            if until else f"The current {noun} stops working immediately."
+        )
+    else:
+        target = f"“{replacement.name}”" if replacement else "the credential you choose"
+        lines = [
+            f"At {format_dual(starts_at)} the connections that use this credential switch to "
+            f"{target}." if plan["method"] == METHOD_SWAP
+            else f"The new {noun} starts working at {format_dual(starts_at)}."
+        ]
+        stop = until or starts_at
+        lines.append(
+            f"The current {noun} keeps working until {format_dual(until)}, then stops working."
+            if until else f"The current {noun} stops working at {format_dual(starts_at)}."
+        )
+    if plan.get("test_before_switch"):
+        lines.append(f"First the new {noun} is tried on the active outbound connections; if a "
+                     f"test fails, the rotation fails and the current {noun} keeps working.")
+    expires_at = getattr(credential, "expires_at", None)
+    if expires_at is not None and stop is not None and expires_at < stop:
+        lines.append(f"Note: the current {noun} expires earlier, at {format_dual(expires_at)}.")
+    return lines
+
+
+@login_required
+def credential_rotate(request: HttpRequest, org_slug: str, pk: UUID) -> HttpResponse:
+    """Step 1 chooses what and when (no secrets); step 2 shows in plain words when the old
+    credential stops working, takes the new material (or the credential to swap in) and is
+    the confirmation: nothing changes before it is submitted."""
+    organization, credential = _get_credential(request, org_slug, pk, "manage")
+    versions = selectors.credential_versions(credential)
+    current = versions.current
+    step = request.POST.get("step", "1") if request.method == "POST" else "1"
+    plan = RotatePlanForm(request.POST if request.method == "POST" else None,
+                          kind=credential.kind)
+    context: dict[str, Any] = {
+        "organization": organization, "credential": credential,
+        "unit": credential.business_unit, "family_label": Family(credential.family).label,
+        "plan": plan, "noun": SECRET_NOUN[credential.kind], "current": current,
+    }
+    if request.method != "POST" or "back" in request.POST or not plan.is_valid():
+        return render(request, "credentials/rotate_plan.html", context)
+    cleaned = plan.cleaned_data
+    swap = cleaned["method"] == METHOD_SWAP
+    data = request.POST if step == "2" else None
+    if swap:
+        second = SwapForm(data, candidates=selectors.swap_candidates(credential, request.user))
+    else:
+        second = MATERIAL_FORMS[credential.kind](
+            data, request.FILES if data else None, initial=_material_initial(current)
+        )
+    if step == "2" and second.is_valid():
+        try:
+            rotation = _rotate(request, credential, cleaned, second)
+        except (CredentialError, MaterialError) as exc:
+            _add_service_error([second, plan], exc)
+            if exc.field in plan.fields:
+                return render(request, "credentials/rotate_plan.html", context)
+        else:
+            messages.success(request, _rotated_message(credential, rotation, second, swap))
+            return redirect(_detail_url(credential))
+    replacement = second.cleaned_data.get("replacement") if swap and second.is_valid() else None
+    context.update({
+        "second": second, "swap": swap, "multipart": credential.kind == Kind.AS2_CERTIFICATE,
+        "consequences": rotation_consequences(credential, cleaned, replacement),
+        "scheduled": cleaned["timing"] != TIMING_IMMEDIATE,
+    })
+    return render(request, "credentials/rotate_confirm.html", context)
+
+
+def _material_initial(current: Any) -> dict[str, str]:
+    if current is None:
+        return {}
+    common_name = ""
+    for part in (current.cert_subject or "").split(","):
+        if part.strip().upper().startswith("CN="):
+            common_name = part.strip()[3:]
+    return {"username": current.username, "client_id": current.client_id,
+            "key_id": current.key_id, "common_name": common_name}
+
+
+def _rotate(request: HttpRequest, credential: Credential, plan: dict[str, Any],
+            second: Any) -> Rotation:
+    common = {"credential": credential, "actor": request.user, "reason": plan["reason"],
+              "overlap_ends_at": plan["overlap_ends_at"], "source_ip": client_ip(request),
+              "test_before_switch": plan["test_before_switch"]}
+    if plan["timing"] == TIMING_IMMEDIATE:
+        return rotation_rotate_now(material=second.material, **common)
+    if plan["method"] == METHOD_SWAP:
+        return rotation_schedule(starts_at=plan["starts_at"],
+                                 replacement=second.cleaned_data["replacement"], **common)
+    return rotation_schedule(starts_at=plan["starts_at"], material=second.material, **common)
+
+
+def _rotated_message(credential: Credential, rotation: Rotation, second: Any,
+                     swap: bool) -> str:
+    noun = SECRET_NOUN[credential.kind]
+    if rotation.mode == RotationMode.IMMEDIATE:
+        text = f"Rotated “{credential.name}”: the new {noun} works now."
+    else:
+        text = f"Rotation scheduled for {format_dual(rotation.starts_at)}."
+    if not swap and second.generated() and rotation.mode == RotationMode.IMMEDIATE:
+        text += f" The new {noun} was generated: use Reveal to copy it."
+    return text
+
+
+@login_required
+def rotation_cancel_view(request: HttpRequest, org_slug: str, pk: UUID,
+                         rotation_pk: UUID) -> HttpResponse:
+    organization, credential = _get_credential(request, org_slug, pk, "manage")
+    rotation = get_object_or_404(
+        credential.rotations.select_related("requested_by", "replacement"), pk=rotation_pk
+    )
+    if request.method == "POST":
+        try:
+            rotation_cancel(rotation=rotation, actor=request.user, source_ip=client_ip(request))
+        except RotationError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"Cancelled the rotation scheduled for "
+                                      f"{format_dual(rotation.starts_at)}. Nothing changed.")
+        return redirect(_detail_url(credential))
+    if rotation.state != RotationState.SCHEDULED:
+        messages.error(request, "This rotation is no longer scheduled, so it cannot be cancelled.")
+        return redirect(_detail_url(credential))
+    return render(request, "credentials/rotation_cancel.html", {
+        "organization": organization, "credential": credential,
+        "unit": credential.business_unit, "family_label": Family(credential.family).label,
+        "rotation": rotation, "noun": SECRET_NOUN[credential.kind],
+    })
+
+
+# --- Connections -------------------------------------------------------------------------
+
+
+@login_required
+def connection_list(request: HttpRequest, org_slug: str) -> HttpResponse:
+    organization = get_organization(request, org_slug)
+    connections = selectors.organization_connections(request.user, organization)
+    page = Paginator(connections, PER_PAGE).get_page(request.GET.get("page"))
+    return render(request, "credentials/connection_list.html", {
+        "organization": organization, "page": page,
+        "can_create": any(request.user.has_org_perm(organization, p)
+                          for p in FAMILY_PERM.values()),
+    })
+
+
+def _connection_form_credentials(request: HttpRequest, organization: Organization) -> Any:
+    return selectors.organization_credentials(request.user, organization).select_related(
+        "business_unit").order_by("name")
+
+
+def _needs_confirmation(form: ConnectionForm, original: dict[str, Any] | None) -> list[str]:
+    """What a saved connection change would break, to confirm before saving."""
+    if original is None:
+        return []
+    warnings = []
+    new_credential = form.cleaned_data.get("credential")
+    if original["credential"] is not None and original["credential"] != new_credential:
+        warnings.append(
+            f"“{form.instance.name}” stops using “{original['credential'].name}”"
+            + (f" and uses “{new_credential.name}” instead." if new_credential else ".")
+        )
+    if original["is_active"] and not form.cleaned_data.get("is_active"):
+        warnings.append(f"“{form.instance.name}” will be inactive.")
+    return warnings
+
+
+@login_required
+def connection_edit(request: HttpRequest, org_slug: str, pk: UUID | None = None) -> HttpResponse:
+    organization = get_organization(request, org_slug)
+    original = None
+    if pk is not None:
+        organization, connection = _get_connection(request, org_slug, pk)
+        original = {"credential": connection.credential, "is_active": connection.is_active}
+    else:
+        if not any(request.user.has_org_perm(organization, p) for p in FAMILY_PERM.values()):
+            raise PermissionDenied
+        connection = Connection()
+    initial = {}
+    if pk is None:
+        credential_id = request.GET.get("credential")
+        credential = selectors.organization_credentials(request.user, organization).filter(
+            pk=credential_id).select_related("business_unit").first() if _is_uuid(
+            credential_id) else None
+        if credential is not None:
+            kind = next(k for k, fits in CONNECTION_CREDENTIAL_KINDS.items()
+                        if credential.kind in fits)
+            initial = {"credential": credential, "business_unit": credential.business_unit,
+                       "kind": kind}
+    form = ConnectionForm(request.POST or None, instance=connection, initial=initial,
+                          organization=organization,
+                          credentials=_connection_form_credentials(request, organization))
+    warnings: list[str] = []
+    if request.method == "POST" and form.is_valid():
+        _require(request, organization, _connection_perm(form.instance.kind))
+        warnings = _needs_confirmation(form, original)
+        if not warnings or "confirmed" in request.POST:
+            try:
+                connection_save(connection=form.instance, actor=request.user,
+                                source_ip=client_ip(request))
+            except CredentialError as exc:
+                _add_service_error([form], exc)
+                warnings = []
+            else:
+                messages.success(request, f"Saved “{form.instance.name}”.")
+                return redirect("connection_list", org_slug=organization.slug)
+    return render(request, "credentials/connection_form.html", {
+        "organization": organization, "form": form, "connection": connection if pk else None,
+        "warnings": warnings,
+    })
+
+
+def _is_uuid(value: str | None) -> bool:
+    try:
+        UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+@login_required
+def connection_detach(request: HttpRequest, org_slug: str, pk: UUID) -> HttpResponse:
+    organization, connection = _get_connection(request, org_slug, pk)
+    credential = connection.credential
+    if credential is None:
+        messages.info(request, f"“{connection.name}” uses no credential.")
+        return redirect("connection_list", org_slug=organization.slug)
+    _require(request, organization, credential.manage_perm)
+    if request.method == "POST":
+        connection.credential = None
+        connection_save(connection=connection, actor=request.user, source_ip=client_ip(request))
+        messages.success(request, f"Detached “{credential.name}” from “{connection.name}”.")
+        return redirect(_detail_url(credential, "usage"))
+    return render(request, "credentials/connection_detach.html", {
+        "organization": organization, "connection": connection, "credential": credential,
+        "unit": credential.business_unit, "family_label": Family(credential.family).label,
+    })
+
+
+@login_required
+def credential_attach(request: HttpRequest, org_slug: str, pk: UUID) -> HttpResponse:
+    """Attach this credential to one of the organization's connections; replacing the
+    credential a connection uses now asks for confirmation first."""
+    organization, credential = _get_credential(request, org_slug, pk, "manage")
+    form = AttachForm(request.POST or None,
+                      connections=selectors.attachable_connections(credential, request.user))
+    warning = ""
+    if request.method == "POST" and form.is_valid():
+        connection = form.cleaned_data["connection"]
+        _require(request, organization, _connection_perm(connection.kind))
+        if connection.credential is not None and "confirmed" not in request.POST:
+            warning = (f"“{connection.name}” stops using “{connection.credential.name}” and "
+                       f"uses “{credential.name}” instead.")
+        else:
+            connection.credential = credential
+            try:
+                connection_save(connection=connection, actor=request.user,
+                                source_ip=client_ip(request))
+            except CredentialError as exc:
+                _add_service_error([form], exc)
+            else:
+                messages.success(request, f"“{connection.name}” now uses “{credential.name}”.")
+                return redirect(_detail_url(credential, "usage"))
+    return render(request, "credentials/credential_attach.html", {
+        "organization": organization, "credential": credential,
+        "unit": credential.business_unit, "family_label": Family(credential.family).label,
+        "form": form, "warning": warning,
+    })
+

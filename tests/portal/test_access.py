@@ -1,0 +1,167 @@
+"""Who may open and do what: every role on every page, another organization's objects answer
+404, a missing permission answers 403, CSRF on every form, security headers on every page."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from credentials.models import Credential, Kind, Rotation, RotationState
+from credentials.rotation import rotation_schedule
+from tests.factories import make_connection, make_credential, material_for
+from tests.portal.conftest import credential_pages, organization_pages
+
+OK, FORBIDDEN, NOT_FOUND = 200, 403, 404
+
+
+@pytest.fixture
+def world(unit, alice, bob, rita, vic, charlie, globex):
+    credential = make_credential(unit, Kind.SFTP_PASSWORD, actor=alice, name="Acme drop")
+    make_connection(credential, alice)
+    rotation_schedule(credential=credential, starts_at=timezone.now() + timedelta(days=3),
+                      material=material_for(Kind.SFTP_PASSWORD), actor=alice)
+    theirs = make_credential(globex.business_units.get(), actor=charlie, name="Globex drop")
+    return {"credential": credential, "theirs": theirs,
+            "users": {"alice": alice, "bob": bob, "rita": rita, "vic": vic, "charlie": charlie}}
+
+
+def _urls(credential: Credential) -> dict[str, list[str]]:
+    """Pages grouped by who may open them."""
+    org = "acme"
+    pages = credential_pages(credential)
+    managing = [p for p in pages if "?" not in p and not p.endswith(f"{credential.pk}/")
+                and "/units/" not in p]
+    everybody = [p for p in pages if p not in managing] + [
+        reverse("organization_overview", args=[org]),
+        reverse("unit_list", args=[org]),
+        reverse("unit_detail", args=[org, "warehouse"]),
+        reverse("credential_list", args=[org]),
+        reverse("connection_list", args=[org]),
+    ]
+    managing += [reverse("credential_new", args=[org]), reverse("connection_create", args=[org]),
+                 *(reverse("credential_create", args=[org, kind]) for kind in Kind.values)]
+    auditors = [reverse("audit_list", args=[org]), reverse("audit_export", args=[org])]
+    owners = [reverse("member_list", args=[org])]
+    return {"everybody": everybody, "managing": managing, "auditors": auditors,
+            "owners": owners}
+
+
+EXPECTED = {
+    #          everybody  managing   auditors   owners
+    "alice": (OK, OK, OK, OK),
+    "bob": (OK, OK, OK, FORBIDDEN),
+    "rita": (OK, FORBIDDEN, OK, FORBIDDEN),
+    "vic": (OK, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    "charlie": (NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+}
+
+
+@pytest.mark.parametrize("username", list(EXPECTED))
+def test_it_answers_each_role_on_every_page_as_its_permissions_say(client, world, username):
+    client.force_login(world["users"][username])
+    groups = _urls(world["credential"])
+    answers = {}
+    for group, expected in zip(("everybody", "managing", "auditors", "owners"),
+                               EXPECTED[username], strict=True):
+        for url in groups[group]:
+            answers[url] = (client.get(url).status_code, expected)
+    wrong = {url: got for url, got in answers.items() if got[0] != got[1]}
+    assert not wrong, wrong
+
+
+def test_it_answers_404_for_another_organizations_credential_under_ones_own_slug(client, world):
+    client.force_login(world["users"]["charlie"])
+    acme_credential = world["credential"]
+    for url in credential_pages(acme_credential):
+        assert client.get(url.replace("/o/acme/", "/o/globex/")).status_code == NOT_FOUND, url
+    reveal = reverse("credential_reveal", args=["globex", acme_credential.pk])
+    assert client.post(reveal).status_code == NOT_FOUND
+    # ... and his own credential is there for him.
+    assert client.get(reverse("credential_detail",
+                              args=["globex", world["theirs"].pk])).status_code == OK
+
+
+def test_it_sends_anonymous_visitors_to_sign_in(client, world):
+    for url in organization_pages("acme") + credential_pages(world["credential"]):
+        response = client.get(url)
+        assert response.status_code == 302, url
+        assert response["Location"].startswith("/accounts/login/"), url
+
+
+@pytest.mark.parametrize("username", ["rita", "vic"])
+def test_it_refuses_every_change_to_roles_without_the_permission_and_changes_nothing(
+        client, world, username):
+    client.force_login(world["users"][username])
+    credential = world["credential"]
+    rotation = credential.rotations.get()
+    before = AuditEvent.objects.count()
+    posts = {
+        reverse("credential_reveal", args=["acme", credential.pk]): {},
+        reverse("credential_deactivate", args=["acme", credential.pk]): {},
+        reverse("credential_edit", args=["acme", credential.pk]): {
+            "name": "renamed", "rotation_policy": "reminders", "lifetime_days": 30},
+        reverse("rotation_cancel", args=["acme", credential.pk, rotation.pk]): {},
+        reverse("credential_rotate", args=["acme", credential.pk]): {
+            "step": "2", "method": "new", "timing": "immediate", "username": "x1",
+            "source": "generate"},
+        reverse("connection_detach", args=["acme", credential.connections.get().pk]): {},
+        reverse("member_list", args=["acme"]): {"email": "eve@example.com", "role": "owner"},
+    }
+    for url, data in posts.items():
+        assert client.post(url, data).status_code == FORBIDDEN, url
+    credential.refresh_from_db()
+    assert (credential.name, credential.is_active) == ("Acme drop", True)
+    assert Rotation.objects.get(pk=rotation.pk).state == RotationState.SCHEDULED
+    assert credential.connections.get().credential_id == credential.pk
+    assert AuditEvent.objects.count() == before
+
+
+def test_it_rejects_a_post_without_its_csrf_token(world):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(world["users"]["alice"])
+    credential = world["credential"]
+    response = client.post(reverse("credential_reveal", args=["acme", credential.pk]))
+    assert response.status_code == FORBIDDEN
+    assert b"CSRF" in response.content
+    assert not AuditEvent.objects.filter(action="secret.reveal").exists()
+
+
+def test_it_puts_a_csrf_token_in_every_post_form(client, world, every_kind):
+    client.force_login(world["users"]["alice"])
+    pages = organization_pages("acme") + [p for c in every_kind.values()
+                                          for p in credential_pages(c)]
+    for url in pages:
+        html = client.get(url).content.decode()
+        for form in re.findall(r"<form[^>]*>.*?</form>", html, flags=re.S):
+            if 'method="post"' in form:
+                assert "csrfmiddlewaretoken" in form, (url, form[:200])
+
+
+@pytest.mark.parametrize("username", ["alice", "vic"])
+def test_it_sends_security_headers_and_no_inline_script_or_style(client, world, username):
+    client.force_login(world["users"][username])
+    pages = [reverse("organization_overview", args=["acme"]),
+             reverse("credential_list", args=["acme"]),
+             reverse("credential_detail", args=["acme", world["credential"].pk]),
+             reverse("login")]
+    for url in pages:
+        response = client.get(url)
+        assert response.status_code == OK, url
+        csp = response["Content-Security-Policy"]
+        assert "script-src 'self'" in csp and "style-src 'self'" in csp
+        assert "unsafe-inline" not in csp
+        assert "frame-ancestors 'none'" in csp
+        assert response["X-Frame-Options"] == "DENY"
+        assert response["Referrer-Policy"] == "same-origin"
+        assert response["X-Content-Type-Options"] == "nosniff"
+        html = response.content.decode()
+        assert not re.search(r"\sstyle=", html), url
+        assert not re.search(r"\son[a-z]+=", html), url
+        assert not re.search(r"<script(?![^>]*\ssrc=)[^>]*>", html), url
+        assert "<style" not in html, url

@@ -1,0 +1,250 @@
+"""Creating and editing credentials of every kind, deactivating and reactivating them: good
+input saves and is audited, bad input gets an error on the field at fault and changes
+nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from credentials import crypto
+from credentials.models import Credential, Kind
+from credentials.services import version_secret
+from tests.factories import make_connection, make_credential, make_user
+
+COMMON = {"business_unit": "warehouse", "rotation_policy": "reminders", "lifetime_days": "180",
+          "notes": ""}
+
+
+def _create(client, kind: str, **data: object):
+    return client.post(reverse("credential_create", args=["acme", kind]), {**COMMON, **data})
+
+
+def _errors(response) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    for name in ("details", "material_form", "form", "plan", "second"):
+        form = response.context.get(name) if response.context else None
+        if form is not None:
+            for field, messages in form.errors.items():
+                errors.setdefault(field, []).extend(messages)
+    return errors
+
+
+def _assert_refused(response, field: str, words: str) -> None:
+    assert response.status_code == 200
+    errors = _errors(response)
+    assert field in errors, errors
+    assert words in " ".join(errors[field])
+    html = response.content.decode()
+    row = html.split(f"field-{field}", 1)[1].split('<div class="form-row', 1)[0]
+    assert words in row  # shown on the field's own row
+
+
+@pytest.fixture
+def signed_in(client, bob):
+    client.force_login(bob)
+    return client
+
+
+def test_it_creates_an_sftp_password_with_a_generated_strong_password(signed_in, bob):
+    response = _create(signed_in, "sftp_password", name="Partner drop", username="partner-1",
+                       source="generate", password="")
+    credential = Credential.objects.get(name="Partner drop")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("credential_detail", args=["acme", credential.pk])
+    secret = version_secret(credential.versions.get())
+    assert len(secret) >= 24 and secret not in response["Location"]
+    assert (credential.kind, credential.business_unit.slug, credential.created_by) == (
+        "sftp_password", "warehouse", bob)
+    page = signed_in.get(response["Location"]).content.decode()
+    assert "use Reveal to copy it" in page and secret not in page
+    assert AuditEvent.objects.filter(action="credential.create", actor=bob).exists()
+
+
+def test_it_creates_an_sftp_password_that_was_entered(signed_in):
+    _create(signed_in, "sftp_password", name="Entered", username="partner-2", source="enter",
+            password="a-long-enough-passphrase")
+    credential = Credential.objects.get(name="Entered")
+    assert version_secret(credential.versions.get()) == "a-long-enough-passphrase"
+
+
+@pytest.mark.parametrize(("data", "field", "words"), [
+    ({"source": "enter", "password": "short"}, "password", "at least 12"),
+    ({"source": "enter", "password": ""}, "password", "Enter the password"),
+    ({"source": "enter", "password": "x" * 13, "username": "bad user!"}, "username",
+     "user name"),
+    ({"source": "generate", "name": ""}, "name", "required"),
+    ({"source": "generate", "business_unit": "operations"}, "business_unit", "valid choice"),
+    ({"source": "generate", "lifetime_days": "0"}, "lifetime_days", "greater than"),
+    ({"source": "generate", "valid_until": "2001-01-01T10:00"}, "valid_until", "future"),
+    ({"source": "generate", "valid_until": "not a date"}, "valid_until", "valid date"),
+])
+def test_it_refuses_bad_sftp_password_input_on_the_field_and_creates_nothing(
+        signed_in, globex, data, field, words):
+    response = _create(signed_in, "sftp_password", **{"name": "Refused", "username": "ok-user",
+                                                      **data})
+    _assert_refused(response, field, words)
+    assert not Credential.objects.exists()
+    assert not AuditEvent.objects.filter(action="credential.create").exists()
+
+
+def test_it_interprets_the_expiry_in_the_viewers_time_zone(client, acme, time_machine):
+    time_machine.move_to(datetime(2030, 6, 1, tzinfo=UTC), tick=False)
+    client.force_login(make_user("tokyo", acme, "manager", time_zone="Asia/Tokyo"))
+    _create(client, "sftp_password", name="Tokyo", username="t-user", source="generate",
+            valid_until="2030-07-01T09:00")
+    version = Credential.objects.get(name="Tokyo").versions.get()
+    assert version.valid_until == datetime(2030, 7, 1, 0, 0, tzinfo=UTC)
+
+
+def test_it_creates_an_sftp_key_generated_or_pasted_and_shows_its_fingerprint(signed_in):
+    response = _create(signed_in, "sftp_key", name="Generated key", username="k1",
+                       source="generate")
+    version = Credential.objects.get(name="Generated key").versions.get()
+    assert version.fingerprint.startswith("SHA256:")
+    assert version.fingerprint in signed_in.get(response["Location"]).content.decode()
+    private_key, info = crypto.generate_ssh_key()
+    _create(signed_in, "sftp_key", name="Pasted key", username="k2", source="enter",
+            private_key=private_key)
+    version = Credential.objects.get(name="Pasted key").versions.get()
+    assert version.fingerprint == info.fingerprint
+    assert version_secret(version).strip() == private_key.strip()
+
+
+def test_it_refuses_a_key_that_is_not_a_key(signed_in):
+    response = _create(signed_in, "sftp_key", name="Broken", username="k3", source="enter",
+                       private_key="-----BEGIN OPENSSH PRIVATE KEY-----\nnope\n")
+    _assert_refused(response, "private_key", "could not be read")
+    assert not Credential.objects.exists()
+
+
+def _pem_files(days: int = 30, now: datetime | None = None) -> tuple[str, str]:
+    return crypto.generate_self_signed_certificate("as2.partner.example", days=days,
+                                                   now=now or timezone.now())
+
+
+def test_it_creates_an_as2_certificate_from_uploaded_files_or_generated(signed_in):
+    cert_pem, key_pem = _pem_files()
+    _create(signed_in, "as2_certificate", name="Uploaded", source="enter",
+            certificate=SimpleUploadedFile("cert.pem", cert_pem.encode()),
+            private_key=SimpleUploadedFile("key.pem", key_pem.encode()))
+    version = Credential.objects.get(name="Uploaded").versions.get()
+    assert version.cert_subject == "CN=as2.partner.example"
+    assert version.valid_until == crypto.parse_certificate(cert_pem).not_after
+    _create(signed_in, "as2_certificate", name="Generated", source="generate",
+            common_name="edi.acme.example", days="400")
+    version = Credential.objects.get(name="Generated").versions.get()
+    assert version.cert_subject == "CN=edi.acme.example"
+
+
+@pytest.mark.parametrize(("files", "field", "words"), [
+    ("mismatched", "private_key", "does not belong"),
+    ("expired", "certificate", "already expired"),
+    ("garbage", "certificate", "could not be read"),
+    ("missing", "certificate", "Choose the certificate"),
+])
+def test_it_refuses_bad_certificate_uploads(signed_in, files, field, words):
+    cert_pem, key_pem = _pem_files()
+    if files == "mismatched":
+        key_pem = _pem_files()[1]
+    if files == "expired":
+        cert_pem, key_pem = _pem_files(days=1, now=timezone.now() - timedelta(days=30))
+    if files == "garbage":
+        cert_pem = "not a certificate"
+    data = {"name": "Refused", "source": "enter",
+            "private_key": SimpleUploadedFile("key.pem", key_pem.encode())}
+    if files != "missing":
+        data["certificate"] = SimpleUploadedFile("cert.pem", cert_pem.encode())
+    _assert_refused(_create(signed_in, "as2_certificate", **data), field, words)
+    assert not Credential.objects.exists()
+
+
+def test_it_refuses_a_generated_certificate_without_a_common_name(signed_in):
+    response = _create(signed_in, "as2_certificate", name="No CN", source="generate",
+                       common_name="")
+    _assert_refused(response, "common_name", "common name")
+
+
+def test_it_creates_an_api_client_secret_with_a_generated_secret(signed_in):
+    _create(signed_in, "api_client_secret", name="Billing", client_id="", source="generate")
+    credential = Credential.objects.get(name="Billing")
+    version = credential.versions.get()
+    assert len(version.client_id) == 32 and len(version_secret(version)) >= 48
+    assert version.secret_digest  # verified by keyed hash, not by decrypting
+    assert version.valid_until is not None  # API credentials rotate automatically
+
+
+def test_it_refuses_a_bad_client_id(signed_in):
+    response = _create(signed_in, "api_client_secret", name="Bad", client_id="a b",
+                       source="generate")
+    _assert_refused(response, "client_id", "Client IDs")
+
+
+def test_it_creates_an_api_key_from_client_id_key_id_and_pem(signed_in):
+    pem = crypto.generate_pem_private_key()
+    _create(signed_in, "api_key", name="Warranty", client_id="warranty-client",
+            key_id="key-2026-01", source="enter", private_key=pem)
+    version = Credential.objects.get(name="Warranty").versions.get()
+    assert (version.client_id, version.key_id) == ("warranty-client", "key-2026-01")
+    assert version_secret(version).strip() == pem.strip()
+
+
+def test_it_refuses_an_api_key_with_a_bad_pem(signed_in):
+    response = _create(signed_in, "api_key", name="Bad PEM", client_id="c-1", key_id="k-1",
+                       source="enter", private_key="-----BEGIN PRIVATE KEY-----\nxx\n")
+    _assert_refused(response, "private_key", "could not be read")
+    assert not Credential.objects.exists()
+
+
+def test_it_offers_only_the_kinds_the_user_may_manage(client, rita, signed_in):
+    page = signed_in.get(reverse("credential_new", args=["acme"])).content.decode()
+    assert all(reverse("credential_create", args=["acme", kind]) in page for kind in Kind)
+    client.force_login(rita)
+    assert client.get(reverse("credential_new", args=["acme"])).status_code == 403
+    assert client.get(reverse("credential_create", args=["acme", "nonsense"])).status_code == 404
+
+
+def test_it_edits_name_notes_and_policy(signed_in, unit, bob):
+    credential = make_credential(unit, actor=bob, name="Old name")
+    response = signed_in.post(reverse("credential_edit", args=["acme", credential.pk]), {
+        "name": "New name", "notes": "Rotated by the partner team", "rotation_policy":
+        "automatic", "lifetime_days": "90"})
+    assert response.status_code == 302
+    credential.refresh_from_db()
+    assert (credential.name, credential.rotation_policy, credential.lifetime_days) == (
+        "New name", "automatic", 90)
+    event = AuditEvent.objects.get(action="credential.update")
+    assert event.details["name"] == "New name" and event.details["notes"] == "(changed)"
+
+
+def test_it_refuses_an_edit_without_a_name_and_keeps_the_old_one(signed_in, unit, bob):
+    credential = make_credential(unit, actor=bob, name="Kept")
+    response = signed_in.post(reverse("credential_edit", args=["acme", credential.pk]), {
+        "name": "  ", "rotation_policy": "reminders", "lifetime_days": "90"})
+    _assert_refused(response, "name", "required")
+    credential.refresh_from_db()
+    assert credential.name == "Kept"
+
+
+def test_it_deactivates_only_after_confirmation_and_names_what_breaks(signed_in, unit, bob):
+    credential = make_credential(unit, actor=bob)
+    connection = make_connection(credential, bob)
+    url = reverse("credential_deactivate", args=["acme", credential.pk])
+    page = signed_in.get(url).content.decode()
+    assert "stops working immediately" in page and connection.name in page
+    credential.refresh_from_db()
+    assert credential.is_active  # the GET asked, it did not act
+    assert signed_in.post(url).status_code == 302
+    credential.refresh_from_db()
+    assert not credential.is_active
+    signed_in.post(reverse("credential_reactivate", args=["acme", credential.pk]))
+    credential.refresh_from_db()
+    assert credential.is_active
+    assert [e.action for e in AuditEvent.objects.filter(
+        action__startswith="credential.").order_by("at", "id")][-2:] == [
+        "credential.deactivate", "credential.reactivate"]
