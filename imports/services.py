@@ -1,0 +1,628 @@
+"""Writes of the imports app: the Change Credential wizard, managed imports (add as new or
+update an existing credential through a rotation), the export, and pending imports received
+by upload or from the drop folder. Each write runs in one transaction and audits in it.
+
+Payloads are decrypted before the transaction opens: scrypt costs tens of milliseconds and
+must not hold database locks. Neither the payload's secret nor its password is ever logged,
+audited or put in an exception message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
+
+from audit.services import audit_record
+from credentials import crypto
+from credentials.material import Material
+from credentials.models import (
+    FAMILY_PERM,
+    KIND_FAMILY,
+    OPEN_ROTATION_STATES,
+    Credential,
+    CredentialVersion,
+    Family,
+    Kind,
+    Rotation,
+    RotationState,
+)
+from credentials.rotation import rotation_rotate_now
+from credentials.services import (
+    AUTOMATIC_BY_DEFAULT,
+    CredentialError,
+    credential_create,
+    credential_update,
+    current_version,
+    version_secret,
+    version_summary,
+)
+from organizations.models import BusinessUnit, Organization, User
+
+from . import payload
+from .models import ImportAction, ImportSource, ImportState, PendingImport
+
+logger = logging.getLogger(__name__)
+
+CHANGE_REASON = "Change Credential"
+MANAGE_PERMS = tuple(FAMILY_PERM.values())
+
+
+class ImportRefused(CredentialError):
+    """An import the rules refuse; the message is safe to show and to audit."""
+
+
+class DuplicateImport(ImportRefused):
+    def __init__(self, existing: PendingImport) -> None:
+        when = timezone.localtime(existing.created_at).strftime("%d %b %Y %H:%M")
+        super().__init__(
+            f"This file was already received on {when} "
+            f"({existing.get_state_display().lower()}): the same payload counts once."
+        )
+        self.existing = existing
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def is_import_admin(user: User, organization: Organization) -> bool:
+    """Administrators of imports: anyone who may manage some family of credentials."""
+    return any(user.has_org_perm(organization, perm) for perm in MANAGE_PERMS)
+
+
+# --- What a change will look like (public values only) -----------------------------------
+
+
+@dataclass(frozen=True)
+class PreviewRow:
+    label: str
+    old: str
+    new: str
+
+    @property
+    def changed(self) -> bool:
+        return self.old != self.new
+
+
+def api_key_summary(private_key: str) -> tuple[str, str]:
+    """(key type and size, SHA256 fingerprint of its public key as ssh-keygen prints it): what
+    may be shown about a private key instead of the key."""
+    key_type, bits = crypto.parse_pem_private_key(private_key)
+    return f"{key_type} {bits}-bit", crypto.parse_ssh_private_key(private_key).fingerprint
+
+
+def _fmt(value: datetime | None) -> str:
+    return timezone.localtime(value).strftime("%d %b %Y %H:%M") if value else "—"
+
+
+def _public_values(kind: str, *, username: str, client_id: str, key_id: str,
+                   fingerprint: str, cert_subject: str, cert_issuer: str, cert_serial: str,
+                   valid_until: datetime | None, key: str) -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+    if kind in (Kind.SFTP_PASSWORD, Kind.SFTP_KEY):
+        rows.append(("User name", username))
+    if kind in (Kind.API_CLIENT_SECRET, Kind.API_KEY):
+        rows.append(("Client ID", client_id))
+    if kind == Kind.API_KEY:
+        rows += [("Key ID", key_id), ("Key", key)]
+    if kind == Kind.AS2_CERTIFICATE:
+        rows += [("Subject", cert_subject), ("Issuer", cert_issuer), ("Serial", cert_serial)]
+    if kind in (Kind.SFTP_KEY, Kind.AS2_CERTIFICATE, Kind.API_KEY):
+        rows.append(("Fingerprint", fingerprint))
+    rows.append(("Valid until", _fmt(valid_until)))
+    return [(label, value or "—") for label, value in rows]
+
+
+def material_public_values(material: Material, *, valid_until: datetime | None = None
+                           ) -> list[tuple[str, str]]:
+    """The public side of new material; for an API key, the key's type, size and public-key
+    fingerprint are derived from it (the private key itself never leaves this function)."""
+    key, fingerprint = "", material.fingerprint
+    if material.kind == Kind.API_KEY:
+        key, fingerprint = api_key_summary(material.secret)
+    cert = material.certificate
+    return _public_values(
+        material.kind, username=material.username, client_id=material.client_id,
+        key_id=material.key_id, fingerprint=fingerprint,
+        cert_subject=cert.subject if cert else "", cert_issuer=cert.issuer if cert else "",
+        cert_serial=cert.serial if cert else "",
+        valid_until=material.valid_until or valid_until, key=key,
+    )
+
+
+def version_public_values(version: CredentialVersion | None, kind: str) -> list[tuple[str, str]]:
+    """The public side of a stored version, from its clear columns (nothing is decrypted)."""
+    if version is None:
+        return [(label, "—") for label, _ in _public_values(
+            kind, username="", client_id="", key_id="", fingerprint="", cert_subject="",
+            cert_issuer="", cert_serial="", valid_until=None, key="")]
+    return _public_values(
+        kind, username=version.username, client_id=version.client_id, key_id=version.key_id,
+        fingerprint=version.fingerprint or "not recorded", cert_subject=version.cert_subject,
+        cert_issuer=version.cert_issuer, cert_serial=version.cert_serial,
+        valid_until=version.valid_until, key="not recorded",
+    )
+
+
+def _new_expiry(credential: Credential | None, old_version: CredentialVersion | None,
+                material: Material, valid_until: datetime | None) -> str:
+    """When the new material will expire, by the rules of the services that will store it:
+    a certificate's own end date; after a rotation, the credential's lifetime if the credential
+    expires at all; when added, the given expiry or the default lifetime of kinds that rotate
+    automatically."""
+    if material.valid_until is not None:
+        return _fmt(material.valid_until)
+    if credential is not None:
+        if old_version is not None and old_version.valid_until is not None:
+            return f"{credential.lifetime_days} days after the migration"
+        return "—"
+    if valid_until is not None:
+        return _fmt(valid_until)
+    if material.kind in AUTOMATIC_BY_DEFAULT:
+        return f"{Credential._meta.get_field('lifetime_days').default} days after it is added"
+    return "—"
+
+
+def preview_rows(*, credential: Credential | None, name: str, material: Material,
+                 valid_until: datetime | None = None) -> list[PreviewRow]:
+    """Old against new, public values only; the secret is only ever said to be replaced."""
+    old_version = current_version(credential) if credential is not None else None
+    old = dict(version_public_values(old_version, material.kind))
+    new = dict(material_public_values(material, valid_until=valid_until))
+    new["Valid until"] = _new_expiry(credential, old_version, material, valid_until)
+    rows = [PreviewRow("Name", credential.name if credential else "—", name)]
+    rows += [PreviewRow(label, old.get(label, "—"), value) for label, value in new.items()]
+    rows.append(PreviewRow("Secret", "current secret" if credential else "—",
+                           "replaced (not shown)" if credential else "new (not shown)"))
+    return rows
+
+
+def open_rotation_exists(credential: Credential) -> bool:
+    return credential.rotations.filter(state__in=OPEN_ROTATION_STATES).exists()
+
+
+# --- Change Credential (API keys) --------------------------------------------------------
+
+
+def _require_completed(rotation: Rotation) -> None:
+    """An immediate rotation that returns without completing (its failure could not even be
+    recorded) must not pass for a success: raising rolls the caller's transaction back."""
+    if rotation.state != RotationState.COMPLETED:
+        raise CredentialError(
+            "The switch to the new material did not complete; nothing was changed. Try again."
+        )
+
+
+@sensitive_variables("material")
+@transaction.atomic
+def credential_change(
+    *,
+    credential: Credential,
+    name: str,
+    material: Material,
+    actor: User,
+    source_ip: str | None = None,
+    now: datetime | None = None,
+) -> Credential:
+    """The Change Credential wizard's migration: the new key becomes the current version by
+    an immediate rotation, and the name changes, both or neither. The credential keeps its
+    identity, so its connections, history and audit trail stay; the old version is retired
+    only by the commit that makes the new one current."""
+    if credential.kind != Kind.API_KEY:
+        raise CredentialError("Change Credential replaces API keys only.")
+    _require_completed(rotation_rotate_now(
+        credential=credential, material=material, actor=actor, reason=CHANGE_REASON,
+        source_ip=source_ip, now=now,
+    ))
+    credential = Credential.objects.get(pk=credential.pk)
+    return credential_update(
+        credential=credential, actor=actor, name=name, notes=credential.notes,
+        rotation_policy=credential.rotation_policy, lifetime_days=credential.lifetime_days,
+        source_ip=source_ip,
+    )
+
+
+# --- Export ------------------------------------------------------------------------------
+
+
+def _export_values(credential: Credential, version: CredentialVersion, secret: str
+                   ) -> dict[str, str]:
+    public, (secret_name,) = payload.KIND_FIELDS[credential.kind]
+    values = {
+        "username": version.username, "client_id": version.client_id,
+        "key_id": version.key_id, "certificate": version.certificate_pem,
+    }
+    return {**{name: values[name] for name in public}, secret_name: secret}
+
+
+@sensitive_variables("password", "secret", "content")
+def credential_export(
+    *,
+    credential: Credential,
+    password: str,
+    actor: User | None = None,
+    via: str = "manage.py export_credential",
+    now: datetime | None = None,
+    kdf: dict[str, int] | None = None,
+) -> bytes:
+    """The credential's current version as a payload sealed with `password`; audited as
+    credential.export (what was exported and the payload's hash, never the secret)."""
+    now = now or timezone.now()
+    if actor is not None and not actor.has_org_perm(credential.organization,
+                                                    credential.manage_perm):
+        raise ImportRefused("You may not export this credential.")
+    version = current_version(credential)
+    if version is None:
+        raise ImportRefused("This credential has no current version to export.")
+    secret = version_secret(version)
+    content: dict[str, object] = {
+        "kind": credential.kind,
+        "name": credential.name,
+        "business_unit": credential.business_unit.slug,
+        "material": _export_values(credential, version, secret),
+        "exported_at": now.isoformat(),
+        "source": f"keyturn credential {credential.pk} version {version.number}",
+    }
+    if version.valid_until is not None and credential.kind != Kind.AS2_CERTIFICATE:
+        content["valid_until"] = version.valid_until.isoformat()
+    data = payload.seal(content, password, **(kdf or {}))
+    with transaction.atomic():
+        audit_record(
+            action="credential.export", actor=actor,
+            organization=credential.business_unit.organization, target=credential,
+            details={**version_summary(version), "sha256": sha256_hex(data), "via": via},
+        )
+    return data
+
+
+# --- Opening payloads --------------------------------------------------------------------
+
+
+@sensitive_variables("password")
+def import_open(
+    *,
+    organization: Organization,
+    data: bytes,
+    password: str,
+    actor: User | None,
+    file_name: str,
+    pending: PendingImport | None = None,
+    source_ip: str | None = None,
+) -> payload.ManagedCredential:
+    """Decrypts and validates a payload. A refusal is audited (the reason, never the
+    password) and, when the content itself is unacceptable, the pending import is marked
+    failed: no password will ever make it acceptable."""
+    try:
+        return payload.open_payload(data, password)
+    except payload.PayloadError as exc:
+        with transaction.atomic():
+            if pending is not None and exc.stage == "content":
+                PendingImport.objects.filter(pk=pending.pk, state=ImportState.PENDING).update(
+                    state=ImportState.FAILED, result_note=exc.message, decided_by=actor,
+                    decided_at=timezone.now(),
+                )
+            audit_record(
+                action="import.refuse", actor=actor, organization=organization,
+                target=pending, target_label=file_name,
+                source_ip=source_ip,
+                details={"file": file_name, "sha256": sha256_hex(data), "stage": exc.stage,
+                         "reason": exc.message},
+            )
+        raise
+
+
+def _require_kind_perm(actor: User | None, organization: Organization, kind: str) -> None:
+    family = KIND_FAMILY[kind]
+    if actor is not None and not actor.has_org_perm(organization, FAMILY_PERM[family]):
+        raise ImportRefused(
+            f"This payload holds {Kind(kind).label}; you may not manage "
+            f"{Family(family).label} in this organization."
+        )
+
+
+def _claim(pending: PendingImport | None, *, action: str, actor: User | None,
+           now: datetime) -> None:
+    """Takes the pending import for this migration, inside its transaction: a second
+    confirmation (another tab, another administrator) finds it no longer pending."""
+    if pending is None:
+        return
+    claimed = PendingImport.objects.filter(pk=pending.pk, state=ImportState.PENDING).update(
+        state=ImportState.APPLIED, action=action, decided_by=actor, decided_at=now
+    )
+    if claimed != 1:
+        raise ImportRefused("This import was already handled; nothing was changed.")
+
+
+def _apply_record(*, pending: PendingImport | None, organization: Organization,
+                  credential: Credential, action: str, note: str, actor: User | None,
+                  file_name: str, data: bytes, source_ip: str | None) -> None:
+    if pending is not None:
+        PendingImport.objects.filter(pk=pending.pk).update(credential=credential,
+                                                           result_note=note)
+    version = current_version(credential)
+    audit_record(
+        action="import.apply", actor=actor, organization=organization, target=credential,
+        source_ip=source_ip,
+        details={"action": action, "file": file_name, "sha256": sha256_hex(data),
+                 "import": str(pending.pk) if pending else None,
+                 "source": pending.source if pending else "command line",
+                 "to": version_summary(version) if version else None},
+    )
+
+
+@sensitive_variables("password", "managed")
+def import_add(
+    *,
+    organization: Organization,
+    data: bytes,
+    password: str,
+    actor: User | None,
+    business_unit: BusinessUnit | None = None,
+    name: str | None = None,
+    pending: PendingImport | None = None,
+    file_name: str = "",
+    source_ip: str | None = None,
+    now: datetime | None = None,
+) -> Credential:
+    """Adds the payload's credential as a new credential (in `business_unit`, else the unit
+    the payload names)."""
+    now = now or timezone.now()
+    managed = import_open(organization=organization, data=data, password=password, actor=actor,
+                          file_name=file_name, pending=pending, source_ip=source_ip)
+    if business_unit is None:
+        business_unit = organization.business_units.filter(slug=managed.business_unit).first()
+        if business_unit is None:
+            raise ImportRefused(
+                f"The payload's business unit {managed.business_unit[:60]!r} is not in "
+                f"{organization.name}; choose one.", field="business_unit",
+            )
+    if business_unit.organization_id != organization.pk:
+        raise ImportRefused("Choose a business unit of this organization.",
+                            field="business_unit")
+    _require_kind_perm(actor, organization, managed.kind)
+    with transaction.atomic():
+        _claim(pending, action=ImportAction.ADD, actor=actor, now=now)
+        credential = credential_create(
+            business_unit=business_unit, kind=managed.kind, name=name or managed.name,
+            material=managed.material, valid_until=managed.valid_until, actor=actor,
+            source_ip=source_ip, now=now,
+        )
+        _apply_record(
+            pending=pending, organization=organization, credential=credential,
+            action=ImportAction.ADD, actor=actor, file_name=file_name, data=data,
+            source_ip=source_ip,
+            note=f"Added as new credential “{credential.name}” in {business_unit.name}.",
+        )
+    return credential
+
+
+@sensitive_variables("password", "managed")
+def import_replace(
+    *,
+    organization: Organization,
+    data: bytes,
+    password: str,
+    credential: Credential,
+    actor: User | None,
+    pending: PendingImport | None = None,
+    file_name: str = "",
+    source_ip: str | None = None,
+    now: datetime | None = None,
+) -> Credential:
+    """Updates an existing credential with the payload's material: an immediate rotation with
+    all its guarantees (the old version stays current unless the switch commits)."""
+    now = now or timezone.now()
+    managed = import_open(organization=organization, data=data, password=password, actor=actor,
+                          file_name=file_name, pending=pending, source_ip=source_ip)
+    check_replace_target(managed=managed, credential=credential, organization=organization)
+    _require_kind_perm(actor, organization, managed.kind)
+    with transaction.atomic():
+        _claim(pending, action=ImportAction.UPDATE, actor=actor, now=now)
+        _require_completed(rotation_rotate_now(
+            credential=credential, material=managed.material, actor=actor,
+            reason=f"Managed import {file_name}"[:500], source_ip=source_ip, now=now,
+        ))
+        credential = Credential.objects.get(pk=credential.pk)
+        version = current_version(credential)
+        _apply_record(
+            pending=pending, organization=organization, credential=credential,
+            action=ImportAction.UPDATE, actor=actor, file_name=file_name, data=data,
+            source_ip=source_ip,
+            note=f"Updated “{credential.name}”: version {version.number} is current.",
+        )
+    return credential
+
+
+def check_replace_target(*, managed: payload.ManagedCredential, credential: Credential,
+                         organization: Organization) -> None:
+    if credential.business_unit.organization_id != organization.pk:
+        raise ImportRefused("Choose a credential of this organization.", field="credential")
+    if credential.kind != managed.kind:
+        raise ImportRefused(
+            f"This payload holds {Kind(managed.kind).label}, but “{credential.name}” is "
+            f"{credential.get_kind_display()}. Choose a credential of the same kind.",
+            field="credential",
+        )
+
+
+# --- Pending imports ---------------------------------------------------------------------
+
+_UNSAFE_NAME = re.compile(r"[^\w .@()+,=-]")
+
+
+def clean_file_name(name: str) -> str:
+    """A display name for a received file: its base name, printable, at most 255 chars."""
+    base = os.path.basename(name.replace("\\", "/")) or "payload"
+    return _UNSAFE_NAME.sub("_", base)[:255]
+
+
+def pending_import_receive(
+    *,
+    organization: Organization,
+    data: bytes,
+    file_name: str,
+    source: str,
+    actor: User | None = None,
+    source_ip: str | None = None,
+) -> PendingImport:
+    """Queues a payload for an administrator. The file is checked as far as it can be
+    without the password (size, format, version, KDF bounds) and counted once per
+    organization by its SHA-256."""
+    payload.read_envelope(data)
+    digest = sha256_hex(data)
+    file_name = clean_file_name(file_name)
+    with transaction.atomic():
+        existing = PendingImport.objects.filter(organization=organization, sha256=digest).first()
+        if existing is not None:
+            raise DuplicateImport(existing)
+        try:
+            with transaction.atomic():
+                pending = PendingImport.objects.create(
+                    organization=organization, source=source, uploaded_by=actor,
+                    file_name=file_name, payload=data, sha256=digest,
+                )
+        except IntegrityError:  # another worker queued the same file a moment ago
+            raise DuplicateImport(
+                PendingImport.objects.get(organization=organization, sha256=digest)
+            ) from None
+        audit_record(
+            action="import.receive", actor=actor, organization=organization, target=pending,
+            source_ip=source_ip,
+            details={"file": file_name, "sha256": digest, "source": source,
+                     "bytes": len(data)},
+        )
+    return pending
+
+
+@transaction.atomic
+def pending_import_discard(
+    *, pending: PendingImport, actor: User, source_ip: str | None = None,
+    now: datetime | None = None,
+) -> PendingImport:
+    now = now or timezone.now()
+    if not is_import_admin(actor, pending.organization):
+        raise ImportRefused("You may not handle imports in this organization.")
+    changed = PendingImport.objects.filter(pk=pending.pk, state=ImportState.PENDING).update(
+        state=ImportState.DISCARDED, decided_by=actor, decided_at=now,
+        result_note=f"Discarded by {actor.get_username()}.",
+    )
+    if changed != 1:
+        raise ImportRefused("This import was already handled.")
+    audit_record(
+        action="import.discard", actor=actor, organization=pending.organization,
+        target=pending, source_ip=source_ip,
+        details={"file": pending.file_name, "sha256": pending.sha256},
+    )
+    pending.refresh_from_db()
+    return pending
+
+
+# --- The drop folder ---------------------------------------------------------------------
+
+PROCESSED_DIR = "processed"
+REJECTED_DIR = "rejected"
+# Senders write under a temporary name and rename when done; these are still being written.
+IN_PROGRESS_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload")
+
+
+@dataclass
+class ScanResult:
+    received: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, int]:
+        return {"received": len(self.received), "duplicates": len(self.duplicates),
+                "rejected": len(self.rejected)}
+
+
+def _move_aside(path: Path, folder: Path, note: str | None = None) -> Path:
+    """Moves a handled file into `folder` under a name that does not overwrite another."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / path.name
+    if target.exists() or target.is_symlink():
+        stamp = timezone.now().strftime("%Y%m%dT%H%M%S%f")
+        target = folder / f"{path.stem}.{stamp}{path.suffix}"
+    os.replace(path, target)
+    if note is not None:
+        target.with_name(target.name + ".note.txt").write_text(note + "\n")
+    return target
+
+
+def _waiting_files(folder: Path) -> list[Path]:
+    return sorted(
+        path for path in folder.iterdir()
+        if not path.name.startswith(".") and not path.name.endswith(IN_PROGRESS_SUFFIXES)
+        and (path.is_file() or path.is_symlink()) and not path.is_dir()
+    )
+
+
+def _read_bounded(path: Path) -> bytes:
+    with path.open("rb") as handle:
+        return handle.read(payload.MAX_PAYLOAD_BYTES + 1)
+
+
+def _reject(path: Path, folder: Path, reason: str, result: ScanResult) -> None:
+    logger.warning("drop folder: rejected %s: %s", path, reason)
+    _move_aside(path, folder, note=f"Rejected {timezone.now().isoformat()}: {reason}")
+    result.rejected.append(str(path))
+
+
+def drop_folder_scan(*, root: Path) -> ScanResult:
+    """Turns each file waiting in `root/<organization slug>/` into a pending import and moves
+    it to that folder's processed/ (received or a duplicate) or rejected/ (with a .note.txt
+    saying why). Files directly in `root` or in a folder that names no organization are
+    rejected into `root/rejected/`. One file at a time; safe to run twice at once: the
+    database counts a payload once per organization, and a file already moved is skipped."""
+    result = ScanResult()
+    root.mkdir(parents=True, exist_ok=True)
+    organizations = {org.slug: org for org in Organization.objects.all()}
+    for path in _waiting_files(root):
+        _reject(path, root / REJECTED_DIR,
+                "files go into a sub-folder named after the organization's slug", result)
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink()):
+        if folder.name in (PROCESSED_DIR, REJECTED_DIR) or folder.name.startswith("."):
+            continue
+        organization = organizations.get(folder.name)
+        for path in _waiting_files(folder):
+            try:
+                _scan_one(path, folder, organization, result)
+            except FileNotFoundError:
+                continue  # another scan moved it first
+    if any(result.as_dict().values()):
+        logger.info("drop folder %s: %s", root, result.as_dict())
+    return result
+
+
+def _scan_one(path: Path, folder: Path, organization: Organization | None,
+              result: ScanResult) -> None:
+    if organization is None:
+        _reject(path, folder.parent / REJECTED_DIR / folder.name,
+                f"no organization has the slug {folder.name!r}", result)
+        return
+    if path.is_symlink():
+        _reject(path, folder / REJECTED_DIR, "symbolic links are not followed", result)
+        return
+    data = _read_bounded(path)
+    try:
+        pending_import_receive(organization=organization, data=data, file_name=path.name,
+                               source=ImportSource.DROP_FOLDER)
+    except payload.PayloadError as exc:
+        _reject(path, folder / REJECTED_DIR, exc.message, result)
+        return
+    except DuplicateImport:
+        logger.info("drop folder: %s was already received; ignored", path)
+        _move_aside(path, folder / PROCESSED_DIR)
+        result.duplicates.append(str(path))
+        return
+    _move_aside(path, folder / PROCESSED_DIR)
+    result.received.append(str(path))

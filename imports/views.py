@@ -1,0 +1,369 @@
+"""The Change Credential wizard and the managed import pages.
+
+Between steps, secrets (the new private key, the payload password) are sealed into the
+session with the key ring (imports.sealed_session), never put in hidden fields or the HTML;
+the payload is decrypted again on each step rather than kept decrypted.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import DatabaseError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
+from django.views.decorators.http import require_POST
+
+from audit.services import client_ip
+from credentials.crypto import MaterialError
+from credentials.models import Credential, CredentialVersion, Kind
+from credentials.services import CredentialError, current_version
+from organizations.models import Organization
+from organizations.views import get_organization
+
+from . import payload, services
+from .forms import (
+    ChangeCredentialForm,
+    ImportAddForm,
+    ImportChooseForm,
+    ImportPasswordForm,
+    ImportUploadForm,
+    manageable_credentials,
+)
+from .models import ImportAction, ImportSource, ImportState, PendingImport
+from .sealed_session import sealed_drop, sealed_get, sealed_put
+
+logger = logging.getLogger(__name__)
+
+CHANGE_PURPOSE = "credential-change"
+IMPORT_PURPOSE = "import"
+SAVE_FAILED = "The change could not be saved, so nothing was changed. Please try again."
+
+
+# --- Access --------------------------------------------------------------------------------
+
+
+def _get_api_key_credential(request: HttpRequest, organization: Organization,
+                            pk: object) -> Credential:
+    credential = get_object_or_404(
+        Credential.objects.for_user(request.user)
+        .filter(business_unit__organization=organization, kind=Kind.API_KEY)
+        .select_related("business_unit__organization"),
+        pk=pk,
+    )
+    if not request.user.has_org_perm(organization, credential.manage_perm):
+        raise PermissionDenied
+    return credential
+
+
+def _import_admin_org(request: HttpRequest, org_slug: str) -> Organization:
+    organization = get_organization(request, org_slug)
+    if not services.is_import_admin(request.user, organization):
+        raise PermissionDenied
+    return organization
+
+
+def _get_pending(organization: Organization, pk: object) -> PendingImport:
+    return get_object_or_404(
+        PendingImport.objects.filter(organization=organization, state=ImportState.PENDING),
+        pk=pk,
+    )
+
+
+def _credential_url(credential: Credential) -> str:
+    """The portal's page of the credential, when the portal has one (credentials.urls)."""
+    try:
+        return reverse("credential_detail", kwargs={
+            "org_slug": credential.business_unit.organization.slug, "pk": credential.pk})
+    except NoReverseMatch:
+        return ""
+
+
+def _headline(rows: list[services.PreviewRow]) -> str:
+    return ", ".join(f"{row.label} {row.new}" for row in rows
+                     if row.label not in ("Name", "Secret", "Valid until", "Key"))
+
+
+# --- Change Credential wizard (API keys) ----------------------------------------------------
+
+
+@login_required
+@sensitive_post_parameters("private_key")
+def credential_change(request: HttpRequest, org_slug: str, pk: object) -> HttpResponse:
+    """Step 1: the new name, Client ID, Key ID and PEM private key."""
+    organization = get_organization(request, org_slug)
+    credential = _get_api_key_credential(request, organization, pk)
+    current = current_version(credential)
+    if request.method == "POST":
+        form = ChangeCredentialForm(request.POST)
+        if form.is_valid():
+            sealed_put(request, purpose=CHANGE_PURPOSE, object_id=str(credential.pk),
+                       values={name: form.cleaned_data[name]
+                               for name in ("name", "client_id", "key_id", "private_key")})
+            return redirect("credential_change_confirm", org_slug=org_slug, pk=credential.pk)
+    else:
+        form = ChangeCredentialForm(initial={
+            "name": credential.name,
+            "client_id": current.client_id if current else "",
+            "key_id": current.key_id if current else "",
+        })
+    return _change_form(request, credential, current, form)
+
+
+def _change_form(request: HttpRequest, credential: Credential,
+                 current: CredentialVersion | None,
+                 form: ChangeCredentialForm, error: str = "") -> HttpResponse:
+    return render(request, "imports/change_form.html", {
+        "credential": credential, "current": current, "form": form, "error": error,
+        "current_rows": services.version_public_values(current, credential.kind),
+        "credential_url": _credential_url(credential),
+    }, status=400 if error else 200)
+
+
+@login_required
+@sensitive_post_parameters()
+@sensitive_variables("values", "form")
+def credential_change_confirm(request: HttpRequest, org_slug: str, pk: object) -> HttpResponse:
+    """Step 2: what will change (public values only), then Migrate Credential."""
+    organization = get_organization(request, org_slug)
+    credential = _get_api_key_credential(request, organization, pk)
+    current = current_version(credential)
+    values = sealed_get(request, purpose=CHANGE_PURPOSE, object_id=str(credential.pk))
+    if values is None:
+        messages.warning(request, "Enter the new credential details (the earlier entry "
+                                  "expired or was already used).")
+        return redirect("credential_change", org_slug=org_slug, pk=credential.pk)
+    form = ChangeCredentialForm(values)
+    public = {name: values[name] for name in ("name", "client_id", "key_id")}
+    if not form.is_valid():  # the rules changed between the steps
+        sealed_drop(request, purpose=CHANGE_PURPOSE, object_id=str(credential.pk))
+        return _change_form(request, credential, current, form)
+    rows = services.preview_rows(credential=credential, name=form.cleaned_data["name"],
+                                 material=form.material)
+    if request.method == "POST":
+        try:
+            services.credential_change(
+                credential=credential, name=form.cleaned_data["name"], material=form.material,
+                actor=request.user, source_ip=client_ip(request),
+            )
+        except (CredentialError, MaterialError) as exc:
+            error = getattr(exc, "message", None) or str(exc)
+        except DatabaseError:
+            logger.exception("Change Credential of %s failed", credential.pk)
+            error = SAVE_FAILED
+        else:
+            sealed_drop(request, purpose=CHANGE_PURPOSE, object_id=str(credential.pk))
+            credential.refresh_from_db()
+            messages.success(request, f"Credential “{credential.name}” migrated: version "
+                                      f"{current_version(credential).number} is current "
+                                      f"({_headline(rows)}).")
+            return redirect("credential_change", org_slug=org_slug, pk=credential.pk)
+        # Nothing changed. Start again from the form, with the key to paste once more.
+        sealed_drop(request, purpose=CHANGE_PURPOSE, object_id=str(credential.pk))
+        return _change_form(request, credential, current, ChangeCredentialForm(initial=public),
+                            error=f"The credential was not changed: {error}")
+    return render(request, "imports/change_confirm.html", {
+        "credential": credential, "rows": rows, "current": current,
+    })
+
+
+# --- Managed imports --------------------------------------------------------------------
+
+
+@login_required
+def import_list(request: HttpRequest, org_slug: str) -> HttpResponse:
+    organization = _import_admin_org(request, org_slug)
+    return _render_list(request, organization, ImportUploadForm())
+
+
+def _render_list(request: HttpRequest, organization: Organization,
+                 upload_form: ImportUploadForm) -> HttpResponse:
+    imports = PendingImport.objects.filter(organization=organization).select_related(
+        "uploaded_by", "decided_by", "credential").defer("payload")
+    return render(request, "imports/list.html", {
+        "organization": organization,
+        "pending": list(imports.filter(state=ImportState.PENDING)),
+        "handled": list(imports.exclude(state=ImportState.PENDING)[:20]),
+        "upload_form": upload_form,
+        "drop_folder": settings.KEYTURN_IMPORT_DROP_DIR / organization.slug,
+    }, status=400 if upload_form.errors else 200)
+
+
+@login_required
+@require_POST
+def import_upload(request: HttpRequest, org_slug: str) -> HttpResponse:
+    organization = _import_admin_org(request, org_slug)
+    form = ImportUploadForm(request.POST, request.FILES)
+    if form.is_valid():
+        try:
+            pending = services.pending_import_receive(
+                organization=organization, data=form.payload_bytes,
+                file_name=form.cleaned_data["file"].name, source=ImportSource.UPLOAD,
+                actor=request.user, source_ip=client_ip(request),
+            )
+        except (payload.PayloadError, services.ImportRefused) as exc:
+            form.add_error("file", getattr(exc, "message", None) or str(exc))
+        else:
+            messages.success(request, f"“{pending.file_name}” is waiting: add it as a new "
+                                      "credential or update an existing one.")
+            return redirect("import_list", org_slug=org_slug)
+    return _render_list(request, organization, form)
+
+
+@login_required
+def import_choose(request: HttpRequest, org_slug: str, pk: object) -> HttpResponse:
+    """Update Existing Credential, step 1: which credential the payload replaces."""
+    organization = _import_admin_org(request, org_slug)
+    pending = _get_pending(organization, pk)
+    form = ImportChooseForm(user=request.user, organization=organization)
+    return render(request, "imports/choose.html", {
+        "organization": organization, "pending": pending, "form": form,
+    })
+
+
+def _flow_target(request: HttpRequest, organization: Organization
+                 ) -> tuple[str, Credential | None]:
+    """The action (add or update) and, for an update, the credential to replace, from the
+    query string or the posted form."""
+    source = request.POST if request.method == "POST" else request.GET
+    action = source.get("action", "")
+    if action not in ImportAction.values:
+        raise Http404("Choose Add as new credential or Update Existing Credential.")
+    if action == ImportAction.ADD:
+        return action, None
+    try:
+        credential = manageable_credentials(request.user, organization).get(
+            pk=source.get("credential", ""))
+    except (Credential.DoesNotExist, ValidationError, ValueError):
+        raise Http404("No such credential.") from None
+    return action, credential
+
+
+@login_required
+@sensitive_post_parameters("password")
+@sensitive_variables("password")
+def import_password(request: HttpRequest, org_slug: str, pk: object) -> HttpResponse:
+    """The password that decrypts the payload; checked here, then kept sealed in the session
+    until the migration is confirmed."""
+    organization = _import_admin_org(request, org_slug)
+    pending = _get_pending(organization, pk)
+    action, credential = _flow_target(request, organization)
+    form = ImportPasswordForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        password = form.cleaned_data["password"]
+        try:
+            managed = services.import_open(
+                organization=organization, data=pending.payload_bytes, password=password,
+                actor=request.user, file_name=pending.file_name, pending=pending,
+                source_ip=client_ip(request),
+            )
+            if credential is not None:
+                services.check_replace_target(managed=managed, credential=credential,
+                                              organization=organization)
+        except payload.PayloadError as exc:
+            if exc.stage == "content":
+                messages.error(request, f"“{pending.file_name}” cannot be imported: "
+                                        f"{exc.message}")
+                return redirect("import_list", org_slug=org_slug)
+            form.add_error("password", exc.message)
+        except services.ImportRefused as exc:
+            form.add_error(None, str(exc))
+        else:
+            sealed_put(request, purpose=IMPORT_PURPOSE, object_id=str(pending.pk), values={
+                "password": password, "action": action,
+                "credential": str(credential.pk) if credential else "",
+            })
+            return redirect("import_preview", org_slug=org_slug, pk=pending.pk)
+    return render(request, "imports/password.html", {
+        "organization": organization, "pending": pending, "form": form, "action": action,
+        "credential": credential,
+    }, status=400 if form.errors else 200)
+
+
+@login_required
+@sensitive_variables("sealed", "managed")
+def import_preview(request: HttpRequest, org_slug: str, pk: object) -> HttpResponse:
+    """What the migration will change (public values only), then the migration itself."""
+    organization = _import_admin_org(request, org_slug)
+    pending = _get_pending(organization, pk)
+    sealed = sealed_get(request, purpose=IMPORT_PURPOSE, object_id=str(pending.pk))
+    if sealed is None:
+        messages.warning(request, "Enter the payload's password again (the earlier entry "
+                                  "expired or was already used).")
+        return redirect("import_list", org_slug=org_slug)
+    credential = None
+    if sealed["action"] == ImportAction.UPDATE:
+        credential = manageable_credentials(request.user, organization).filter(
+            pk=sealed["credential"]).first()
+        if credential is None:
+            raise Http404("No such credential.")
+    try:
+        managed = payload.open_payload(pending.payload_bytes, sealed["password"])
+    except payload.PayloadError as exc:  # only if the rules changed since the password step
+        sealed_drop(request, purpose=IMPORT_PURPOSE, object_id=str(pending.pk))
+        messages.error(request, exc.message)
+        return redirect("import_list", org_slug=org_slug)
+    add_form = None
+    if credential is None:
+        unit = organization.business_units.filter(slug=managed.business_unit).first()
+        add_form = ImportAddForm(request.POST if request.method == "POST" else None,
+                                 organization=organization,
+                                 initial={"name": managed.name, "business_unit": unit})
+    error = ""
+    if request.method == "POST" and (add_form is None or add_form.is_valid()):
+        common = {"organization": organization, "data": pending.payload_bytes,
+                  "password": sealed["password"], "actor": request.user, "pending": pending,
+                  "file_name": pending.file_name, "source_ip": client_ip(request)}
+        try:
+            if credential is None:
+                result = services.import_add(
+                    business_unit=add_form.cleaned_data["business_unit"],
+                    name=add_form.cleaned_data["name"], **common,
+                )
+            else:
+                result = services.import_replace(credential=credential, **common)
+        except (CredentialError, MaterialError, payload.PayloadError) as exc:
+            error = getattr(exc, "message", None) or str(exc)
+        except DatabaseError:
+            logger.exception("import %s failed", pending.pk)
+            error = SAVE_FAILED
+        else:
+            sealed_drop(request, purpose=IMPORT_PURPOSE, object_id=str(pending.pk))
+            rows = services.preview_rows(credential=None, name=result.name,
+                                         material=managed.material)
+            pending.refresh_from_db()
+            messages.success(request, f"{pending.result_note} ({_headline(rows)})")
+            return redirect("import_list", org_slug=org_slug)
+    rows = services.preview_rows(
+        credential=credential, name=credential.name if credential else managed.name,
+        material=managed.material, valid_until=managed.valid_until,
+    )
+    return render(request, "imports/preview.html", {
+        "organization": organization, "pending": pending, "managed": managed,
+        "kind_label": Kind(managed.kind).label, "credential": credential, "rows": rows,
+        "add_form": add_form, "error": error,
+        "rotation_open": credential is not None and services.open_rotation_exists(credential),
+        "connection_count": credential.connections.count() if credential else 0,
+    }, status=400 if error else 200)
+
+
+@login_required
+@require_POST
+def import_discard(request: HttpRequest, org_slug: str, pk: object) -> HttpResponse:
+    organization = _import_admin_org(request, org_slug)
+    pending = _get_pending(organization, pk)
+    try:
+        services.pending_import_discard(pending=pending, actor=request.user,
+                                        source_ip=client_ip(request))
+    except services.ImportRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        sealed_drop(request, purpose=IMPORT_PURPOSE, object_id=str(pending.pk))
+        messages.success(request, f"“{pending.file_name}” discarded.")
+    return redirect("import_list", org_slug=org_slug)

@@ -1,0 +1,125 @@
+"""The Change Credential wizard and an import through the banner, in a real browser
+(Debian's chromium driven by Playwright)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from playwright.sync_api import Page, expect, sync_playwright
+
+from credentials.services import current_version, version_secret
+from imports import services
+from tests.factories import PASSWORD
+
+from .conftest import PAYLOAD_PASSWORD, api_key_content, ec_pem, seal
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+
+
+def _banner_is_wired() -> bool:
+    """Whether the layout shows imports/_banner.html (base.html and the context processor
+    belong to the portal; until both carry it, the test opens the import list itself)."""
+    base = (Path(settings.BASE_DIR) / "templates" / "base.html").read_text()
+    processors = settings.TEMPLATES[0]["OPTIONS"]["context_processors"]
+    return ("imports/_banner.html" in base
+            and "imports.context_processors.pending_imports" in processors)
+
+
+@pytest.fixture
+def page(live_server):
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium",
+                                             args=CHROMIUM_ARGS)
+        context = browser.new_context(base_url=live_server.url)
+        context.set_default_timeout(15_000)
+        page = context.new_page()
+        try:
+            yield page
+        finally:
+            context.close()
+            browser.close()
+
+
+def _sign_in(page: Page, username: str) -> None:
+    page.goto("/accounts/login/")
+    page.get_by_label("User name").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).not_to_have_url("/accounts/login/")
+
+
+def test_it_changes_an_api_key_through_the_wizard(page, bob, carrier_api):
+    key = ec_pem()
+    _type, fingerprint = services.api_key_summary(key)
+    _sign_in(page, "bob")
+    page.goto(f"/o/acme/credentials/{carrier_api.pk}/change/")
+    expect(page.get_by_label("Key ID")).to_have_value("carrier-key-1")
+    page.get_by_label("Credential name").fill("Carrier API 2027")
+    page.get_by_label("Key ID").fill("carrier-key-2027")
+    page.get_by_label("PEM private key").fill(key)
+    page.get_by_role("button", name="Review the change").click()
+
+    preview = page.locator("table.preview")
+    expect(preview).to_contain_text(fingerprint)
+    expect(preview).to_contain_text("carrier-key-2027")
+    assert key.splitlines()[1] not in page.content()
+    page.get_by_role("button", name="Migrate Credential").click()
+
+    message = page.locator(".messagelist li.success")
+    expect(message).to_contain_text("migrated: version 2 is current")
+    expect(message).to_contain_text(fingerprint)
+    expect(page.locator("table.current")).to_contain_text("carrier-key-2027")
+    carrier_api.refresh_from_db()
+    assert carrier_api.name == "Carrier API 2027"
+    assert version_secret(current_version(carrier_api)) == key.strip() + "\n"
+
+
+def test_it_updates_a_credential_from_an_import_through_the_banner(page, bob, carrier_api,
+                                                                   tmp_path):
+    key = ec_pem()
+    _type, fingerprint = services.api_key_summary(key)
+    payload_file = tmp_path / "carrier-2027.json"
+    payload_file.write_bytes(seal(api_key_content(key)))
+    _sign_in(page, "bob")
+
+    page.goto("/o/acme/imports/")
+    page.get_by_label("Payload file").set_input_files(str(payload_file))
+    page.get_by_role("button", name="Upload").click()
+    expect(page.locator(".messagelist li.success")).to_contain_text("carrier-2027.json")
+
+    if _banner_is_wired():
+        page.goto("/o/acme/")
+        banner = page.locator(".pending-imports-banner")
+        expect(banner).to_contain_text("1 managed credential import waiting")
+        banner.get_by_role("link").click()
+    row = page.locator("table.pending-imports tr", has_text="carrier-2027.json")
+    row.get_by_role("link", name="Update Existing Credential").click()
+    page.get_by_label("Carrier API").check()
+    page.get_by_role("button", name="Next: password").click()
+
+    page.get_by_label("Payload password").fill("not the password at all")
+    page.get_by_role("button", name="Decrypt and preview").click()
+    expect(page.locator(".errorlist")).to_contain_text("password is wrong")
+    page.get_by_label("Payload password").fill(PAYLOAD_PASSWORD)
+    page.get_by_role("button", name="Decrypt and preview").click()
+
+    preview = page.locator("table.preview")
+    expect(preview).to_contain_text(fingerprint)
+    expect(preview).to_contain_text("carrier-key-1")
+    expect(preview).to_contain_text("carrier-key-2")
+    assert key.splitlines()[1] not in page.content()
+    page.get_by_role("button", name="Migrate Credential").click()
+
+    message = page.locator(".messagelist li.success")
+    expect(message).to_contain_text("version 2 is current")
+    expect(message).to_contain_text(fingerprint)
+    expect(page.locator("table.handled-imports")).to_contain_text("Applied")
+    page.goto(f"/o/acme/credentials/{carrier_api.pk}/change/")
+    expect(page.locator("table.current")).to_contain_text("carrier-key-2")
+    assert version_secret(current_version(carrier_api)) == key.strip() + "\n"
