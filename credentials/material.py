@@ -72,6 +72,12 @@ def _bounded(value: str, field_name: str) -> str:
     return value
 
 
+def _pem_text(value: str, field_name: str) -> str:
+    """Pasted key text as stored: bounded, LF line ends (browsers send CRLF), one final LF."""
+    value = _bounded(value or "", field_name).replace("\r\n", "\n").replace("\r", "\n")
+    return value.strip() + "\n" if value.strip() else ""
+
+
 def sftp_password(*, username: str, password: str) -> Material:
     password = _bounded(password or "", "password")
     if len(password) < MIN_PASSWORD_LENGTH:
@@ -84,10 +90,10 @@ def sftp_password(*, username: str, password: str) -> Material:
 
 
 def sftp_key(*, username: str, private_key: str) -> Material:
-    private_key = _bounded(private_key or "", "private_key")
+    private_key = _pem_text(private_key, "private_key")
     info = crypto.parse_ssh_private_key(private_key)
     return Material(
-        kind=Kind.SFTP_KEY, secret=private_key.strip() + "\n", username=_username(username),
+        kind=Kind.SFTP_KEY, secret=private_key, username=_username(username),
         public_key=info.public_key, fingerprint=info.fingerprint,
     )
 
@@ -101,11 +107,11 @@ def sftp_key_generated(*, username: str) -> Material:
 
 
 def as2_certificate(*, certificate: str | bytes, private_key: str) -> Material:
-    private_key = _bounded(private_key or "", "private_key")
+    private_key = _pem_text(private_key, "private_key")
     info = crypto.parse_certificate(certificate or b"")
     crypto.check_key_matches_certificate(private_key, info.pem)
     return Material(
-        kind=Kind.AS2_CERTIFICATE, secret=private_key.strip() + "\n",
+        kind=Kind.AS2_CERTIFICATE, secret=private_key,
         fingerprint=info.fingerprint, certificate=info,
     )
 
@@ -135,8 +141,9 @@ def api_key(*, client_id: str, key_id: str, private_key: str) -> Material:
     key_id = (key_id or "").strip()
     if not KEY_ID_RE.match(key_id):
         raise MaterialError("key_id", "Key IDs are 1 to 200 letters, digits, . _ : / or -.")
-    private_key = _bounded(private_key or "", "private_key")
+    private_key = _pem_text(private_key, "private_key")
     crypto.parse_pem_private_key(private_key)
     return Material(
-        kind=Kind.API_KEY, secret=private_key.strip() + "\n", client_id=client_id, key_id=key_id
+        kind=Kind.API_KEY, secret=private_key, client_id=client_id, key_id=key_id,
+        fingerprint=crypto.parse_ssh_private_key(private_key).fingerprint,
     )

@@ -246,6 +246,9 @@ def rotation_rotate_now(
             f"The rotation failed: {rotation.failure_reason} The current credential still "
             "works; correct the problem and retry."
         )
+    if rotation.state != RotationState.COMPLETED:  # not even its failure could be recorded
+        raise RotationError("The rotation could not complete; the current credential still "
+                            "works. Try again in a few minutes.")
     return rotation
 
 

@@ -164,3 +164,12 @@ def test_it_names_the_field_at_fault(call, field):
     with pytest.raises(MaterialError) as refused:
         call()
     assert refused.value.field == field
+
+
+def test_it_stores_pasted_keys_with_lf_line_ends_and_fingerprints_api_keys(tmp_path):
+    pem = crypto.generate_pem_private_key()
+    pasted = pem.replace("\n", "\r\n")
+    made = material.api_key(client_id="client-1", key_id="key-1", private_key=pasted)
+    assert made.secret == pem
+    assert made.fingerprint == crypto.parse_ssh_private_key(pem).fingerprint
+    assert made.fingerprint.startswith("SHA256:")
