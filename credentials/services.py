@@ -214,7 +214,7 @@ def secret_reveal(
 def connection_save(
     *,
     connection: Connection,
-    actor: User,
+    actor: User | None,
     source_ip: str | None = None,
 ) -> Connection:
     """Creates or updates a connection after checking the credential it uses fits it."""
@@ -228,7 +228,10 @@ def connection_save(
                 f"A {connection.get_kind_display()} cannot use a "
                 f"{credential.get_kind_display()}.", "credential",
             )
-    if credential is not None and not actor.has_org_perm(org, credential.manage_perm):
+    # actor None is the system (an API-key request, a job), as in require_perm.
+    if credential is not None and actor is not None and not actor.has_org_perm(
+        org, credential.manage_perm
+    ):
         raise PermissionDenied
     adding = connection._state.adding
     connection.save()

@@ -1,0 +1,230 @@
+"""Who is calling: API clients (client id and secret), their access tokens, and API keys.
+
+- Client secrets are verified with credentials.crypto.digests_match (HMAC-SHA256 keyed,
+  constant time); CredentialVersion.works_at(now), with `now` the request's arrival time,
+  decides whether a matching version authenticates. A wrong client id and a wrong secret take
+  the same path (one query, at least one HMAC) and get the same answer.
+- Access tokens are signed with django.core.signing (SECRET_KEY, a salt of their own): they
+  carry the version id and their expiry and cost no write to issue. They last 15 minutes and
+  die early only with their credential (deactivated or deleted).
+- API keys read `kt_<12 hex prefix>_<secret>`: the prefix finds the row, the keyed hash of
+  the whole key decides.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import wraps
+from typing import Any
+
+from django.core import signing
+from django.core.exceptions import TooManyFieldsSent
+from django.http import HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
+from django.utils import timezone
+
+from credentials import crypto
+from credentials.models import CredentialVersion, Kind, VersionState
+
+from . import selectors
+from .http import ApiError, body_bytes, json_body, json_error, respond
+from .models import ApiKey
+
+BASIC_CHALLENGE = 'Basic realm="keyturn"'
+BEARER_CHALLENGE = 'Bearer realm="keyturn"'
+API_KEY_HEADER = "X-Keyturn-Key"
+ACCESS_TOKEN_LIFETIME = timedelta(minutes=15)
+_TOKEN_SALT = "keyturn.api.access-token"
+# Compared against when no candidate exists, so an unknown client id or key prefix still
+# costs an HMAC like a known one.
+_NO_DIGEST = "0" * 64
+_MAX_CLIENT_ID = 200
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+API_KEY_RE = re.compile(r"kt_([0-9a-f]{12})_[A-Za-z0-9_-]{20,100}")
+
+
+# --- Client credentials ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClientCredentials:
+    client_id: str
+    client_secret: str
+
+    def __repr__(self) -> str:
+        return f"ClientCredentials(client_id={self.client_id!r}, client_secret=***)"
+
+
+def _authorization(request: HttpRequest, scheme: str) -> str | None:
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    given, _, value = header.partition(" ")
+    return value.strip() if given.lower() == scheme else None
+
+
+def basic_credentials(request: HttpRequest) -> ClientCredentials | None:
+    """HTTP Basic credentials, or None when absent or unreadable."""
+    value = _authorization(request, "basic")
+    if value is None:
+        return None
+    try:
+        decoded = base64.b64decode(value, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    client_id, sep, secret = decoded.partition(":")
+    return ClientCredentials(client_id, secret) if sep else None
+
+
+def client_credentials(
+    request: HttpRequest, fields: dict[str, Any]
+) -> ClientCredentials | None:
+    """Client credentials of a token request: HTTP Basic if sent, otherwise client_id and
+    client_secret from the body's `fields` (see token_body)."""
+    basic = basic_credentials(request)
+    if basic is not None:
+        return basic
+    client_id, secret = fields.get("client_id"), fields.get("client_secret")
+    if isinstance(client_id, str) and isinstance(secret, str):
+        return ClientCredentials(client_id, secret)
+    return None
+
+
+def token_body(request: HttpRequest) -> dict[str, Any]:
+    """The fields of a token request's body (JSON object or form), {} when there is none.
+    Raises ApiError for a body too large (413), malformed (400) or of another type (415)."""
+    body = body_bytes(request)
+    if not body:
+        return {}
+    if request.content_type == "application/json":
+        data = json_body(request)
+        if not isinstance(data, dict):
+            raise ApiError(400, "invalid_request", "Send a JSON object.")
+        return data
+    if request.content_type in FORM_TYPES:
+        try:
+            return {key: request.POST.get(key) for key in request.POST}
+        except (MultiPartParserError, TooManyFieldsSent, UnicodeDecodeError, ValueError):
+            raise ApiError(400, "invalid_request", "The form body could not be read.") from None
+    raise ApiError(415, "unsupported_media_type",
+                   "Send client credentials by HTTP Basic, as JSON or as a form.")
+
+
+def client_version_verify(
+    *, credentials: ClientCredentials | None, now: datetime, accept_pending: bool
+) -> CredentialVersion | None:
+    """The version the credentials authenticate for a request that arrived at `now`, or None.
+
+    Every candidate's digest is checked (constant time each), and when there is no candidate
+    a dummy digest is, so that an unknown client id and a wrong secret take the same path."""
+    client_id = credentials.client_id if credentials else ""
+    secret = credentials.client_secret if credentials else ""
+    candidates: list[CredentialVersion] = []
+    if client_id and len(client_id) <= _MAX_CLIENT_ID and "\x00" not in client_id:
+        candidates = list(selectors.client_versions(client_id=client_id, now=now))
+    matched = None
+    for version in candidates or [None]:
+        digest = version.secret_digest if version is not None else _NO_DIGEST
+        if (
+            crypto.digests_match(digest or _NO_DIGEST, secret)
+            and version is not None
+            and version.works_at(now)
+            and (accept_pending or version.state != VersionState.PENDING)
+        ):
+            matched = version
+    return matched
+
+
+# --- Access tokens -------------------------------------------------------------------------
+
+
+def access_token_issue(*, version: CredentialVersion, now: datetime) -> tuple[str, int]:
+    """A signed bearer token for the client of `version`: (token, lifetime in seconds)."""
+    expires_at = now + ACCESS_TOKEN_LIFETIME
+    token = signing.Signer(salt=_TOKEN_SALT).sign_object(
+        {"v": str(version.pk), "e": int(expires_at.timestamp())}
+    )
+    return token, int(ACCESS_TOKEN_LIFETIME.total_seconds())
+
+
+@dataclass(frozen=True)
+class TokenHolder:
+    version: CredentialVersion
+    expires_at: datetime
+
+
+def access_token_verify(token: str, *, now: datetime) -> TokenHolder | None:
+    try:
+        payload = signing.Signer(salt=_TOKEN_SALT).unsign_object(token)
+    except (signing.BadSignature, ValueError):
+        return None
+    if not isinstance(payload, dict):
+        return None
+    version_id, expires = payload.get("v"), payload.get("e")
+    if not isinstance(version_id, str) or not isinstance(expires, int):
+        return None
+    expires_at = datetime.fromtimestamp(expires, tz=UTC)
+    if expires_at <= now:
+        return None
+    version = CredentialVersion.objects.select_related("credential").filter(
+        pk=version_id, credential__kind=Kind.API_CLIENT_SECRET
+    ).first()
+    if version is None or not version.credential.is_active:
+        return None
+    return TokenHolder(version, expires_at)
+
+
+def bearer_token(request: HttpRequest) -> str | None:
+    return _authorization(request, "bearer") or None
+
+
+# --- API keys ------------------------------------------------------------------------------
+
+
+def api_key_from_request(request: HttpRequest) -> str | None:
+    """The key of the X-Keyturn-Key header, or of `Authorization: Bearer kt_...`."""
+    return request.META.get("HTTP_X_KEYTURN_KEY") or bearer_token(request)
+
+
+def api_key_check(raw_key: str | None) -> ApiKey | None:
+    """The API key (revoked or not) whose keyed hash matches, or None."""
+    match = API_KEY_RE.fullmatch(raw_key or "")
+    api_key = selectors.api_key_by_prefix(match.group(1)) if match else None
+    digest = api_key.key_digest if api_key is not None else _NO_DIGEST
+    matches = crypto.digests_match(digest, raw_key or "")
+    return api_key if matches and api_key is not None else None
+
+
+def api_key_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Authenticates by API key (401 otherwise), sets request.api_key and request.arrived_at,
+    and records every use of a key (audit event, last_used_at) with the answer's status."""
+    from .services import api_key_record_use
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        now = timezone.now()
+        request.arrived_at = now  # type: ignore[attr-defined]
+        api_key = api_key_check(api_key_from_request(request))
+        challenge = {"WWW-Authenticate": BEARER_CHALLENGE}
+        if api_key is None:
+            return json_error(401, "invalid_api_key",
+                              f"Send a valid API key in the {API_KEY_HEADER} header.", challenge)
+        if api_key.is_revoked:
+            response: HttpResponse = json_error(401, "revoked_api_key",
+                                                "This API key has been revoked.", challenge)
+        else:
+            request.api_key = api_key  # type: ignore[attr-defined]
+            try:
+                response = respond(view, request, **kwargs)
+            except Exception:
+                api_key_record_use(api_key=api_key, request=request, status=500, now=now)
+                raise
+        api_key_record_use(api_key=api_key, request=request, status=response.status_code,
+                           now=now)
+        return response
+
+    return wrapper
+

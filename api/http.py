@@ -1,0 +1,120 @@
+"""The JSON side of HTTP: error answers, request bodies, and the per-route method dispatch
+that keeps every answer of the API JSON (404 and 405 included)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.urls import URLPattern, path
+from django.views.decorators.csrf import csrf_exempt
+
+from .schema import ValidationFailed
+
+MAX_BODY_BYTES = 64 * 1024
+JSON_TYPES = ("application/json",)
+
+Handler = Callable[..., HttpResponse]
+
+
+class ApiError(Exception):
+    """An answer other than success, raised anywhere below a view."""
+
+    def __init__(self, status: int, error: str, message: str,
+                 headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = error
+        self.message = message
+        self.headers = dict(headers or {})
+
+    def response(self) -> JsonResponse:
+        return json_error(self.status, self.error, self.message, self.headers)
+
+
+def json_error(status: int, error: str, message: str,
+               headers: Mapping[str, str] | None = None) -> JsonResponse:
+    return JsonResponse({"error": error, "message": message}, status=status,
+                        headers=dict(headers or {}))
+
+
+def validation_error(errors: dict[str, list[str]]) -> JsonResponse:
+    return JsonResponse({"errors": errors}, status=400)
+
+
+def iso(moment: datetime | None) -> str | None:
+    """UTC, to the second, with a Z: 2026-06-01T00:00:00Z."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def body_bytes(request: HttpRequest) -> bytes:
+    """The raw body, refused with 413 past MAX_BODY_BYTES before Django reads it."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > MAX_BODY_BYTES:
+        raise ApiError(413, "payload_too_large",
+                       f"Request bodies may have at most {MAX_BODY_BYTES} bytes.")
+    body = request.body
+    if len(body) > MAX_BODY_BYTES:  # a body sent without a (truthful) length
+        raise ApiError(413, "payload_too_large",
+                       f"Request bodies may have at most {MAX_BODY_BYTES} bytes.")
+    return body
+
+
+def _no_constants(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def json_body(request: HttpRequest) -> Any:
+    """The decoded JSON body: 413 too large, 415 not JSON, 400 malformed."""
+    body = body_bytes(request)
+    if request.content_type not in JSON_TYPES:
+        raise ApiError(415, "unsupported_media_type",
+                       "Send the body as JSON with Content-Type: application/json.")
+    try:
+        return json.loads(body.decode("utf-8"), parse_constant=_no_constants)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise ValidationFailed({"body": ["The body is not valid JSON."]}) from None
+
+
+def respond(handler: Handler, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+    """Runs a handler, turning the errors it raises into their JSON answers."""
+    try:
+        return handler(request, **kwargs)
+    except ApiError as exc:
+        return exc.response()
+    except ValidationFailed as exc:
+        return validation_error(exc.errors)
+    except Http404:
+        return json_error(404, "not_found", "No such object.")
+
+
+def endpoint(route: str, name: str, **handlers: Handler) -> URLPattern:
+    """A route of the API: one handler per method, JSON 405 for the others. Handlers carry
+    their OpenAPI operation (api.schema.documented); api/openapi.py walks these routes."""
+    allowed = ", ".join(sorted(handlers))
+
+    @csrf_exempt  # authenticated by headers, never by the session cookie
+    def dispatch(request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        handler = handlers.get(request.method or "")
+        if handler is None:
+            response: HttpResponse = json_error(
+                405, "method_not_allowed", f"This endpoint answers {allowed}.",
+                {"Allow": allowed},
+            )
+        else:
+            response = respond(handler, request, **kwargs)
+        # Answers may hold secrets (tokens, new client secrets) and always hold live status.
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    dispatch.handlers = handlers  # type: ignore[attr-defined]
+    dispatch.__name__ = f"api_{name}"
+    return path(route, dispatch, name=name)

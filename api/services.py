@@ -1,0 +1,410 @@
+"""Writes of the API app: API keys, token issue with activation on first use, the
+new-credentials retrieval with its rate limit, and the headless SFTP credentials (which
+orchestrate the credentials services: one transaction each, audited in it)."""
+
+from __future__ import annotations
+
+import hmac
+import math
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.http import HttpRequest
+
+from audit.services import audit_record, client_ip
+from credentials import crypto
+from credentials import material as m
+from credentials.models import (
+    Connection,
+    ConnectionKind,
+    Credential,
+    CredentialVersion,
+    Kind,
+    RotationState,
+    VersionState,
+)
+from credentials.rotation import rotation_rotate_now, version_activate
+from credentials.services import (
+    CredentialError,
+    connection_save,
+    credential_create,
+    credential_set_active,
+    current_version,
+    version_secret,
+    version_summary,
+)
+from organizations.models import BusinessUnit, Organization, User
+
+from . import selectors
+from .authentication import ClientCredentials, access_token_issue, client_version_verify
+from .models import ApiKey, RateLimitHit
+from .schema import ValidationFailed
+
+# --- API keys ------------------------------------------------------------------------------
+
+
+class ApiKeyError(Exception):
+    """A request about API keys the rules refuse; the message is safe to show."""
+
+
+@transaction.atomic
+def api_key_create(
+    *, organization: Organization, name: str, actor: User | None, source_ip: str | None = None,
+    now: datetime,
+) -> tuple[ApiKey, str]:
+    """A new key: (the row, the key itself). The key is not kept; show it once."""
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise ApiKeyError("Give the key a name of 1 to 100 characters.")
+    if organization.api_keys.filter(name=name, revoked_at__isnull=True).exists():
+        raise ApiKeyError(f"A key named {name!r} already exists; choose another name.")
+    prefix = secrets.token_hex(6)
+    plaintext = f"kt_{prefix}_{secrets.token_urlsafe(32)}"
+    try:
+        with transaction.atomic():
+            api_key = ApiKey.objects.create(
+                organization=organization, name=name, prefix=prefix,
+                key_digest=crypto.secret_digest(plaintext), created_by=actor, created_at=now,
+            )
+    except IntegrityError:  # the same name created at the same moment
+        raise ApiKeyError(f"A key named {name!r} already exists; choose another name.") from None
+    audit_record(
+        action="api_key.create", actor=actor, organization=organization, target=api_key,
+        source_ip=source_ip, details={"name": name, "prefix": prefix},
+    )
+    return api_key, plaintext
+
+
+@transaction.atomic
+def api_key_revoke(
+    *, api_key: ApiKey, actor: User | None, source_ip: str | None = None, now: datetime
+) -> bool:
+    """Revokes a key from `now` on. Returns False (changing nothing) if it already was."""
+    changed = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
+        revoked_at=now, revoked_by=actor
+    )
+    if changed:
+        audit_record(
+            action="api_key.revoke", actor=actor, organization=api_key.organization,
+            target=api_key, source_ip=source_ip,
+            details={"name": api_key.name, "prefix": api_key.prefix},
+        )
+    api_key.refresh_from_db()
+    return bool(changed)
+
+
+@transaction.atomic
+def api_key_record_use(
+    *, api_key: ApiKey, request: HttpRequest, status: int, now: datetime
+) -> None:
+    """Every request made with a key is audited (method, path, answer) and dates the key."""
+    ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+    audit_record(
+        action="api_key.use", actor=None, organization=api_key.organization, target=api_key,
+        source_ip=client_ip(request),
+        details={"method": request.method, "path": request.path, "status": status},
+    )
+
+
+def _via(api_key: ApiKey) -> dict[str, str]:
+    """How audit events of API-key requests name who acted (their actor is the system)."""
+    return {"api_key": api_key.name, "api_key_prefix": api_key.prefix}
+
+
+# --- Tokens and activation on first use ---------------------------------------------------
+
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    access_token: str = field(repr=False)
+    expires_in: int
+    version: CredentialVersion
+    activated: bool
+
+
+def client_token_issue(
+    *, credentials: ClientCredentials | None, now: datetime
+) -> IssuedToken | None:
+    """A token for client credentials valid at the request's arrival time `now`, or None.
+
+    A pending version that authenticates becomes current at once (version_activate: exactly
+    once, the old version retires from `now`); the token is returned either way."""
+    version = client_version_verify(credentials=credentials, now=now, accept_pending=True)
+    if version is None:
+        return None
+    activated = False
+    if version.state == VersionState.PENDING:
+        activated = version_activate(version=version, now=now)
+    version_record_use(version=version, now=now)
+    token, expires_in = access_token_issue(version=version, now=now)
+    return IssuedToken(token, expires_in, version, activated)
+
+
+def version_record_use(*, version: CredentialVersion, now: datetime) -> None:
+    """Dates a version's last use to the minute: one conditional UPDATE a minute at most, so
+    busy clients do not turn every token request into a write."""
+    stale = now - LAST_USED_RESOLUTION
+    if version.last_used_at is not None and version.last_used_at > stale:
+        return
+    CredentialVersion.objects.filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lte=stale), pk=version.pk
+    ).update(last_used_at=now)
+
+
+# --- New credentials (GET /api/credentials/new) --------------------------------------------
+
+NEW_CREDENTIALS_LIMIT = 10
+NEW_CREDENTIALS_WINDOW = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class NewCredentials:
+    outcome: str  # retrieved, none, already_active or rate_limited
+    version: CredentialVersion | None = None
+    secret: str = field(default="", repr=False)
+    retry_after: int = 0
+
+
+@transaction.atomic
+def new_credentials_retrieve(
+    *, version: CredentialVersion, now: datetime, source_ip: str | None = None
+) -> NewCredentials:
+    """What GET /api/credentials/new answers to the client of `version` (authenticated).
+
+    At most NEW_CREDENTIALS_LIMIT counted requests per client id in any hour: each counted
+    request is a row, counted under a lock of the credential row, so the limit holds across
+    processes. Refused (429) requests are not counted."""
+    credential = Credential.objects.select_for_update().select_related(
+        "business_unit__organization"
+    ).get(pk=version.credential_id)
+    bucket = f"credentials-new:{version.client_id}"
+    window_start = now - NEW_CREDENTIALS_WINDOW
+    RateLimitHit.objects.filter(bucket=bucket, at__lte=window_start).delete()
+    hits = list(RateLimitHit.objects.filter(bucket=bucket, at__gt=window_start).order_by(
+        "at").values_list("at", flat=True)[:NEW_CREDENTIALS_LIMIT])
+    if len(hits) >= NEW_CREDENTIALS_LIMIT:
+        wait = (hits[0] + NEW_CREDENTIALS_WINDOW - now).total_seconds()
+        return NewCredentials("rate_limited", retry_after=max(1, math.ceil(wait)))
+    RateLimitHit.objects.create(bucket=bucket, at=now)
+    pending = credential.versions.filter(state=VersionState.PENDING).first()
+    if pending is not None:
+        secret = version_secret(pending)
+        audit_record(
+            action="secret.retrieve", actor=None,
+            organization=credential.business_unit.organization, target=credential,
+            source_ip=source_ip,
+            details={"via": "GET /api/credentials/new", "client_id": version.client_id,
+                     "new": version_summary(pending)},
+        )
+        return NewCredentials("retrieved", version=pending, secret=secret)
+    latest = credential.rotations.filter(to_version__isnull=False).order_by("-created_at").first()
+    if latest is not None and latest.state == RotationState.COMPLETED:
+        return NewCredentials("already_active")
+    return NewCredentials("none")
+
+
+# --- Headless SFTP credentials -------------------------------------------------------------
+
+AUTH_TYPE_KIND = {"PASSWORD": Kind.SFTP_PASSWORD, "KEY": Kind.SFTP_KEY}
+KIND_AUTH_TYPE = {kind: auth_type for auth_type, kind in AUTH_TYPE_KIND.items()}
+# Material errors name the portal's form fields; the API's body says `user`.
+_API_FIELD = {"username": "user"}
+
+
+class SftpConflict(Exception):
+    """A valid request the credential's state refuses (409); the message is safe to show."""
+
+
+@dataclass(frozen=True)
+class SftpFields:
+    hostname: str
+    port: int
+    user: str
+    auth_type: str
+    password: str = field(default="", repr=False)
+    private_key: str = field(default="", repr=False)
+
+    @property
+    def secret_field(self) -> str:
+        return "password" if self.auth_type == "PASSWORD" else "private_key"
+
+    @property
+    def secret(self) -> str:
+        """The secret given for this auth type ("" keeps the existing one). The other
+        secret field is ignored: clients commonly send both (see README)."""
+        return self.password if self.auth_type == "PASSWORD" else self.private_key
+
+
+def _sftp_material(*, auth_type: str, user: str, secret: str) -> m.Material:
+    try:
+        if auth_type == "PASSWORD":
+            return m.sftp_password(username=user, password=secret)
+        return m.sftp_key(username=user, private_key=secret)
+    except crypto.MaterialError as exc:
+        raise ValidationFailed({_API_FIELD.get(exc.field, exc.field): [exc.message]}) from None
+
+
+def _sftp_name(fields: SftpFields) -> str:
+    return f"{fields.user}@{fields.hostname}"[:200]
+
+
+def _connection_name(fields: SftpFields) -> str:
+    return f"sftp://{fields.user}@{fields.hostname}:{fields.port}"[:200]
+
+
+def sftp_credential_create(
+    *, business_unit: BusinessUnit, fields: SftpFields, api_key: ApiKey,
+    source_ip: str | None = None, now: datetime,
+) -> Credential:
+    """An SFTP credential and the outbound SFTP connection that uses it, together."""
+    if not fields.secret:
+        raise ValidationFailed({fields.secret_field: [
+            f"This field is required when auth_type is {fields.auth_type}."
+        ]})
+    material = _sftp_material(auth_type=fields.auth_type, user=fields.user, secret=fields.secret)
+    with transaction.atomic():
+        credential = credential_create(
+            business_unit=business_unit, kind=material.kind, name=_sftp_name(fields),
+            material=material, valid_until=None, actor=None, source_ip=source_ip, now=now,
+        )
+        connection_save(
+            connection=Connection(
+                business_unit=business_unit, name=_connection_name(fields),
+                kind=ConnectionKind.OUTBOUND_SFTP, credential=credential,
+                hostname=fields.hostname, port=fields.port,
+            ),
+            actor=None, source_ip=source_ip,
+        )
+        audit_record(
+            action="api.sftp_credential.create", actor=None,
+            organization=business_unit.organization, target=credential, source_ip=source_ip,
+            details=_via(api_key),
+        )
+    return credential
+
+
+def _same_material(material: m.Material, version: CredentialVersion) -> bool:
+    if material.username != version.username:
+        return False
+    if material.kind == Kind.SFTP_KEY:
+        return material.fingerprint == version.fingerprint
+    return hmac.compare_digest(material.secret.encode(), version_secret(version).encode())
+
+
+def sftp_credential_update(
+    *, credential: Credential, fields: SftpFields, api_key: ApiKey,
+    source_ip: str | None = None, now: datetime,
+) -> Credential:
+    """Updates host, port, user, auth type and secret. A new password, key or user is a
+    rotation (rotation_rotate_now: a new version, audit, emails); an empty or omitted secret
+    keeps the existing one; switching auth_type needs the new type's secret. All or nothing:
+    any refusal rolls the whole request back."""
+    new_kind = AUTH_TYPE_KIND[fields.auth_type]
+    with transaction.atomic():
+        credential = Credential.objects.select_for_update().select_related(
+            "business_unit__organization"
+        ).get(pk=credential.pk)
+        current = current_version(credential)
+        switching = new_kind != credential.kind
+        if (switching or current is None) and not fields.secret:
+            reason = (f"This field is required to switch auth_type to {fields.auth_type}."
+                      if switching else "This credential has no secret to keep; send one.")
+            raise ValidationFailed({fields.secret_field: [reason]})
+        material = None
+        if fields.secret:
+            material = _sftp_material(
+                auth_type=fields.auth_type, user=fields.user, secret=fields.secret
+            )
+        elif current is not None and fields.user != current.username:
+            material = _sftp_material(
+                auth_type=fields.auth_type, user=fields.user, secret=version_secret(current)
+            )
+        if material is not None and not switching and current is not None and _same_material(
+            material, current
+        ):
+            material = None  # PUT is idempotent: resending the same secret rotates nothing
+        changed: list[str] = []
+        if switching:
+            # The credential keeps its identity (the id clients hold) across the switch; the
+            # rotation below gives it its first version of the new kind in this transaction.
+            credential.kind = new_kind
+            credential.save(update_fields=["kind"])
+            changed.append("auth_type")
+        if material is not None:
+            try:
+                rotation_rotate_now(
+                    credential=credential, material=material, actor=None, source_ip=source_ip,
+                    reason=f"Changed through the headless API with the key {api_key.name}",
+                    now=now,
+                )
+            except CredentialError as exc:  # e.g. a rotation already scheduled
+                raise SftpConflict(str(exc)) from None
+            changed.append("secret" if fields.secret else "user")
+        changed += _sftp_connection_sync(credential, fields, source_ip)
+        if credential.name != _sftp_name(fields):
+            credential.name = _sftp_name(fields)
+            credential.save(update_fields=["name"])
+        if changed:
+            audit_record(
+                action="api.sftp_credential.update", actor=None,
+                organization=credential.business_unit.organization, target=credential,
+                source_ip=source_ip, details={**_via(api_key), "changed": changed},
+            )
+    return credential
+
+
+def _sftp_connection_sync(credential: Credential, fields: SftpFields,
+                          source_ip: str | None) -> list[str]:
+    connection = selectors.outbound_sftp_connection(credential)
+    if connection is None:
+        connection = Connection(
+            business_unit=credential.business_unit, name=_connection_name(fields),
+            kind=ConnectionKind.OUTBOUND_SFTP, credential=credential,
+            is_active=credential.is_active,
+        )
+    changed = [name for name in ("hostname", "port")
+               if getattr(connection, name) != getattr(fields, name)]
+    if changed or connection._state.adding:
+        connection.hostname, connection.port = fields.hostname, fields.port
+        connection.name = _connection_name(fields)
+        connection_save(connection=connection, actor=None, source_ip=source_ip)
+    return changed
+
+
+def sftp_credential_deactivate(
+    *, credential: Credential, api_key: ApiKey, source_ip: str | None = None
+) -> Credential:
+    """DELETE deactivates: the credential and its connections stop working, its versions and
+    audit trail stay (an owner can reactivate it in the portal). Repeating it changes
+    nothing."""
+    with transaction.atomic():
+        credential = Credential.objects.select_for_update().select_related(
+            "business_unit__organization"
+        ).get(pk=credential.pk)
+        was_active = credential.is_active
+        credential_set_active(credential=credential, active=False, actor=None,
+                              source_ip=source_ip)
+        for connection in credential.connections.filter(is_active=True):
+            connection.is_active = False
+            connection_save(connection=connection, actor=None, source_ip=source_ip)
+        if was_active:
+            audit_record(
+                action="api.sftp_credential.deactivate", actor=None,
+                organization=credential.business_unit.organization, target=credential,
+                source_ip=source_ip, details=_via(api_key),
+            )
+    return credential
+
+
+def sftp_fields(cleaned: dict[str, Any]) -> SftpFields:
+    return SftpFields(
+        hostname=cleaned["hostname"], port=cleaned["port"], user=cleaned["user"],
+        auth_type=cleaned["auth_type"], password=cleaned.get("password", ""),
+        private_key=cleaned.get("private_key", ""),
+    )

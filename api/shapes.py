@@ -1,0 +1,279 @@
+"""The shapes of the API's bodies and the functions that fill them, side by side so that what
+the document promises and what the code sends are read (and changed) together."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from credentials.material import USERNAME_RE
+from credentials.models import Credential, CredentialVersion, Kind, VersionState
+from credentials.status import Badge, credential_badges
+
+from .http import MAX_BODY_BYTES, iso
+from .schema import Field, Param, Response, Shape
+
+MAX_SECRET = 16_384
+HOSTNAME_PATTERN = (
+    r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
+SLUG_PATTERN = r"^[-a-zA-Z0-9_]+$"
+
+# --- Common pieces -------------------------------------------------------------------------
+
+ERROR = Shape("Error", {
+    "error": Field("string", "A stable code: not_found, invalid_api_key, ...", required=True),
+    "message": Field("string", "What went wrong, for people.", required=True),
+}, "Every refusal other than invalid input.")
+VALIDATION_ERROR = Shape("ValidationError", {
+    "errors": Field(
+        "object", "Messages per field; `body` for the body as a whole.", required=True,
+        additional=Field("array", items=Field("string")),
+    ),
+}, "Invalid input: nothing was changed.")
+OAUTH_ERROR = Shape("OAuthError", {
+    "error": Field("string", "invalid_client, invalid_request or unsupported_grant_type.",
+                   required=True),
+    "error_description": Field("string", required=True),
+}, "Token endpoint errors, as OAuth 2.0 (RFC 6749 5.2) words them.")
+
+STATUS_FIELD = Field(
+    "array", "Status badges: exactly one of active/inactive, at most one of "
+    "expired/expiring_soon, and rotation_scheduled while a rotation is scheduled.",
+    required=True, items=Field("string", enum=tuple(Badge.values)),
+)
+ID_PARAM = Param("id", "path", Field("string", "The credential's id.", format="uuid"))
+LIST_PARAMS = (
+    Param("status", "query", Field("string", "Only credentials showing this badge.",
+                                   enum=tuple(Badge.values))),
+    Param("business_unit", "query", Field(
+        "string", "Only credentials of the business unit with this slug.", max_length=60,
+        pattern=SLUG_PATTERN, pattern_message="Enter a business unit slug.",
+    )),
+    Param("page", "query", Field("integer", "Page number, from 1.", minimum=1, maximum=100_000)),
+    Param("page_size", "query", Field("integer", "Rows per page (default 50).", minimum=1,
+                                      maximum=100)),
+)
+
+UNAUTHORIZED_KEY = Response("No API key, an unknown key or a revoked key.", ERROR,
+                            {"WWW-Authenticate": "Bearer realm=\"keyturn\""})
+NOT_FOUND = Response("No such object in your organization (or not a UUID).", ERROR)
+INVALID = Response("Invalid input, with messages per field; nothing was changed.",
+                   VALIDATION_ERROR)
+TOO_LARGE = Response(f"The body is larger than {MAX_BODY_BYTES} bytes.", ERROR)
+NOT_JSON = Response("The body is not sent as application/json.", ERROR)
+
+
+def page_shape(name: str, row: Shape) -> Shape:
+    return Shape(name, {
+        "count": Field("integer", "Rows matching the filters.", required=True),
+        "page": Field("integer", required=True),
+        "page_size": Field("integer", required=True),
+        "next": Field("string", "URL of the next page.", required=True, nullable=True),
+        "previous": Field("string", "URL of the previous page.", required=True, nullable=True),
+        "results": Field("array", required=True, items=Field("object", shape=row)),
+    })
+
+
+def _current(credential: Credential) -> CredentialVersion | None:
+    return next((v for v in credential.live_versions if v.state == VersionState.CURRENT), None)
+
+
+def _pending(credential: Credential) -> CredentialVersion | None:
+    return next((v for v in credential.live_versions if v.state == VersionState.PENDING), None)
+
+
+def _common(credential: Credential, now: datetime) -> dict[str, Any]:
+    return {
+        "id": str(credential.pk),
+        "name": credential.name,
+        "business_unit": credential.business_unit.slug,
+        "is_active": credential.is_active,
+        "status": [badge.value for badge in credential_badges(credential, now)],
+        "valid_until": iso(credential.expires_at),
+    }
+
+
+COMMON_FIELDS = {
+    "id": Field("string", format="uuid", required=True),
+    "name": Field("string", required=True),
+    "business_unit": Field("string", "Slug of its business unit.", required=True),
+    "is_active": Field("boolean", "False once deactivated (DELETE).", required=True),
+    "status": STATUS_FIELD,
+    "valid_until": Field("string", "When the current version expires.", format="date-time",
+                         required=True, nullable=True),
+}
+
+# --- SFTP credentials ----------------------------------------------------------------------
+
+_SFTP_BODY = {
+    "hostname": Field("string", "The partner's SFTP server.", required=True, max_length=253,
+                      pattern=HOSTNAME_PATTERN, example="sftp.example.com",
+                      pattern_message="Enter a host name such as sftp.example.com."),
+    "port": Field("integer", required=True, minimum=1, maximum=65535, example=22),
+    "user": Field("string", "The user name on that server.", required=True, max_length=64,
+                  pattern=USERNAME_RE.pattern, example="sftpuser",
+                  pattern_message="Enter 1 to 64 letters, digits, dots, dashes, _ or @."),
+    "auth_type": Field("string", required=True, enum=("PASSWORD", "KEY"), example="PASSWORD"),
+    "password": Field(
+        "string", "For PASSWORD. On update, omit it or send an empty string to keep the "
+        "existing password. Ignored for KEY.", max_length=MAX_SECRET, write_only=True,
+        example="new-secure-password-123",
+    ),
+    "private_key": Field(
+        "string", "For KEY: an unencrypted OpenSSH or PEM private key (Ed25519, ECDSA, RSA of "
+        "2048 bits or more). On update, omit it or send an empty string to keep the existing "
+        "key. Ignored for PASSWORD.", max_length=MAX_SECRET, write_only=True,
+    ),
+}
+SFTP_CREATE = Shape("SftpCredentialCreate", {
+    **_SFTP_BODY,
+    "business_unit": Field(
+        "string", "Slug of the business unit to create it in; default: the organization's "
+        "first business unit.", max_length=60, pattern=SLUG_PATTERN,
+        pattern_message="Enter a business unit slug.", example="warehouse",
+    ),
+})
+SFTP_UPDATE = Shape("SftpCredentialUpdate", _SFTP_BODY)
+SFTP_CREDENTIAL = Shape("SftpCredential", {
+    **COMMON_FIELDS,
+    "hostname": Field("string", required=True, nullable=True),
+    "port": Field("integer", required=True, nullable=True),
+    "user": Field("string", required=True, nullable=True),
+    "auth_type": Field("string", required=True, enum=("PASSWORD", "KEY")),
+    "key_fingerprint": Field("string", "SHA256:... for keys, null for passwords.",
+                             required=True, nullable=True),
+}, "An SFTP credential and the outbound SFTP connection that uses it. Never a secret.")
+SFTP_PAGE = page_shape("SftpCredentialPage", SFTP_CREDENTIAL)
+
+
+def sftp_credential_out(credential: Credential, now: datetime) -> dict[str, Any]:
+    """From a credential of selectors.credentials_for_api."""
+    current = _current(credential)
+    connection = credential.outbound_connections[0] if credential.outbound_connections else None
+    is_key = credential.kind == Kind.SFTP_KEY
+    return {
+        **_common(credential, now),
+        "hostname": connection.hostname or None if connection else None,
+        "port": connection.port if connection else None,
+        "user": current.username if current else None,
+        "auth_type": "KEY" if is_key else "PASSWORD",
+        "key_fingerprint": current.fingerprint or None if current and is_key else None,
+    }
+
+
+# --- AS2 certificates and API credentials (read-only) --------------------------------------
+
+AS2_CERTIFICATE = Shape("As2Certificate", {
+    **COMMON_FIELDS,
+    "subject": Field("string", required=True, nullable=True),
+    "issuer": Field("string", required=True, nullable=True),
+    "serial": Field("string", "Hexadecimal.", required=True, nullable=True),
+    "fingerprint": Field("string", "SHA-256 of the certificate.", required=True, nullable=True),
+    "valid_from": Field("string", format="date-time", required=True, nullable=True),
+    "new_version_pending": Field("boolean", "A new certificate waits to take over.",
+                                 required=True),
+}, "An AS2 certificate's public facts and status.")
+AS2_PAGE = page_shape("As2CertificatePage", AS2_CERTIFICATE)
+
+
+def as2_certificate_out(credential: Credential, now: datetime) -> dict[str, Any]:
+    current = _current(credential)
+    return {
+        **_common(credential, now),
+        "subject": current.cert_subject or None if current else None,
+        "issuer": current.cert_issuer or None if current else None,
+        "serial": current.cert_serial or None if current else None,
+        "fingerprint": current.fingerprint or None if current else None,
+        "valid_from": iso(current.cert_not_before) if current else None,
+        "new_version_pending": _pending(credential) is not None,
+    }
+
+
+API_CREDENTIAL = Shape("ApiCredential", {
+    **COMMON_FIELDS,
+    "kind": Field("string", required=True, enum=(Kind.API_CLIENT_SECRET, Kind.API_KEY)),
+    "client_id": Field("string", required=True, nullable=True),
+    "key_id": Field("string", "For API keys (kind api_key).", required=True, nullable=True),
+    "rotation_policy": Field("string", required=True, enum=("reminders", "automatic")),
+    "valid_from": Field("string", format="date-time", required=True, nullable=True),
+    "new_version_pending": Field(
+        "boolean", "A new secret is ready and activates on its first use.", required=True,
+    ),
+    "new_version_valid_from": Field("string", format="date-time", required=True,
+                                    nullable=True),
+}, "An API credential's public facts and status.")
+API_PAGE = page_shape("ApiCredentialPage", API_CREDENTIAL)
+
+
+def api_credential_out(credential: Credential, now: datetime) -> dict[str, Any]:
+    current, pending = _current(credential), _pending(credential)
+    return {
+        **_common(credential, now),
+        "kind": credential.kind,
+        "client_id": current.client_id or None if current else None,
+        "key_id": current.key_id or None if current else None,
+        "rotation_policy": credential.rotation_policy,
+        "valid_from": iso(current.valid_from) if current else None,
+        "new_version_pending": pending is not None,
+        "new_version_valid_from": iso(pending.valid_from) if pending else None,
+    }
+
+
+# --- Client credentials: token, whoami, new credentials ------------------------------------
+
+TOKEN_REQUEST = Shape("TokenRequest", {
+    "grant_type": Field("string", "Optional; if sent, client_credentials.",
+                        enum=("client_credentials",)),
+    "client_id": Field("string", max_length=200),
+    "client_secret": Field("string", max_length=1024, write_only=True),
+}, "Client credentials in the body, when not sent by HTTP Basic.")
+TOKEN = Shape("AccessToken", {
+    "access_token": Field("string", required=True),
+    "token_type": Field("string", required=True, enum=("Bearer",)),
+    "expires_in": Field("integer", "Seconds.", required=True, example=900),
+})
+WHOAMI = Shape("Whoami", {
+    "client_id": Field("string", required=True),
+    "credential_id": Field("string", format="uuid", required=True),
+    "version": Field("integer", "The version whose secret obtained the token.", required=True),
+    "expires_at": Field("string", "When the token expires.", format="date-time",
+                        required=True),
+})
+NEW_CREDENTIALS = Shape("NewCredentials", {
+    "clientId": Field("string", required=True),
+    "clientSecret": Field("string", "The new secret. Store it securely.", required=True),
+    "credentialId": Field("string", "The credential's id (it keeps it across rotations).",
+                          format="uuid", required=True),
+    "version": Field("integer", "The new version's number.", required=True),
+    "validFrom": Field("string", format="date-time", required=True),
+    "validUntil": Field("string", format="date-time", required=True, nullable=True),
+    "isActive": Field("boolean", "Always false: it activates on first use.", required=True),
+    "message": Field("string", required=True),
+})
+NEW_CREDENTIALS_MESSAGE = (
+    "Update your application with the new clientSecret. It activates automatically on its "
+    "first successful authentication at POST /authentication/token; the old secret stops "
+    "working then."
+)
+
+
+def new_credentials_out(version: CredentialVersion, secret: str) -> dict[str, Any]:
+    return {
+        "clientId": version.client_id,
+        "clientSecret": secret,
+        "credentialId": str(version.credential_id),
+        "version": version.number,
+        "validFrom": iso(version.valid_from),
+        "validUntil": iso(version.valid_until),
+        "isActive": False,
+        "message": NEW_CREDENTIALS_MESSAGE,
+    }
+
+
+OPENAPI_DOCUMENT = Shape("OpenApiDocument", {
+    "openapi": Field("string", required=True),
+    "info": Field("object", required=True, additional=Field("string")),
+    "paths": Field("object", required=True, additional=Field("object")),
+    "components": Field("object", required=True, additional=Field("object")),
+}, "This document.")

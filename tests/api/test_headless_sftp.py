@@ -1,0 +1,339 @@
+"""/api/v1/headless/sftp/credentials/: list, create, read, update (rotation), deactivate."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from credentials import crypto
+from credentials.models import Connection, ConnectionKind, Credential, Kind, VersionState
+from credentials.rotation import rotation_schedule
+from credentials.services import current_version, version_secret
+from tests.factories import make_connection, make_credential
+
+LIST = "/api/v1/headless/sftp/credentials/"
+PASSWORD = "partner-password-2026"
+BROKEN_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nbm90IGEga2V5\n-----END OPENSSH PRIVATE KEY-----"
+
+
+def _body(**overrides):
+    return {"hostname": "sftp.example.com", "port": 22, "user": "sftpuser",
+            "auth_type": "PASSWORD", "password": PASSWORD, **overrides}
+
+
+def _send(client, key, method, url, body):
+    data = body if isinstance(body, str | bytes) else json.dumps(body)
+    return getattr(client, method)(url, data, content_type="application/json",
+                                   HTTP_X_KEYTURN_KEY=key)
+
+
+def _create(client, key, **overrides):
+    response = _send(client, key, "post", LIST, _body(**overrides))
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+def _snapshot(credential_id):
+    """Everything a refused request must leave as it was."""
+    credential = Credential.objects.get(pk=credential_id)
+    return (
+        credential.kind, credential.name, credential.is_active,
+        sorted((v.number, v.state, v.username, v.fingerprint, v.secret_ciphertext)
+               for v in credential.versions.all()),
+        sorted((c.hostname, c.port, c.is_active) for c in credential.connections.all()),
+    )
+
+
+# --- Create and read -----------------------------------------------------------------------
+
+
+def test_it_creates_a_password_credential_with_its_outbound_connection(client, acme_key, unit):
+    response = _send(client, acme_key, "post", LIST, _body(business_unit="warehouse"))
+    assert response.status_code == 201
+    body = response.json()
+    assert {k: body[k] for k in ("hostname", "port", "user", "auth_type", "key_fingerprint")} == {
+        "hostname": "sftp.example.com", "port": 22, "user": "sftpuser", "auth_type": "PASSWORD",
+        "key_fingerprint": None,
+    }
+    assert response["Location"].endswith(f"{LIST}{body['id']}/")
+    assert PASSWORD not in response.content.decode()
+    credential = Credential.objects.get(pk=body["id"])
+    assert (credential.kind, credential.business_unit) == (Kind.SFTP_PASSWORD, unit)
+    assert version_secret(current_version(credential)) == PASSWORD
+    assert credential.connections.get().kind == ConnectionKind.OUTBOUND_SFTP
+    assert body["status"] == ["active"] and body["is_active"] is True
+    event = AuditEvent.objects.get(action="api.sftp_credential.create")
+    assert event.details["api_key"] == "ci" and event.actor is None
+    assert PASSWORD not in json.dumps(list(AuditEvent.objects.values_list("details", flat=True)))
+
+
+def test_it_creates_a_key_credential_and_shows_its_fingerprint_only(client, acme_key):
+    private_key, info = crypto.generate_ssh_key()
+    body = _create(client, acme_key, auth_type="KEY", private_key=private_key, password="")
+    assert body["auth_type"] == "KEY"
+    assert body["key_fingerprint"] == info.fingerprint
+    assert body["key_fingerprint"].startswith("SHA256:")
+    assert "PRIVATE KEY" not in json.dumps(body)
+
+
+def test_it_creates_in_the_first_unit_unless_told_otherwise(client, acme_key, acme):
+    assert _create(client, acme_key)["business_unit"] == "warehouse"  # created first
+    assert _create(client, acme_key, business_unit="finance")["business_unit"] == "finance"
+    unknown = _send(client, acme_key, "post", LIST, _body(business_unit="operations"))
+    assert unknown.status_code == 400
+    assert unknown.json() == {"errors": {"business_unit": ["No business unit with this slug."]}}
+
+
+def test_it_reads_one_credential_and_answers_404_for_others(client, acme_key, globex_key, unit):
+    created = _create(client, acme_key)
+    assert _send(client, acme_key, "get", f"{LIST}{created['id']}/", "").json() == created
+    as2 = make_credential(unit, Kind.AS2_CERTIFICATE)
+    for url, key in ((f"{LIST}not-a-uuid/", acme_key), (f"{LIST}{uuid.uuid4()}/", acme_key),
+                     (f"{LIST}{as2.pk}/", acme_key), (f"{LIST}{created['id']}/", globex_key)):
+        response = client.get(url, HTTP_X_KEYTURN_KEY=key)
+        assert response.status_code == 404, url
+        assert response.json()["error"] == "not_found"
+
+
+def test_it_keeps_other_organizations_out_of_every_method(client, acme_key, globex_key):
+    created = _create(client, acme_key)
+    before = _snapshot(created["id"])
+    url = f"{LIST}{created['id']}/"
+    assert _send(client, globex_key, "put", url, _body(hostname="evil.example")).status_code == 404
+    assert client.delete(url, HTTP_X_KEYTURN_KEY=globex_key).status_code == 404
+    assert client.get(LIST, HTTP_X_KEYTURN_KEY=globex_key).json()["count"] == 0
+    assert _snapshot(created["id"]) == before
+
+
+# --- List ----------------------------------------------------------------------------------
+
+
+def test_it_lists_with_filters_and_pages(client, acme_key, alice, acme):
+    finance = acme.business_units.get(slug="finance")
+    for n in range(3):
+        _create(client, acme_key, user=f"user{n}")
+    _create(client, acme_key, user="money", business_unit="finance")
+    expiring = make_credential(finance, Kind.SFTP_PASSWORD, expires_in=timedelta(days=3))
+    make_connection(expiring, alice, kind=ConnectionKind.OUTBOUND_SFTP, hostname="old.example",
+                    port=2222)
+    make_credential(finance, Kind.AS2_CERTIFICATE)  # another kind: never listed here
+
+    page = client.get(LIST, {"page_size": 2}, HTTP_X_KEYTURN_KEY=acme_key).json()
+    assert page["count"] == 5 and len(page["results"]) == 2 and page["previous"] is None
+    assert "page=2" in page["next"] and "page_size=2" in page["next"]
+    last = client.get(LIST, {"page_size": 2, "page": 3}, HTTP_X_KEYTURN_KEY=acme_key).json()
+    assert len(last["results"]) == 1 and last["next"] is None and "page=2" in last["previous"]
+
+    by_unit = client.get(LIST, {"business_unit": "finance"}, HTTP_X_KEYTURN_KEY=acme_key).json()
+    assert sorted(r["user"] for r in by_unit["results"]) == sorted(["money", expiring.versions.get(
+    ).username])
+    soon = client.get(LIST, {"status": "expiring_soon"}, HTTP_X_KEYTURN_KEY=acme_key).json()
+    assert [r["id"] for r in soon["results"]] == [str(expiring.pk)]
+    assert soon["results"][0]["status"] == ["active", "expiring_soon"]
+    assert soon["results"][0]["hostname"] == "old.example"
+
+
+@pytest.mark.parametrize("query", [{"status": "shiny"}, {"page": "0"}, {"page": "x"},
+                                   {"page_size": "101"}, {"business_unit": "nope"},
+                                   {"page": "99999999999999999999"}])
+def test_it_refuses_bad_list_parameters(client, acme_key, query):
+    response = client.get(LIST, query, HTTP_X_KEYTURN_KEY=acme_key)
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == list(query)
+
+
+def test_it_lists_a_page_of_many_rows_with_as_few_queries_as_one_row(client, acme_key):
+    _create(client, acme_key)
+    with CaptureQueriesContext(connection) as one:
+        client.get(LIST, HTTP_X_KEYTURN_KEY=acme_key)
+    for n in range(5):
+        _create(client, acme_key, user=f"more{n}")
+    with CaptureQueriesContext(connection) as six:
+        assert len(client.get(LIST, HTTP_X_KEYTURN_KEY=acme_key).json()["results"]) == 6
+    assert len(six.captured_queries) == len(one.captured_queries)
+
+
+# --- Update --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("keep", [{"password": ""}, {}])
+def test_it_keeps_the_secret_when_the_update_omits_it_or_sends_it_empty(client, acme_key, keep):
+    created = _create(client, acme_key)
+    body = {k: v for k, v in _body(hostname="files.example.com", port=2022).items()
+            if k != "password"}
+    response = _send(client, acme_key, "put", f"{LIST}{created['id']}/", {**body, **keep})
+    assert response.status_code == 200
+    assert (response.json()["hostname"], response.json()["port"]) == ("files.example.com", 2022)
+    credential = Credential.objects.get(pk=created["id"])
+    assert credential.versions.count() == 1
+    assert version_secret(current_version(credential)) == PASSWORD
+    assert AuditEvent.objects.filter(action="rotation.complete").count() == 0
+
+
+def test_it_rotates_on_a_new_password_with_a_new_version_audit_and_email(
+    client, acme_key, django_capture_on_commit_callbacks
+):
+    created = _create(client, acme_key)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _send(client, acme_key, "put", f"{LIST}{created['id']}/",
+                         _body(password="a-brand-new-password-1"))
+    assert response.status_code == 200
+    credential = Credential.objects.get(pk=created["id"])
+    states = dict(credential.versions.values_list("number", "state"))
+    assert states == {1: VersionState.RETIRED, 2: VersionState.CURRENT}
+    assert version_secret(current_version(credential)) == "a-brand-new-password-1"
+    assert AuditEvent.objects.filter(action="rotation.complete", target_id=created["id"]).exists()
+    update = AuditEvent.objects.get(action="api.sftp_credential.update")
+    assert update.details["changed"] == ["secret"]
+    assert any("Rotation complete" in m.subject for m in mail.outbox)
+    assert all("a-brand-new-password-1" not in m.body for m in mail.outbox)
+
+
+def test_it_does_not_rotate_when_the_same_password_is_sent_again(client, acme_key):
+    created = _create(client, acme_key)
+    assert _send(client, acme_key, "put", f"{LIST}{created['id']}/", _body()).status_code == 200
+    assert Credential.objects.get(pk=created["id"]).versions.count() == 1
+
+
+def test_it_rotates_on_a_new_user_keeping_the_password(client, acme_key):
+    created = _create(client, acme_key)
+    response = _send(client, acme_key, "put", f"{LIST}{created['id']}/",
+                     _body(user="renamed", password=""))
+    assert response.json()["user"] == "renamed"
+    current = current_version(Credential.objects.get(pk=created["id"]))
+    assert (current.number, current.username, version_secret(current)) == (2, "renamed", PASSWORD)
+
+
+def test_it_switches_auth_type_only_with_a_key_and_keeps_the_id(client, acme_key):
+    created = _create(client, acme_key)
+    url = f"{LIST}{created['id']}/"
+    before = _snapshot(created["id"])
+    refused = _send(client, acme_key, "put", url, _body(auth_type="KEY", password=""))
+    assert refused.status_code == 400
+    assert list(refused.json()["errors"]) == ["private_key"]
+    assert _snapshot(created["id"]) == before
+    private_key, info = crypto.generate_ssh_key()
+    switched = _send(client, acme_key, "put", url, _body(auth_type="KEY", private_key=private_key))
+    assert switched.status_code == 200, switched.content
+    assert switched.json()["id"] == created["id"]
+    assert (switched.json()["auth_type"], switched.json()["key_fingerprint"]) == (
+        "KEY", info.fingerprint)
+    assert Credential.objects.get(pk=created["id"]).kind == Kind.SFTP_KEY
+    # A key credential keeps its key when later updates omit it.
+    kept = _send(client, acme_key, "put", url, _body(auth_type="KEY", password="", port=23))
+    assert kept.json()["key_fingerprint"] == info.fingerprint
+
+
+def test_it_answers_409_and_changes_nothing_when_a_rotation_is_already_scheduled(
+    client, acme_key
+):
+    created = _create(client, acme_key)
+    credential = Credential.objects.get(pk=created["id"])
+    rotation_schedule(credential=credential, starts_at=timezone.now() + timedelta(days=2),
+                      actor=None, material=crypto_password_material())
+    before = _snapshot(created["id"])
+    response = _send(client, acme_key, "put", f"{LIST}{created['id']}/",
+                     _body(hostname="moved.example.com", password="another-password-99"))
+    assert response.status_code == 409
+    assert "already scheduled" in response.json()["message"]
+    assert _snapshot(created["id"]) == before
+
+
+def crypto_password_material():
+    from credentials import material as m
+
+    return m.sftp_password(username="sftpuser", password="scheduled-password-1")
+
+
+# --- Delete --------------------------------------------------------------------------------
+
+
+def test_it_deactivates_on_delete_and_keeps_the_history(client, acme_key):
+    created = _create(client, acme_key)
+    url = f"{LIST}{created['id']}/"
+    response = client.delete(url, HTTP_X_KEYTURN_KEY=acme_key)
+    assert response.status_code == 204
+    credential = Credential.objects.get(pk=created["id"])
+    assert not credential.is_active
+    assert not Connection.objects.filter(credential=credential, is_active=True).exists()
+    assert credential.versions.count() == 1
+    after = client.get(url, HTTP_X_KEYTURN_KEY=acme_key).json()
+    assert (after["is_active"], after["status"]) == (False, ["inactive"])
+    assert client.delete(url, HTTP_X_KEYTURN_KEY=acme_key).status_code == 204
+    assert AuditEvent.objects.filter(action="credential.deactivate").count() == 1
+
+
+# --- Refusals ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("overrides", "field"), [
+    ({"port": 0}, "port"), ({"port": 65536}, "port"), ({"port": "22"}, "port"),
+    ({"port": True}, "port"), ({"auth_type": "SSH"}, "auth_type"),
+    ({"hostname": "bad host!"}, "hostname"), ({"hostname": None}, "hostname"),
+    ({"user": "has spaces"}, "user"), ({"password": "short"}, "password"),
+    ({"auth_type": "KEY", "password": ""}, "private_key"),
+    ({"auth_type": "KEY", "private_key": BROKEN_KEY}, "private_key"),
+    ({"colour": "blue"}, "colour"), ({"password": "nul\x00password-long"}, "password"),
+])
+def test_it_refuses_invalid_bodies_with_errors_per_field(client, acme_key, overrides, field):
+    response = _send(client, acme_key, "post", LIST, _body(**overrides))
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert list(errors) == [field]
+    assert all(isinstance(message, str) for message in errors[field])
+    assert not Credential.objects.exists()
+
+
+def test_it_names_every_missing_field(client, acme_key):
+    response = _send(client, acme_key, "post", LIST, {})
+    assert set(response.json()["errors"]) == {"hostname", "port", "user", "auth_type"}
+
+
+def test_it_refuses_a_malformed_key_on_update_and_changes_nothing(client, acme_key):
+    created = _create(client, acme_key)
+    before = _snapshot(created["id"])
+    response = _send(client, acme_key, "put", f"{LIST}{created['id']}/",
+                     _body(hostname="moved.example.com", auth_type="KEY", private_key=BROKEN_KEY))
+    assert response.status_code == 400
+    assert "private_key" in response.json()["errors"]
+    assert BROKEN_KEY not in response.content.decode()
+    assert _snapshot(created["id"]) == before
+
+
+@pytest.mark.parametrize(("body", "status"), [
+    ("{not json", 400), ("[1, 2]", 400), ('{"port": NaN}', 400), (b"\xff\xfe", 400),
+])
+def test_it_refuses_bodies_that_are_not_a_json_object(client, acme_key, body, status):
+    response = _send(client, acme_key, "post", LIST, body)
+    assert response.status_code == status
+    assert "body" in response.json()["errors"]
+
+
+def test_it_refuses_oversized_and_non_json_bodies(client, acme_key):
+    created = _create(client, acme_key)
+    before = _snapshot(created["id"])
+    huge = _body(password="p" * 70_000)
+    for method, url in (("post", LIST), ("put", f"{LIST}{created['id']}/")):
+        response = _send(client, acme_key, method, url, huge)
+        assert response.status_code == 413
+        assert response.json()["error"] == "payload_too_large"
+    form = client.post(LIST, "hostname=x", content_type="application/x-www-form-urlencoded",
+                       HTTP_X_KEYTURN_KEY=acme_key)
+    assert form.status_code == 415
+    assert Credential.objects.count() == 1 and _snapshot(created["id"]) == before
+
+
+def test_it_answers_405_in_json_for_other_methods(client, acme_key):
+    response = client.patch(LIST, "{}", content_type="application/json",
+                            HTTP_X_KEYTURN_KEY=acme_key)
+    assert response.status_code == 405
+    assert response["Allow"] == "GET, POST"
+    assert response.json()["error"] == "method_not_allowed"

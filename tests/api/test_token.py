@@ -1,0 +1,165 @@
+"""POST /authentication/token, activation on first use, and GET /api/v1/whoami."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from urllib.parse import urlencode
+
+import pytest
+import time_machine
+from django.core import mail
+from django.utils import timezone
+
+from api.authentication import ClientCredentials
+from api.services import client_token_issue
+from audit.models import AuditEvent
+from credentials.models import VersionState
+from credentials.services import credential_set_active
+from tests.api.conftest import basic_auth, make_api_client, prepare_new_secret
+
+TOKEN = "/authentication/token"
+WHOAMI = "/api/v1/whoami"
+
+
+def _token(client, api, *, how="basic"):
+    if how == "basic":
+        return client.post(TOKEN, HTTP_AUTHORIZATION=api.basic)
+    fields = {"grant_type": "client_credentials", "client_id": api.client_id,
+              "client_secret": api.secret}
+    if how == "json":
+        return client.post(TOKEN, json.dumps(fields), content_type="application/json")
+    return client.post(TOKEN, urlencode(fields), content_type="application/x-www-form-urlencoded")
+
+
+def _versions(credential):
+    return {v.number: v.state for v in credential.versions.all()}
+
+
+@pytest.mark.parametrize("how", ["basic", "json", "form"])
+def test_it_issues_a_short_lived_bearer_token_for_client_credentials(client, api_client, how):
+    response = _token(client, api_client, how=how)
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["token_type"] == "Bearer"
+    assert body["expires_in"] == 900
+    assert response["Cache-Control"] == "no-store"
+    assert api_client.secret not in response.content.decode()
+
+
+def test_it_answers_a_wrong_client_id_and_a_wrong_secret_identically(client, api_client):
+    wrong_secret = client.post(
+        TOKEN, HTTP_AUTHORIZATION=basic_auth(api_client.client_id, "x" * 64))
+    wrong_id = client.post(
+        TOKEN, HTTP_AUTHORIZATION=basic_auth("no-such-client", api_client.secret))
+    missing = client.post(TOKEN)
+    for response in (wrong_secret, wrong_id, missing):
+        assert response.status_code == 401
+        assert response["WWW-Authenticate"] == 'Basic realm="keyturn"'
+        assert response.json() == {"error": "invalid_client",
+                                   "error_description": "Client authentication failed."}
+    assert wrong_secret.content == wrong_id.content == missing.content
+
+
+def test_it_refuses_expired_and_deactivated_credentials(client, api_client, alice):
+    with time_machine.travel(timezone.now() + timedelta(days=21)):
+        assert _token(client, api_client).status_code == 401
+    credential_set_active(credential=api_client.credential, active=False, actor=alice)
+    assert _token(client, api_client).status_code == 401
+
+
+def test_it_activates_a_new_secret_on_first_use_and_then_refuses_the_old_one(
+    client, api_client, django_capture_on_commit_callbacks
+):
+    new = prepare_new_secret(api_client)
+    # The overlap: both work, and the old one activates nothing.
+    assert _token(client, api_client).status_code == 200
+    assert _versions(api_client.credential) == {1: VersionState.CURRENT, 2: VersionState.PENDING}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _token(client, new)
+    assert response.status_code == 200
+    assert _versions(api_client.credential) == {1: VersionState.RETIRED, 2: VersionState.CURRENT}
+    assert [m.subject for m in mail.outbox] == [
+        f"[Keyturn] Rotation complete: {api_client.credential.name}"
+    ]
+    assert new.secret not in mail.outbox[0].body
+
+    old = _token(client, api_client)
+    assert old.status_code == 401
+    assert _token(client, new).status_code == 200
+    assert AuditEvent.objects.filter(action="rotation.activate").count() == 1
+
+
+def test_it_accepts_the_old_secret_for_a_request_that_arrived_before_the_activation(api_client):
+    start = timezone.now()
+    new = prepare_new_secret(api_client, now=start)
+    arrived_before = start + timedelta(seconds=10)
+    activated_at = start + timedelta(seconds=11)
+    assert client_token_issue(
+        credentials=ClientCredentials(new.client_id, new.secret), now=activated_at
+    ).activated
+    # Answered after the switch, but it arrived before it: works_at(arrival) decides.
+    late_but_valid = client_token_issue(
+        credentials=ClientCredentials(api_client.client_id, api_client.secret),
+        now=arrived_before,
+    )
+    assert late_but_valid is not None and not late_but_valid.activated
+    arrived_after = client_token_issue(
+        credentials=ClientCredentials(api_client.client_id, api_client.secret),
+        now=activated_at + timedelta(microseconds=1),
+    )
+    assert arrived_after is None
+
+
+def test_it_gives_every_issued_token_to_whoami_until_it_expires(client, api_client):
+    with time_machine.travel(timezone.now(), tick=False):
+        access_token = _token(client, api_client).json()["access_token"]
+        response = client.get(WHOAMI, HTTP_AUTHORIZATION=f"Bearer {access_token}")
+        assert response.status_code == 200
+        assert response.json()["client_id"] == api_client.client_id
+        assert response.json()["credential_id"] == str(api_client.credential.pk)
+        assert response.json()["version"] == 1
+    with time_machine.travel(timezone.now() + timedelta(minutes=15, seconds=1)):
+        expired = client.get(WHOAMI, HTTP_AUTHORIZATION=f"Bearer {access_token}")
+    assert expired.status_code == 401
+    assert expired["WWW-Authenticate"].startswith('Bearer realm="keyturn"')
+
+
+def test_it_refuses_tampered_missing_and_dead_tokens(client, api_client, alice):
+    access_token = _token(client, api_client).json()["access_token"]
+    payload, signature = access_token.rsplit(":", 1)
+    for bad in (f"{payload}:{signature[:-2]}xx", "nonsense", ""):
+        assert client.get(WHOAMI, HTTP_AUTHORIZATION=f"Bearer {bad}").status_code == 401
+    assert client.get(WHOAMI).status_code == 401
+    credential_set_active(credential=api_client.credential, active=False, actor=alice)
+    assert client.get(WHOAMI, HTTP_AUTHORIZATION=f"Bearer {access_token}").status_code == 401
+
+
+def test_it_refuses_malformed_token_requests_with_oauth_errors(client, api_client):
+    bad_json = client.post(TOKEN, "{nope", content_type="application/json")
+    assert bad_json.status_code == 400
+    assert bad_json.json()["error"] == "invalid_request"
+    grant = client.post(TOKEN, json.dumps({"grant_type": "password"}),
+                        content_type="application/json", HTTP_AUTHORIZATION=api_client.basic)
+    assert grant.status_code == 400
+    assert grant.json()["error"] == "unsupported_grant_type"
+    assert client.post(TOKEN, "x", content_type="text/plain").status_code == 415
+    huge = json.dumps({"client_id": "a", "client_secret": "s" * 70_000})
+    assert client.post(TOKEN, huge, content_type="application/json").status_code == 413
+    wrong_method = client.get(TOKEN)
+    assert wrong_method.status_code == 405
+    assert wrong_method["Allow"] == "POST"
+
+
+def test_it_dates_the_last_use_of_a_version_to_the_minute(client, unit):
+    api = make_api_client(unit)
+    with time_machine.travel(timezone.now(), tick=False) as traveller:
+        _token(client, api)
+        first = api.credential.versions.get().last_used_at
+        traveller.shift(timedelta(seconds=30))
+        _token(client, api)
+        assert api.credential.versions.get().last_used_at == first
+        traveller.shift(timedelta(seconds=31))
+        _token(client, api)
+        assert api.credential.versions.get().last_used_at > first
