@@ -214,6 +214,18 @@ def generate_ssh_key() -> tuple[str, SshKeyInfo]:
     return private, _ssh_info(key.public_key(), "private_key")
 
 
+def ssh_private_key_openssh(text: str) -> tuple[str, str]:
+    """(key type, the key re-encoded in OpenSSH format). paramiko reads OpenSSH keys of every
+    type but not PKCS#8 PEM, which material validation accepts; used by sftpd."""
+    key = _load_private_key(text, "private_key")
+    key_type, _bits = _check_key_strength(key, "private_key")
+    openssh = key.private_bytes(  # type: ignore[attr-defined]
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    ).decode()
+    return key_type, openssh
+
+
 def ssh_public_key_matches(private_key_text: str, public_key_line: str) -> bool:
     return parse_ssh_private_key(private_key_text).public_key.split()[:2] == (
         public_key_line.split()[:2]
