@@ -361,6 +361,12 @@ def _claim(rotation: Rotation, now: datetime) -> bool:
 
 def _run_claimed(rotation_id: object, now: datetime) -> Rotation:
     try:
+        rotation = Rotation.objects.select_related("credential", "to_version").get(
+            pk=rotation_id)
+        if rotation.test_before_switch and rotation.to_version is not None:
+            # Network calls, before the switch transaction: no row is locked while a
+            # partner's server answers, and the tests' audit events stay recorded.
+            _test_connections(rotation.credential, rotation.to_version)
         with transaction.atomic():
             rotation = Rotation.objects.select_for_update().get(pk=rotation_id)
             if rotation.state != RotationState.RUNNING:
@@ -397,8 +403,6 @@ def _switch_to_new_version(rotation: Rotation, credential: Credential,
     if new.state != VersionState.PENDING:
         raise RotationStepError("The new version is no longer pending.")
     _verify_material(new, now)
-    if rotation.test_before_switch:
-        _test_connections(credential, new)
     old = _switch(credential=credential, new=new, overlap_ends_at=rotation.overlap_ends_at,
                   now=now)
     return {"to": version_summary(new), "from": version_summary(old) if old else None}
