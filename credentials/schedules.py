@@ -8,6 +8,8 @@ from typing import Any
 SCHEDULES: dict[str, dict[str, Any]] = {
     # Every minute, in UTC: interval schedules are unaffected by daylight-saving changes.
     "keyturn-sweep": {"func": "credentials.tasks.sweep", "minutes": 1},
+    # Managed credential payloads dropped in KEYTURN_IMPORT_DROP_DIR become pending imports.
+    "keyturn-import-drop-folder": {"func": "imports.tasks.scan_drop_folder", "minutes": 1},
 }
 
 

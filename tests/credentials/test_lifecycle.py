@@ -150,7 +150,13 @@ def test_it_installs_its_schedule_idempotently_with_retry_longer_than_timeout(db
     schedule = Schedule.objects.get(name="keyturn-sweep")
     assert (schedule.func, schedule.schedule_type, schedule.minutes) == (
         "credentials.tasks.sweep", Schedule.MINUTES, 1)
-    assert Schedule.objects.count() == 1
+    drop = Schedule.objects.get(name="keyturn-import-drop-folder")
+    assert drop.func == "imports.tasks.scan_drop_folder"
+    assert Schedule.objects.count() == 2
+    for name in ("keyturn-sweep", "keyturn-import-drop-folder"):  # the functions exist
+        func = Schedule.objects.get(name=name).func
+        module, attr = func.rsplit(".", 1)
+        assert callable(getattr(__import__(module, fromlist=[attr]), attr))
     assert settings.Q_CLUSTER["retry"] > settings.Q_CLUSTER["timeout"]
     assert settings.Q_CLUSTER["catch_up"] is False  # one run after downtime, not a burst
 
