@@ -251,7 +251,11 @@ def _sftp_material(*, auth_type: str, user: str, secret: str) -> m.Material:
 
 
 def _sftp_name(fields: SftpFields) -> str:
-    return f"{fields.user}@{fields.hostname}"[:200]
+    return _derived_name(fields.user, fields.hostname)
+
+
+def _derived_name(user: str, hostname: str) -> str:
+    return f"{user}@{hostname}"[:200]
 
 
 def _connection_name(fields: SftpFields) -> str:
@@ -311,6 +315,11 @@ def sftp_credential_update(
             "business_unit__organization"
         ).get(pk=credential.pk)
         current = current_version(credential)
+        connection = selectors.outbound_sftp_connection(credential)
+        # A name the API derived follows the user and host; a name given in the portal stays.
+        derived_name = credential.name == _derived_name(
+            current.username if current else "", connection.hostname if connection else ""
+        )
         switching = new_kind != credential.kind
         if (switching or current is None) and not fields.secret:
             reason = (f"This field is required to switch auth_type to {fields.auth_type}."
@@ -347,7 +356,7 @@ def sftp_credential_update(
                 raise SftpConflict(str(exc)) from None
             changed.append("secret" if fields.secret else "user")
         changed += _sftp_connection_sync(credential, fields, source_ip)
-        if credential.name != _sftp_name(fields):
+        if derived_name and credential.name != _sftp_name(fields):
             credential.name = _sftp_name(fields)
             credential.save(update_fields=["name"])
         if changed:

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from credentials import crypto
+from credentials import material as m
 from credentials.models import Connection, ConnectionKind, Credential, Kind, VersionState
 from credentials.rotation import rotation_schedule
 from credentials.services import current_version, version_secret
@@ -238,19 +239,14 @@ def test_it_answers_409_and_changes_nothing_when_a_rotation_is_already_scheduled
     created = _create(client, acme_key)
     credential = Credential.objects.get(pk=created["id"])
     rotation_schedule(credential=credential, starts_at=timezone.now() + timedelta(days=2),
-                      actor=None, material=crypto_password_material())
+                      actor=None, material=m.sftp_password(username="sftpuser",
+                                                           password="scheduled-password-1"))
     before = _snapshot(created["id"])
     response = _send(client, acme_key, "put", f"{LIST}{created['id']}/",
                      _body(hostname="moved.example.com", password="another-password-99"))
     assert response.status_code == 409
     assert "already scheduled" in response.json()["message"]
     assert _snapshot(created["id"]) == before
-
-
-def crypto_password_material():
-    from credentials import material as m
-
-    return m.sftp_password(username="sftpuser", password="scheduled-password-1")
 
 
 # --- Delete --------------------------------------------------------------------------------
@@ -337,3 +333,15 @@ def test_it_answers_405_in_json_for_other_methods(client, acme_key):
     assert response.status_code == 405
     assert response["Allow"] == "GET, POST"
     assert response.json()["error"] == "method_not_allowed"
+
+
+def test_it_renames_only_the_names_it_derived(client, acme_key, unit, alice):
+    created = _create(client, acme_key)
+    _send(client, acme_key, "put", f"{LIST}{created['id']}/", _body(hostname="b.example.com"))
+    assert Credential.objects.get(pk=created["id"]).name == "sftpuser@b.example.com"
+    named = make_credential(unit, Kind.SFTP_PASSWORD, name="Partner drop box")
+    response = _send(client, acme_key, "put", f"{LIST}{named.pk}/", _body(password=""))
+    assert response.status_code == 200
+    assert response.json()["name"] == "Partner drop box"
+    # A credential made without an outbound connection gets one on its first update.
+    assert response.json()["hostname"] == "sftp.example.com"

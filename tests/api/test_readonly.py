@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+from django.utils import timezone
+
 from credentials.models import Kind
 from credentials.rotation import rotation_schedule
 from credentials.services import credential_set_active
 from tests.api.conftest import prepare_new_secret
-from tests.factories import make_connection, make_credential
+from tests.factories import make_connection, make_credential, material_for
 
 AS2 = "/api/v1/headless/as2/certificates/"
 API = "/api/v1/headless/api/credentials/"
@@ -48,10 +50,6 @@ def test_it_shows_api_credentials_with_a_pending_new_secret(client, acme_key, ap
 
 def test_it_filters_read_only_lists_by_status(client, acme_key, unit, alice):
     scheduled = make_credential(unit, Kind.AS2_CERTIFICATE)
-    from django.utils import timezone
-
-    from tests.factories import material_for
-
     rotation_schedule(credential=scheduled, starts_at=timezone.now() + timedelta(days=3),
                       actor=alice, material=material_for(Kind.AS2_CERTIFICATE))
     deactivated = make_credential(unit, Kind.AS2_CERTIFICATE)
