@@ -17,6 +17,9 @@ from credentials.rotation import rotation_prepare_automatic
 from credentials.services import credential_create
 from organizations.models import BusinessUnit
 
+# The browser fixtures of tests/browser (one chromium per module), for test_browser.py.
+from tests.browser.conftest import browser, context, page  # noqa: F401
+
 
 @dataclass
 class Client:
