@@ -231,3 +231,19 @@ def test_it_answers_404_for_a_rotation_of_another_credential(client, berta, cred
     assert client.post(url).status_code == 404
     assert Rotation.objects.get().state == RotationState.SCHEDULED
     assert Credential.objects.count() == 2 and CredentialVersion.objects.count() == 3
+
+
+def test_it_offers_a_test_before_the_switch_only_for_sftp_credentials(client, berta, unit,
+                                                                      alice, credential):
+    client.force_login(berta)
+    url = reverse("credential_rotate", args=["acme", credential.pk])
+    assert 'name="test_before_switch"' in client.get(url).content.decode()
+    api = make_credential(unit, Kind.API_CLIENT_SECRET, actor=alice)
+    url = reverse("credential_rotate", args=["acme", api.pk])
+    assert 'name="test_before_switch"' not in client.get(url).content.decode()
+    plan = {"method": "new", "timing": "scheduled", "starts_at": "2030-12-02T09:00",
+            "test_before_switch": "on"}
+    html = _rotate(client, credential, "1", **plan).content.decode()
+    assert "First the new password is tried on the active outbound connections" in html
+    _rotate(client, credential, "2", **plan, username="partner", source="generate")
+    assert Rotation.objects.get().test_before_switch is True
