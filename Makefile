@@ -43,3 +43,5 @@ test-postgres: install
 
 bench: install
 	$(PY) bench/pages
+	$(PY) bench/sweep
+	$(PY) bench/api

@@ -315,7 +315,11 @@ class Rotation(models.Model):
                 name="rotation_one_target",
             ),
         ]
-        indexes = [models.Index(fields=["state", "starts_at"])]
+        indexes = [
+            models.Index(fields=["state", "starts_at"]),
+            # Status pages ask "does this credential have a scheduled rotation?" per row.
+            models.Index(fields=["credential", "state"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_mode_display()} rotation of {self.credential_id} ({self.state})"

@@ -196,13 +196,20 @@ def current_version(credential: Credential) -> CredentialVersion | None:
 
 @transaction.atomic
 def secret_reveal(
-    *, credential: Credential, actor: User, source_ip: str | None = None
+    *, credential: Credential, actor: User, source_ip: str | None = None,
+    pending: bool = False,
 ) -> str:
-    """The current secret in plain text, for a user allowed to reveal; always audited."""
+    """The current secret in plain text, for a user allowed to reveal; always audited.
+
+    With `pending`, the new secret a rotation has prepared, so that partners can be given
+    it before the switch."""
     require_perm(actor, credential, Perm.REVEAL)
-    version = current_version(credential)
+    state = VersionState.PENDING if pending else VersionState.CURRENT
+    version = credential.versions.filter(state=state).first()
     if version is None:
-        raise CredentialError("This credential has no current version to reveal.")
+        raise CredentialError("This credential has no prepared new version to reveal."
+                              if pending else "This credential has no current version to "
+                              "reveal.")
     audit_record(
         action="secret.reveal", actor=actor, organization=credential.business_unit.organization,
         target=credential, source_ip=source_ip, details=version_summary(version),

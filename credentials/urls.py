@@ -18,6 +18,8 @@ urlpatterns = [
     path(credential + "rotate/", views.credential_rotate, name="credential_rotate"),
     path(credential + "rotations/<uuid:rotation_pk>/cancel/", views.rotation_cancel_view,
          name="rotation_cancel"),
+    path(credential + "rotations/<uuid:rotation_pk>/retry/", views.rotation_retry_view,
+         name="rotation_retry"),
     path(credential + "attach/", views.credential_attach, name="credential_attach"),
     path(org + "units/<slug:unit_slug>/", views.credential_list, name="unit_detail"),
     path(org + "units/<slug:unit_slug>/<slug:family>/", views.credential_list,

@@ -44,6 +44,7 @@ from .models import (
     KIND_FAMILY,
     OPEN_ROTATION_STATES,
     Connection,
+    ConnectionKind,
     Credential,
     Family,
     Kind,
@@ -51,7 +52,13 @@ from .models import (
     RotationMode,
     RotationState,
 )
-from .rotation import RotationError, rotation_cancel, rotation_rotate_now, rotation_schedule
+from .rotation import (
+    RotationError,
+    rotation_cancel,
+    rotation_retry,
+    rotation_rotate_now,
+    rotation_schedule,
+)
 from .services import (
     CredentialError,
     connection_save,
@@ -197,8 +204,9 @@ def credential_list(
 # --- Detail and Reveal -------------------------------------------------------------------
 
 
-def _manage_actions(credential: Credential, *, can_manage: bool,
-                    scheduled: Rotation | None, has_open_rotation: bool) -> list[dict[str, str]]:
+def _manage_actions(credential: Credential, *, can_manage: bool, scheduled: Rotation | None,
+                    has_open_rotation: bool, failed: Rotation | None,
+                    outbound: list[Connection]) -> list[dict[str, str]]:
     """The Manage menu: only what this user may do to this credential now."""
     if not can_manage:
         return []
@@ -208,9 +216,18 @@ def _manage_actions(credential: Credential, *, can_manage: bool,
     if credential.is_active and not has_open_rotation:
         actions.append({"label": "Rotate Credential",
                         "url": reverse("credential_rotate", args=[org, pk])})
+        if credential.kind == Kind.API_KEY:
+            actions.append({"label": "Change Credential",
+                            "url": reverse("credential_change", args=[org, pk])})
+        if failed is not None:
+            actions.append({"label": "Retry Failed Rotation",
+                            "url": reverse("rotation_retry", args=[org, pk, failed.pk])})
     if scheduled is not None:
         actions.append({"label": "Cancel Scheduled Rotation",
                         "url": reverse("rotation_cancel", args=[org, pk, scheduled.pk])})
+    for connection in outbound:
+        actions.append({"label": f"Test connection “{connection.name}”",
+                        "url": reverse("connection_test", args=[org, connection.pk])})
     actions.append({"label": "Edit", "url": reverse("credential_edit", args=[org, pk])})
     if credential.is_active:
         actions.append({"label": "Deactivate",
@@ -236,6 +253,8 @@ def credential_detail(request: HttpRequest, org_slug: str, pk: UUID) -> HttpResp
     rotations = selectors.credential_rotations(credential)
     scheduled = next((r for r in rotations if r.state == RotationState.SCHEDULED), None)
     open_rotation = next((r for r in rotations if r.state in OPEN_ROTATION_STATES), None)
+    # The newest rotation failed and nothing replaced it: the owner sees why, and may retry.
+    failed = rotations[0] if rotations and rotations[0].state == RotationState.FAILED else None
     connections = list(selectors.credential_connections(credential))
     user = request.user
     can_manage = user.has_org_perm(organization, credential.manage_perm)
@@ -262,9 +281,13 @@ def credential_detail(request: HttpRequest, org_slug: str, pk: UUID) -> HttpResp
         "can_reveal": user.has_org_perm(organization, Perm.REVEAL),
         "can_manage": can_manage,
         "can_view_audit": can_view_audit,
-        "manage_actions": _manage_actions(credential, can_manage=can_manage,
-                                          scheduled=scheduled,
-                                          has_open_rotation=open_rotation is not None),
+        "failed_rotation": failed,
+        "manage_actions": _manage_actions(
+            credential, can_manage=can_manage, scheduled=scheduled,
+            has_open_rotation=open_rotation is not None, failed=failed,
+            outbound=[c for c in connections
+                      if c.kind == ConnectionKind.OUTBOUND_SFTP and c.is_active],
+        ),
         "now": now,
     }
     if tab == "history":
@@ -280,9 +303,10 @@ def credential_detail(request: HttpRequest, org_slug: str, pk: UUID) -> HttpResp
 def credential_reveal(request: HttpRequest, org_slug: str, pk: UUID) -> HttpResponse:
     """The current secret, once, on a page no cache keeps; the service audits the reveal."""
     organization, credential = _get_credential(request, org_slug, pk, Perm.REVEAL)
+    pending = request.POST.get("version") == "pending"
     try:
         secret = secret_reveal(credential=credential, actor=request.user,
-                               source_ip=client_ip(request))
+                               source_ip=client_ip(request), pending=pending)
     except CredentialError as exc:
         messages.error(request, str(exc))
         return redirect(_detail_url(credential))
@@ -292,6 +316,7 @@ def credential_reveal(request: HttpRequest, org_slug: str, pk: UUID) -> HttpResp
         "unit": credential.business_unit,
         "family_label": Family(credential.family).label,
         "secret": secret,
+        "pending": pending,
         "secret_label": SECRET_LABEL[credential.kind],
         "multiline": "\n" in secret.strip(),
     })
@@ -546,6 +571,35 @@ def rotation_cancel_view(request: HttpRequest, org_slug: str, pk: UUID,
         messages.error(request, "This rotation is no longer scheduled, so it cannot be cancelled.")
         return redirect(_detail_url(credential))
     return render(request, "credentials/rotation_cancel.html", {
+        "organization": organization, "credential": credential,
+        "unit": credential.business_unit, "family_label": Family(credential.family).label,
+        "rotation": rotation, "noun": SECRET_NOUN[credential.kind],
+    })
+
+
+@login_required
+def rotation_retry_view(request: HttpRequest, org_slug: str, pk: UUID,
+                        rotation_pk: UUID) -> HttpResponse:
+    """Confirms, then runs a failed rotation again with the material it kept."""
+    organization, credential = _get_credential(request, org_slug, pk, "manage")
+    rotation = get_object_or_404(credential.rotations.select_related("to_version"),
+                                 pk=rotation_pk)
+    if rotation.state != RotationState.FAILED:
+        messages.error(request, "Only a failed rotation can be retried.")
+        return redirect(_detail_url(credential))
+    if request.method == "POST":
+        try:
+            result = rotation_retry(rotation=rotation, actor=request.user,
+                                    source_ip=client_ip(request))
+        except RotationError as exc:
+            messages.error(request, str(exc))
+        else:
+            if result.state == RotationState.COMPLETED:
+                messages.success(request, "The rotation completed on this retry.")
+            else:
+                messages.error(request, f"The rotation failed again: {result.failure_reason}")
+        return redirect(_detail_url(credential, "history"))
+    return render(request, "credentials/rotation_retry.html", {
         "organization": organization, "credential": credential,
         "unit": credential.business_unit, "family_label": Family(credential.family).label,
         "rotation": rotation, "noun": SECRET_NOUN[credential.kind],

@@ -81,12 +81,13 @@ def _wait_for(predicate, timeout: float, what: str):
 
 @pytest.mark.django_db(transaction=True)
 def test_it_runs_the_portal_and_the_worker_and_stops_both(tmp_path):
-    port = _free_port()
+    port, sftp_port = _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("KEYTURN_", "DJANGO_", "DATABASE_URL", "SECRET_KEY"))}
     env.update(PRODUCTION_ENV, KEYTURN_ENV_FILE="", KEYTURN_HTTPS="false",
                KEYTURN_DATA_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="config.settings",
-               PORT=str(port), ALLOWED_HOSTS="127.0.0.1", WEB_CONCURRENCY="1")
+               PORT=str(port), ALLOWED_HOSTS="127.0.0.1", WEB_CONCURRENCY="1",
+               KEYTURN_SFTP_PORT=str(sftp_port))
     manage = [sys.executable, "manage.py"]
     for args in (["migrate", "--noinput", "-v0"], ["collectstatic", "--noinput", "-v0"]):
         subprocess.run([*manage, *args], cwd=ROOT, env=env, check=True, timeout=120)
@@ -102,6 +103,15 @@ def test_it_runs_the_portal_and_the_worker_and_stops_both(tmp_path):
                 return False
 
         _wait_for(login_page, 60, "the login page")
+
+        def sftp_banner():
+            try:
+                with socket.create_connection(("127.0.0.1", sftp_port), timeout=2) as sock:
+                    return sock.recv(64).startswith(b"SSH-2.0-")
+            except OSError:
+                return False
+
+        _wait_for(sftp_banner, 60, "the SFTP endpoint")
         enqueue = ("from django_q.tasks import async_task; "
                    "print(async_task('math.floor', 2.5, task_name='ci-probe'))")
         subprocess.run([*manage, "shell", "-v0", "-c", enqueue], cwd=ROOT, env=env, check=True,
@@ -122,3 +132,5 @@ def test_it_runs_the_portal_and_the_worker_and_stops_both(tmp_path):
     assert "Keyturn is running on" in output
     leftovers = subprocess.run(["pgrep", "-f", f"127.0.0.1:{port}"], capture_output=True)
     assert leftovers.stdout == b""
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", sftp_port), timeout=2).close()
