@@ -151,6 +151,8 @@ if EMAIL_CONFIG.get("EMAIL_FILE_PATH"):
     # django-environ drops the leading slash of filemail:///var/mail/keyturn; keep it absolute.
     EMAIL_CONFIG["EMAIL_FILE_PATH"] = "/" + EMAIL_CONFIG["EMAIL_FILE_PATH"].lstrip("/")
 vars().update(EMAIL_CONFIG)
+# Seconds before a silent SMTP server counts as failed (the send is retried by the sweep).
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Keyturn <keyturn@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 

@@ -3,6 +3,19 @@ from django.contrib import admin
 from .models import Connection, Credential, CredentialVersion, Rotation
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows that change only through services, which check and audit what they do."""
+
+    def has_add_permission(self, request: object, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: object, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: object, obj: object = None) -> bool:
+        return False
+
+
 class VersionInline(admin.TabularInline):
     model = CredentialVersion
     extra = 0
@@ -24,30 +37,19 @@ class CredentialAdmin(admin.ModelAdmin):
 
 
 @admin.register(CredentialVersion)
-class CredentialVersionAdmin(admin.ModelAdmin):
-    """Read-only: versions change through rotations, which audit what they do."""
-
+class CredentialVersionAdmin(ReadOnlyAdmin):
     list_display = ["credential", "number", "state", "fingerprint", "valid_from", "valid_until"]
     list_filter = ["state"]
     exclude = ["secret_ciphertext", "secret_digest"]
 
-    def has_add_permission(self, request: object) -> bool:
-        return False
-
-    def has_change_permission(self, request: object, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: object, obj: object = None) -> bool:
-        return False
-
 
 @admin.register(Connection)
-class ConnectionAdmin(admin.ModelAdmin):
+class ConnectionAdmin(ReadOnlyAdmin):
     list_display = ["name", "kind", "business_unit", "credential", "is_active"]
     list_filter = ["kind", "is_active"]
 
 
 @admin.register(Rotation)
-class RotationAdmin(admin.ModelAdmin):
+class RotationAdmin(ReadOnlyAdmin):
     list_display = ["credential", "mode", "state", "starts_at", "overlap_ends_at"]
     list_filter = ["state", "mode"]

@@ -100,10 +100,6 @@ def _split_token(token: str) -> tuple[str, str, str]:
     return parts[0], parts[1], parts[2]
 
 
-def token_key_id(token: str) -> str:
-    return _split_token(token)[1]
-
-
 @lru_cache(maxsize=4)
 def _key_ring_for(spec: str) -> KeyRing:
     return KeyRing(spec)
@@ -294,6 +290,14 @@ def parse_certificate(data: str | bytes, field: str = "certificate") -> Certific
         not_after=cert.not_valid_after_utc,
         fingerprint=":".join(digest[i : i + 2] for i in range(0, len(digest), 2)),
     )
+
+
+def certificate_common_name(certificate_pem: str) -> str:
+    """The subject's common name, read from the certificate itself (the RFC 4514 string
+    lists the name's parts in reverse order, so parsing that string is a trap)."""
+    cert = x509.load_pem_x509_certificate(certificate_pem.encode())
+    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(names[0].value) if names else ""
 
 
 def check_key_matches_certificate(

@@ -22,6 +22,14 @@ from .status import Badge
 MAX_UPLOAD_BYTES = 64 * 1024
 
 
+class SecretTextarea(forms.Textarea):
+    """Never renders a value: a pasted private key does not come back in the HTML, not even
+    when the form is shown again with an error."""
+
+    def format_value(self, value: Any) -> None:
+        return None
+
+
 class DateTimeInput(forms.DateTimeInput):
     """A native date-and-time picker. The value is in the viewer's time zone, which
     Django's DateTimeField turns into an aware datetime (stored in UTC)."""
@@ -148,7 +156,7 @@ class SftpKeyForm(MaterialForm):
     source = _source_field(source_choices)
     private_key = forms.CharField(
         required=False, strip=False, label="Private key",
-        widget=forms.Textarea(attrs={"rows": 6, "autocomplete": "off", "spellcheck": "false"}),
+        widget=SecretTextarea(attrs={"rows": 6, "autocomplete": "off", "spellcheck": "false"}),
         help_text="OpenSSH or PEM; Ed25519, ECDSA, or RSA of 2048 bits or more; no passphrase.",
     )
 
@@ -229,7 +237,7 @@ class ApiKeyForm(MaterialForm):
     source = _source_field(source_choices)
     private_key = forms.CharField(
         required=False, strip=False, label="PEM key",
-        widget=forms.Textarea(attrs={"rows": 6, "autocomplete": "off", "spellcheck": "false"}),
+        widget=SecretTextarea(attrs={"rows": 6, "autocomplete": "off", "spellcheck": "false"}),
     )
 
     def build(self, cleaned: dict[str, Any]) -> material.Material:

@@ -14,6 +14,7 @@ Invariants:
 from __future__ import annotations
 
 import logging
+import traceback
 from datetime import datetime, timedelta
 
 from django.db import DatabaseError, IntegrityError, transaction
@@ -79,11 +80,28 @@ def _ensure_no_open_rotation(credential: Credential, *, exclude: Rotation | None
         )
 
 
-def _notify(rotation: Rotation, milestone: str) -> None:
-    from notifications.services import notify_rotation
-
+def _notify(rotation: Rotation, milestone: str, *, background: bool = False) -> None:
+    """After commit, emails about the rotation. `background` hands the email to the
+    django-q2 worker, for callers a partner is waiting on (a token request, an SFTP login);
+    otherwise it is sent at once (the sweep runs in the worker already). An email that cannot
+    be sent never undoes or fails the rotation: the sweep retries it."""
     rotation_id = rotation.pk
-    transaction.on_commit(lambda: notify_rotation(rotation_id=rotation_id, milestone=milestone))
+
+    def send() -> None:
+        from django_q.tasks import async_task
+
+        from notifications.services import notify_rotation
+
+        try:
+            if background:
+                async_task("notifications.services.notify_rotation", rotation_id=rotation_id,
+                           milestone=milestone, task_name=f"email {milestone}")
+            else:
+                notify_rotation(rotation_id=rotation_id, milestone=milestone)
+        except Exception as exc:
+            log_failure(logger, f"email {milestone} of rotation {rotation_id} failed", exc)
+
+    transaction.on_commit(send)
 
 
 def _switch(
@@ -132,7 +150,7 @@ def regenerated_material(credential: Credential, current: CredentialVersion,
     if credential.kind == Kind.SFTP_KEY:
         return m.sftp_key_generated(username=current.username)
     if credential.kind == Kind.AS2_CERTIFICATE:
-        common_name = current.cert_subject.removeprefix("CN=").split(",")[0] or credential.name
+        common_name = crypto.certificate_common_name(current.certificate_pem) or credential.name
         return m.as2_certificate_generated(
             common_name=common_name, days=credential.lifetime_days, now=now
         )
@@ -317,6 +335,8 @@ def rotation_retry(
         rotation = Rotation.objects.select_for_update().get(pk=rotation.pk)
         if rotation.state != RotationState.FAILED:
             raise RotationError("Only a failed rotation can be retried.")
+        if not credential.is_active:
+            raise RotationError("This credential is deactivated; reactivate it before retrying.")
         _ensure_no_open_rotation(credential, exclude=rotation)
         if rotation.to_version_id:
             credential.versions.filter(state=VersionState.PENDING).exclude(
@@ -368,10 +388,13 @@ def _run_claimed(rotation_id: object, now: datetime) -> Rotation:
             # partner's server answers, and the tests' audit events stay recorded.
             _test_connections(rotation.credential, rotation.to_version)
         with transaction.atomic():
+            # Credential first, then rotation: the order version_activate locks them in.
+            credential = _lock(rotation.credential)
             rotation = Rotation.objects.select_for_update().get(pk=rotation_id)
             if rotation.state != RotationState.RUNNING:
                 return rotation
-            credential = _lock(rotation.credential)
+            if not credential.is_active:
+                raise RotationStepError("The credential is deactivated; reactivate it first.")
             if rotation.replacement_id:
                 details = _swap(rotation, credential, now)
             else:
@@ -390,8 +413,7 @@ def _run_claimed(rotation_id: object, now: datetime) -> Rotation:
         return rotation
     except Exception as exc:  # every failure is recorded; nothing of the switch was committed
         reason = _readable(exc)
-        logger.warning("rotation %s failed: %s", rotation_id, reason,
-                       exc_info=not isinstance(exc, RotationStepError | MaterialError))
+        log_failure(logger, f"rotation {rotation_id} failed: {reason}", exc)
         return _record_failure(rotation_id, reason, now)
 
 
@@ -440,9 +462,7 @@ def _verify_material(version: CredentialVersion, now: datetime) -> None:
     secret = version_secret(version)
     kind = version.credential.kind
     if kind == Kind.SFTP_KEY:
-        if crypto.parse_ssh_private_key(secret).public_key.split()[:2] != (
-            version.public_key.split()[:2]
-        ):
+        if not crypto.ssh_public_key_matches(secret, version.public_key):
             raise RotationStepError("The new private key does not match its public key.")
     elif kind == Kind.AS2_CERTIFICATE:
         crypto.check_key_matches_certificate(secret, version.certificate_pem)
@@ -466,6 +486,15 @@ def _test_connections(credential: Credential, version: CredentialVersion) -> Non
                 f"The connection test of {connection.name} failed with the new material: "
                 f"{result.message}"
             )
+
+
+def log_failure(log: logging.Logger, message: str, exc: Exception) -> None:
+    """Logs where an exception came from but not its text, which may quote a secret."""
+    if isinstance(exc, RotationStepError | MaterialError):
+        log.warning(message)
+        return
+    stack = "".join(traceback.format_tb(exc.__traceback__))
+    log.error("%s [%s]\n%s", message, type(exc).__name__, stack)
 
 
 def _readable(exc: Exception) -> str:
@@ -640,7 +669,7 @@ def version_activate(*, version: CredentialVersion, now: datetime | None = None)
             rotation.claimed_at = rotation.claimed_at or now
             rotation.attempts += 1
             rotation.save(update_fields=["state", "finished_at", "claimed_at", "attempts"])
-            _notify(rotation, "rotation_complete")
+            _notify(rotation, "rotation_complete", background=True)
         audit_record(
             action="rotation.activate", actor=None,
             organization=credential.business_unit.organization, target=credential,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
+from django.apps import apps
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Max
@@ -251,6 +252,14 @@ def connection_save(
     return connection
 
 
+# Every field that holds a key-ring ciphertext, as (model label, field). Each model has an
+# `aad` property naming the row the ciphertext is bound to.
+ENCRYPTED_FIELDS = [
+    ("credentials.CredentialVersion", "secret_ciphertext"),
+    ("sftpd.HostKey", "private_key_ciphertext"),
+]
+
+
 def secrets_reencrypt(*, batch_size: int = 200) -> Iterator[tuple[int, int]]:
     """Re-encrypts every secret not yet under the newest key, a batch per transaction.
 
@@ -259,17 +268,22 @@ def secrets_reencrypt(*, batch_size: int = 200) -> Iterator[tuple[int, int]]:
     """
     ring = crypto.key_ring()
     current = f"{crypto.TOKEN_PREFIX}:{ring.current_key_id}:"
-    pending = CredentialVersion.objects.exclude(secret_ciphertext__startswith=current)
-    total = pending.count()
+    pending = [
+        (queryset, field) for label, field in ENCRYPTED_FIELDS
+        for queryset in [apps.get_model(label).objects.exclude(
+            **{f"{field}__startswith": current})]
+    ]
+    total = sum(queryset.count() for queryset, _ in pending)
     done = 0
-    while True:
-        with transaction.atomic():
-            batch = list(pending.select_for_update().order_by("pk")[:batch_size])
-            if not batch:
-                break
-            for version in batch:
-                plaintext = ring.decrypt(version.secret_ciphertext, aad=version.aad)
-                version.secret_ciphertext = ring.encrypt(plaintext, aad=version.aad)
-            CredentialVersion.objects.bulk_update(batch, ["secret_ciphertext"])
-        done += len(batch)
-        yield done, total
+    for queryset, field in pending:
+        while True:
+            with transaction.atomic():
+                batch = list(queryset.select_for_update().order_by("pk")[:batch_size])
+                if not batch:
+                    break
+                for row in batch:
+                    plaintext = ring.decrypt(getattr(row, field), aad=row.aad)
+                    setattr(row, field, ring.encrypt(plaintext, aad=row.aad))
+                queryset.model.objects.bulk_update(batch, [field])
+            done += len(batch)
+            yield done, total

@@ -5,6 +5,7 @@ fixed number of queries, however many credentials there are."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 
@@ -13,12 +14,15 @@ from django.utils import timezone
 from notifications.services import notifications_retry_failed, reminders_send_due
 
 from .rotation import (
+    log_failure,
     rotations_prepare_automatic_due,
     rotations_recover_stuck,
     rotations_run_due,
     versions_end_overlaps,
     versions_record_expiries,
 )
+
+logger = logging.getLogger(__name__)
 
 # In this order: finish what was interrupted, switch what is due, tidy versions by time,
 # prepare automatic rotations (so a 30-day reminder can say "new credentials ready"), then
@@ -39,5 +43,9 @@ def sweep_run(*, now: datetime | None = None, dry_run: bool = False) -> list[str
     now = now or timezone.now()
     actions: list[str] = []
     for step in STEPS:
-        actions.extend(step(now=now, dry_run=dry_run))
+        try:
+            actions.extend(step(now=now, dry_run=dry_run))
+        except Exception as exc:  # one broken step must not stop the others every minute
+            log_failure(logger, f"sweep step {step.__name__} failed", exc)
+            actions.append(f"step {step.__name__} failed ({type(exc).__name__})")
     return actions

@@ -16,6 +16,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from audit.services import client_ip
@@ -24,7 +25,7 @@ from organizations.models import Organization
 from organizations.roles import Perm
 from organizations.views import get_organization
 
-from . import selectors
+from . import crypto, selectors
 from .crypto import MaterialError
 from .forms import (
     MATERIAL_FORMS,
@@ -338,6 +339,7 @@ def credential_new(request: HttpRequest, org_slug: str) -> HttpResponse:
     })
 
 
+@sensitive_post_parameters("password", "private_key", "client_secret")
 @login_required
 def credential_create_view(request: HttpRequest, org_slug: str, kind: str) -> HttpResponse:
     organization = get_organization(request, org_slug)
@@ -469,6 +471,7 @@ def rotation_consequences(credential: Credential, plan: dict[str, Any],
     return lines
 
 
+@sensitive_post_parameters("password", "private_key", "client_secret")
 @login_required
 def credential_rotate(request: HttpRequest, org_slug: str, pk: UUID) -> HttpResponse:
     """Step 1 chooses what and when (no secrets); step 2 shows in plain words when the old
@@ -518,10 +521,8 @@ def credential_rotate(request: HttpRequest, org_slug: str, pk: UUID) -> HttpResp
 def _material_initial(current: Any) -> dict[str, str]:
     if current is None:
         return {}
-    common_name = ""
-    for part in (current.cert_subject or "").split(","):
-        if part.strip().upper().startswith("CN="):
-            common_name = part.strip()[3:]
+    common_name = (crypto.certificate_common_name(current.certificate_pem)
+                   if current.certificate_pem else "")
     return {"username": current.username, "client_id": current.client_id,
             "key_id": current.key_id, "common_name": common_name}
 

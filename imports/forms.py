@@ -10,19 +10,12 @@ from django.db.models import QuerySet
 
 from credentials import material as m
 from credentials.crypto import MaterialError
+from credentials.forms import SecretTextarea
 from credentials.material import Material
 from credentials.models import FAMILY_PERM, KIND_FAMILY, Credential
 from organizations.models import BusinessUnit, Organization, User
 
 from . import payload
-
-
-class SecretTextarea(forms.Textarea):
-    """Never renders a value: a pasted private key does not come back in the HTML, not even
-    when the form is shown again with an error."""
-
-    def format_value(self, value: Any) -> None:
-        return None
 
 
 class ChangeCredentialForm(forms.Form):
@@ -39,10 +32,6 @@ class ChangeCredentialForm(forms.Form):
     )
 
     material: Material | None = None
-
-    def clean_private_key(self) -> str:
-        # Browsers submit a textarea with CRLF line endings; a PEM key is stored with LF.
-        return self.cleaned_data["private_key"].replace("\r\n", "\n")
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()

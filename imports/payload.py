@@ -355,8 +355,3 @@ def open_payload(data: bytes, password: str) -> ManagedCredential:
     """Checks, decrypts and validates a payload: the one entry point for importing."""
     return parse_content(decrypt(data, password), password)
 
-
-def material_fields(kind: str, values: dict[str, str]) -> dict[str, str]:
-    """The "material" object for `kind` from the named values (used by the export)."""
-    public, secret = KIND_FIELDS[kind]
-    return {name: values[name] for name in (*public, *secret)}

@@ -32,8 +32,6 @@ from credentials.models import (
     CredentialVersion,
     Family,
     Kind,
-    Rotation,
-    RotationState,
 )
 from credentials.rotation import rotation_rotate_now
 from credentials.services import (
@@ -193,15 +191,6 @@ def open_rotation_exists(credential: Credential) -> bool:
 # --- Change Credential (API keys) --------------------------------------------------------
 
 
-def _require_completed(rotation: Rotation) -> None:
-    """An immediate rotation that returns without completing (its failure could not even be
-    recorded) must not pass for a success: raising rolls the caller's transaction back."""
-    if rotation.state != RotationState.COMPLETED:
-        raise CredentialError(
-            "The switch to the new material did not complete; nothing was changed. Try again."
-        )
-
-
 @sensitive_variables("material")
 @transaction.atomic
 def credential_change(
@@ -219,10 +208,11 @@ def credential_change(
     only by the commit that makes the new one current."""
     if credential.kind != Kind.API_KEY:
         raise CredentialError("Change Credential replaces API keys only.")
-    _require_completed(rotation_rotate_now(
+    # rotation_rotate_now raises unless the switch completed, rolling this transaction back.
+    rotation_rotate_now(
         credential=credential, material=material, actor=actor, reason=CHANGE_REASON,
         source_ip=source_ip, now=now,
-    ))
+    )
     credential = Credential.objects.get(pk=credential.pk)
     return credential_update(
         credential=credential, actor=actor, name=name, notes=credential.notes,
@@ -427,10 +417,10 @@ def import_replace(
     _require_kind_perm(actor, organization, managed.kind)
     with transaction.atomic():
         _claim(pending, action=ImportAction.UPDATE, actor=actor, now=now)
-        _require_completed(rotation_rotate_now(
+        rotation_rotate_now(
             credential=credential, material=managed.material, actor=actor,
             reason=f"Managed import {file_name}"[:500], source_ip=source_ip, now=now,
-        ))
+        )
         credential = Credential.objects.get(pk=credential.pk)
         version = current_version(credential)
         _apply_record(

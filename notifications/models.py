@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class Milestone(models.TextChoices):
@@ -45,6 +46,9 @@ class Notification(models.Model):
     )
     error = models.CharField(max_length=500, blank=True)
     attempts = models.PositiveIntegerField(default=1)
+    claimed_at = models.DateTimeField(
+        default=timezone.now, help_text="When a worker last took this email to send it."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
 

@@ -30,7 +30,8 @@ MILESTONE_LEAD = {
     Milestone.DAY_14: timedelta(days=14),
     Milestone.DAY_7: timedelta(days=7),
 }
-# A claimed email still `pending` after this was abandoned by a killed worker.
+# A claimed email still `pending` this long after its claim was abandoned by a killed worker
+# (longer than EMAIL_TIMEOUT, so a slow send is never taken over while it runs).
 PENDING_DEADLINE = timedelta(minutes=10)
 MAX_SEND_ATTEMPTS = 3
 
@@ -71,11 +72,16 @@ def credential_url(credential: Credential) -> str:
     return f"{settings.SITE_URL}{path}"
 
 
+def email_subject(*, name: str, context: dict[str, object]) -> str:
+    return " ".join(render_to_string(f"notifications/emails/{name}_subject.txt",
+                                     context).split())
+
+
 def email_send(*, name: str, context: dict[str, object], recipients: list[str]) -> None:
     """Renders the trio notifications/emails/<name>_{subject.txt,body.txt,body.html} and
     sends it as one multipart message."""
     base = f"notifications/emails/{name}"
-    subject = " ".join(render_to_string(f"{base}_subject.txt", context).split())
+    subject = email_subject(name=name, context=context)
     message = EmailMultiAlternatives(
         subject=subject, body=render_to_string(f"{base}_body.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL, to=recipients,
@@ -140,8 +146,7 @@ def _deliver(notification: Notification, now: datetime) -> Notification:
     email = (_rotation_email(notification) if notification.rotation_id
              else _reminder_email(notification))
     recipients = recipients_for(notification.credential.business_unit)
-    subject = " ".join(render_to_string(
-        f"notifications/emails/{email.name}_subject.txt", email.context).split())
+    subject = email_subject(name=email.name, context=email.context)
     Notification.objects.filter(pk=notification.pk).update(
         subject=subject[:300], recipients="\n".join(recipients)
     )
@@ -225,17 +230,20 @@ def notifications_retry_failed(*, now: datetime | None = None, dry_run: bool = F
     now = now or timezone.now()
     retry = Notification.objects.filter(
         Q(state=NotificationState.FAILED) |
-        Q(state=NotificationState.PENDING, created_at__lt=now - PENDING_DEADLINE),
+        Q(state=NotificationState.PENDING, claimed_at__lt=now - PENDING_DEADLINE),
         attempts__lt=MAX_SEND_ATTEMPTS,
-    ).exclude(recipients="", state=NotificationState.FAILED).only("pk", "state", "attempts")
+    ).exclude(recipients="", state=NotificationState.FAILED).only(
+        "pk", "state", "attempts", "claimed_at")
     done = []
     for notification in retry:
         if dry_run:
             done.append(f"would retry email {notification.pk}")
             continue
         reclaimed = Notification.objects.filter(
-            pk=notification.pk, state=notification.state, attempts=notification.attempts
-        ).update(state=NotificationState.PENDING, attempts=notification.attempts + 1)
+            pk=notification.pk, state=notification.state, attempts=notification.attempts,
+            claimed_at=notification.claimed_at,
+        ).update(state=NotificationState.PENDING, attempts=notification.attempts + 1,
+                 claimed_at=now)
         if reclaimed == 1:
             _deliver(_load(notification.pk), now)
             done.append(f"retried email {notification.pk}")

@@ -1,7 +1,11 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
+from django.http import HttpRequest
+
+from audit.services import client_ip
 
 from .models import BusinessUnit, Membership, Organization, User
+from .services import user_disable
 
 
 class MembershipInline(admin.TabularInline):
@@ -13,6 +17,13 @@ class MembershipInline(admin.TabularInline):
 class KeyturnUserAdmin(UserAdmin):
     fieldsets = (*UserAdmin.fieldsets, ("Preferences", {"fields": ("time_zone",)}))
     inlines = [MembershipInline]
+
+    def save_model(self, request: HttpRequest, obj: User, form: object, change: bool) -> None:
+        disabling = change and not obj.is_active and "is_active" in form.changed_data  # type: ignore[attr-defined]
+        super().save_model(request, obj, form, change)
+        if disabling:  # the sessions of a disabled user end now, audited
+            ended = user_disable(user=obj, actor=request.user, source_ip=client_ip(request))
+            self.message_user(request, f"{obj} is disabled; {ended} session(s) ended.")
 
 
 @admin.register(Organization)

@@ -44,8 +44,10 @@ def _keep_an_owner(
     organization: Organization, membership: Membership, new_role: str | None
 ) -> None:
     if membership.role == Role.OWNER and new_role != Role.OWNER:
-        owners = Membership.objects.filter(organization=organization, role=Role.OWNER)
-        if owners.count() <= 1:
+        # Locked, so that two owners demoting each other at once cannot leave none.
+        owners = list(Membership.objects.select_for_update().filter(
+            organization=organization, role=Role.OWNER).values_list("pk", flat=True))
+        if len(owners) <= 1:
             raise MembershipError("An organization needs at least one owner.")
 
 

@@ -47,11 +47,6 @@ def when(value: datetime | None) -> str:
 
 
 @register.filter
-def when_utc(value: datetime | None) -> str:
-    return format_utc(value)
-
-
-@register.filter
 def dual(value: datetime | None) -> str:
     return format_dual(value)
 

@@ -7,7 +7,6 @@ from django.core.management import call_command
 from django.db import connection
 from django.test import override_settings
 
-from credentials import crypto
 from credentials.crypto import KeyRing, KeyRingError
 from credentials.models import CredentialVersion, Kind
 from credentials.services import secrets_reencrypt, version_secret
@@ -40,7 +39,7 @@ def test_it_encrypts_with_the_newest_key_and_decrypts_with_any():
     old = KeyRing(KEY_A).encrypt("old secret", aad="x")
     ring = KeyRing(f"{KEY_B},{KEY_A}")
     assert ring.decrypt(old, aad="x") == "old secret"
-    assert crypto.token_key_id(ring.encrypt("new", aad="x")) == "kb"
+    assert ring.encrypt("new", aad="x").startswith("v1:kb:")
 
 
 @pytest.mark.parametrize(
@@ -123,3 +122,20 @@ def test_it_masks_secrets_in_reprs(unit):
 
     material = material_for(Kind.SFTP_PASSWORD, password="a-visible-password-123")
     assert "a-visible-password-123" not in repr(material)
+
+
+def test_it_reencrypts_the_sftp_host_key_too(unit):
+    from sftpd.services import host_key_create, host_key_private
+
+    with override_settings(KEYTURN_ENCRYPTION_KEYS=KEY_A):
+        make_credential(unit)
+        host_key = host_key_create()
+        fingerprint = host_key.fingerprint
+    with override_settings(KEYTURN_ENCRYPTION_KEYS=f"{KEY_B},{KEY_A}"):
+        out = io.StringIO()
+        call_command("reencrypt_secrets", stdout=out)
+        assert "2 secrets re-encrypted" in out.getvalue()
+    with override_settings(KEYTURN_ENCRYPTION_KEYS=KEY_B):
+        host_key.refresh_from_db()
+        assert host_key_private(host_key) is not None
+        assert host_key.fingerprint == fingerprint

@@ -206,3 +206,20 @@ def test_it_counts_a_constant_number_of_queries_when_nothing_is_due(
         make_credential(unit, Kind.API_CLIENT_SECRET, actor=alice, now=DAY0)
     with django_assert_num_queries(SWEEP_QUERIES):
         assert sweep_run(now=day(1)) == []
+
+
+def test_it_runs_the_other_steps_when_one_step_fails(api_credential, time_machine):
+    from unittest import mock
+
+    from credentials import sweep
+
+    def broken(**kwargs):
+        raise RuntimeError("template missing")
+
+    time_machine.move_to(day(150), tick=False)
+    steps = [broken if s is sweep.rotations_run_due else s for s in sweep.STEPS]
+    with mock.patch.object(sweep, "STEPS", steps):
+        actions = sweep_run(now=day(150))
+    assert "step broken failed (RuntimeError)" in actions
+    assert any("prepared automatic rotation" in a for a in actions)
+    assert api_credential.versions.count() == 2

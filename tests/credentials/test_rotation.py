@@ -333,3 +333,70 @@ def test_it_keeps_the_secret_out_of_failure_reasons_and_emails(
     assert material.secret not in mail.outbox[0].alternatives[0][0]
     assert version_secret(CredentialVersion.objects.get(pk=rotation.to_version_id)) == (
         material.secret)  # kept for the retry
+
+
+def test_it_never_runs_a_scheduled_rotation_or_retry_on_a_deactivated_credential(
+    cred, alice, now, django_capture_on_commit_callbacks
+):
+    from credentials.services import credential_set_active
+
+    start = now + timedelta(hours=1)
+    rotation = rotation_schedule(credential=cred, material=material_for(cred.kind),
+                                 actor=alice, starts_at=start, now=now)
+    credential_set_active(credential=cred, active=False, actor=alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        sweep_run(now=start)
+    rotation.refresh_from_db()
+    assert rotation.state == RotationState.FAILED
+    assert "deactivated" in rotation.failure_reason
+    assert cred.versions.get(state=VersionState.CURRENT).number == 1
+    with pytest.raises(RotationError, match="deactivated"):
+        rotation_retry(rotation=rotation, actor=alice, now=start)
+
+
+def test_it_logs_where_a_rotation_failed_but_never_the_exception_text(cred, alice, now):
+    import logging
+
+    material = material_for(cred.kind)
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logging.getLogger("credentials.rotation").addHandler(handler)
+    try:
+        with mock.patch.object(rot, "_switch", side_effect=DatabaseError(material.secret)):
+            rotation_schedule(credential=cred, material=material, actor=alice,
+                              starts_at=now + timedelta(hours=1), now=now)
+            sweep_run(now=now + timedelta(hours=1))
+    finally:
+        logging.getLogger("credentials.rotation").removeHandler(handler)
+    logged = "\n".join(handler.format(record) for record in records)
+    assert "DatabaseError" in logged and "_switch" in logged  # where, and what kind
+    assert material.secret not in logged
+
+
+def test_it_regenerates_a_certificate_with_the_same_common_name(unit, alice, now):
+    from credentials import crypto
+
+    cert_pem, key_pem = crypto.generate_self_signed_certificate(
+        "edi.partner.example", days=20, now=now)
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import NameOID
+
+    key = crypto.serialization.load_pem_private_key(key_pem.encode(), password=None)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "edi.partner.example"),
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Partner")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(7)
+            .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=20))
+            .sign(key, hashes.SHA256()))
+    from credentials import material as m
+    from credentials.services import credential_create
+
+    credential = credential_create(
+        business_unit=unit, kind=Kind.AS2_CERTIFICATE, name="EDI", actor=alice, valid_until=None,
+        material=m.as2_certificate(certificate=cert.public_bytes(
+            crypto.serialization.Encoding.PEM).decode(), private_key=key_pem), now=now)
+    assert credential.versions.get().cert_subject.startswith("O=Partner")  # RFC 4514 order
+    new = rot.regenerated_material(credential, credential.versions.get(), now)
+    assert new.certificate.subject == "CN=edi.partner.example"

@@ -95,3 +95,22 @@ def test_it_leaves_out_users_who_opted_out_but_never_owners(smtp, unit, alice, b
     assert recipients_for(unit) == ["alice@example.com", "warehouse-team@acme.example"]
     reminder_opt_out_set(user=contact, business_unit=unit, opted_out=False)
     assert "carol@example.com" in recipients_for(unit)
+
+
+def test_it_never_takes_over_an_email_another_worker_is_still_sending(smtp, unit, alice,
+                                                                      time_machine):
+    now = timezone.now()
+    time_machine.move_to(now, tick=False)
+    make_credential(unit, Kind.SFTP_PASSWORD, expires_in=timedelta(days=6), actor=alice)
+    sweep_run(now=now)
+    notification = Notification.objects.get()
+    # An old email failed long ago; a worker retries it now and is still talking to SMTP.
+    Notification.objects.filter(pk=notification.pk).update(
+        state=NotificationState.PENDING, claimed_at=now + timedelta(hours=1))
+    later = now + timedelta(hours=1, minutes=1)
+    time_machine.move_to(later, tick=False)
+    assert sweep_run(now=later) == []  # claimed a minute ago: not abandoned
+    abandoned = now + timedelta(hours=1, minutes=11)
+    time_machine.move_to(abandoned, tick=False)
+    assert sweep_run(now=abandoned) == [f"retried email {notification.pk}"]
+    assert len(smtp.messages) == 2

@@ -85,3 +85,37 @@ def test_it_lets_only_member_managers_remove_members(acme, alice, bob, vic):
 def test_it_stores_the_viewers_time_zone(acme):
     user = make_user("tokyo", acme, time_zone="Asia/Tokyo")
     assert user.time_zone == "Asia/Tokyo"
+
+
+def test_it_ends_the_sessions_of_a_user_disabled_in_the_admin(client, alice, bob):
+    from django.test import Client
+
+    admin = make_user("root", None)
+    admin.is_staff = admin.is_superuser = True
+    admin.save()
+    bobs = Client()
+    bobs.force_login(bob)
+    assert bobs.get("/o/acme/").status_code == 200
+    client.force_login(admin)
+    url = f"/admin/organizations/user/{bob.pk}/change/"
+    page = client.get(url)
+    form = page.context["adminform"].form
+    data = {name: value for name, value in form.initial.items()
+            if value is not None and name not in {"password", "groups", "user_permissions"}}
+    data.update(is_active="", last_login_0="", last_login_1="",
+                date_joined_0="2026-01-01", date_joined_1="00:00:00")
+    for formset in page.context["inline_admin_formsets"]:
+        management = formset.formset.management_form
+        data.update({f"{management.prefix}-{key}": value
+                     for key, value in management.initial.items()})
+        for index, inline in enumerate(formset.formset.forms):
+            for key, value in inline.initial.items():
+                data[f"{inline.prefix}-{key}"] = value
+            data[f"{inline.prefix}-user"] = bob.pk
+            data.setdefault(f"{formset.formset.prefix}-{index}-id", inline.instance.pk)
+    response = client.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    bob.refresh_from_db()
+    assert not bob.is_active
+    assert bobs.get("/o/acme/").status_code == 302  # signed out
+    assert AuditEvent.objects.filter(action="user.disable", actor=admin).exists()

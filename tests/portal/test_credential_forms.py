@@ -248,3 +248,17 @@ def test_it_deactivates_only_after_confirmation_and_names_what_breaks(signed_in,
     assert [e.action for e in AuditEvent.objects.filter(
         action__startswith="credential.").order_by("at", "id")][-2:] == [
         "credential.deactivate", "credential.reactivate"]
+
+
+def test_it_never_sends_a_pasted_key_back_when_the_form_is_refused(signed_in):
+    private_key, _info = crypto.generate_ssh_key()
+    key_line = private_key.splitlines()[1]
+    response = _create(signed_in, "sftp_key", name="Refused", username="bad user!",
+                       source="enter", private_key=private_key)
+    _assert_refused(response, "username", "user name")
+    assert key_line not in response.content.decode()
+    pem = crypto.generate_pem_private_key()
+    response = _create(signed_in, "api_key", name="Refused too", client_id="x",
+                       key_id="k-1", source="enter", private_key=pem)
+    assert "client_id" in _errors(response)
+    assert pem.splitlines()[1] not in response.content.decode()

@@ -247,3 +247,17 @@ def test_it_offers_a_test_before_the_switch_only_for_sftp_credentials(client, be
     assert "First the new password is tried on the active outbound connections" in html
     _rotate(client, credential, "2", **plan, username="partner", source="generate")
     assert Rotation.objects.get().test_before_switch is True
+
+
+def test_it_never_sends_a_pasted_key_back_when_the_rotation_is_refused(client, berta, unit,
+                                                                       alice):
+    from credentials import crypto
+
+    api_key = make_credential(unit, Kind.API_KEY, actor=alice)
+    client.force_login(berta)
+    pem = crypto.generate_pem_private_key()
+    response = _rotate(client, api_key, "2", method="new", timing="immediate", source="enter",
+                       client_id="x", key_id="key-2", private_key=pem)
+    assert response.status_code == 200
+    assert pem.splitlines()[1] not in response.content.decode()
+    assert api_key.versions.count() == 1
