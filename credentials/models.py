@@ -41,6 +41,17 @@ FAMILY_PERM: dict[str, str] = {
 }
 
 
+def families_managed_by(user: User, organization: object) -> list[str]:
+    """The credential families (SFTP, AS2, API) the user may manage in the organization."""
+    return [family for family, perm in FAMILY_PERM.items()
+            if user.has_org_perm(organization, perm)]  # type: ignore[arg-type]
+
+
+def kinds_managed_by(user: User, organization: object) -> list[str]:
+    families = families_managed_by(user, organization)
+    return [kind for kind, family in KIND_FAMILY.items() if family in families]
+
+
 class RotationPolicy(models.TextChoices):
     REMINDERS = "reminders", "Reminders only"
     AUTOMATIC = "automatic", "Automatic rotation"
@@ -202,6 +213,15 @@ CONNECTION_CREDENTIAL_KINDS: dict[str, frozenset[str]] = {
     ConnectionKind.OUTBOUND_SFTP: frozenset({Kind.SFTP_PASSWORD, Kind.SFTP_KEY}),
     ConnectionKind.AS2_PROFILE: frozenset({Kind.AS2_CERTIFICATE}),
     ConnectionKind.API_INTEGRATION: frozenset({Kind.API_CLIENT_SECRET, Kind.API_KEY}),
+}
+
+
+# Who may manage a connection: those who manage the family of credentials it can use.
+CONNECTION_FAMILY: dict[str, str] = {
+    ConnectionKind.INBOUND_SFTP: Family.SFTP,
+    ConnectionKind.OUTBOUND_SFTP: Family.SFTP,
+    ConnectionKind.AS2_PROFILE: Family.AS2,
+    ConnectionKind.API_INTEGRATION: Family.API,
 }
 
 

@@ -104,6 +104,23 @@ def _notify(rotation: Rotation, milestone: str, *, background: bool = False) -> 
     transaction.on_commit(send)
 
 
+def old_version_stops_at(
+    *, mode: str, starts_at: datetime, overlap_ends_at: datetime | None,
+    valid_until: datetime | None,
+) -> datetime | None:
+    """When the current version stops working if a rotation goes ahead: at the overlap end,
+    or without one at the switch; never later than its own expiry. An automatic rotation
+    switches on first use, at a time nobody knows, so only its overlap end bounds it.
+
+    The switch, the rotation form's warning and the expiry timeline all ask this."""
+    stop = overlap_ends_at
+    if stop is None and mode != RotationMode.AUTOMATIC:
+        stop = starts_at
+    if valid_until is not None and (stop is None or valid_until < stop):
+        return valid_until
+    return stop
+
+
 def _switch(
     *, credential: Credential, new: CredentialVersion, overlap_ends_at: datetime | None,
     now: datetime,
@@ -116,10 +133,12 @@ def _switch(
         state=VersionState.RETIRED, retired_at=now
     )
     if old is not None:
-        if overlap_ends_at is not None and overlap_ends_at > now:
+        stops_at = old_version_stops_at(mode=RotationMode.IMMEDIATE, starts_at=now,
+                                        overlap_ends_at=overlap_ends_at,
+                                        valid_until=old.valid_until)
+        if stops_at is not None and stops_at > now:
             old.state = VersionState.PREVIOUS
-            if old.valid_until is None or old.valid_until > overlap_ends_at:
-                old.valid_until = overlap_ends_at
+            old.valid_until = stops_at
         else:
             old.state = VersionState.RETIRED
             old.retired_at = now

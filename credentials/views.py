@@ -23,7 +23,7 @@ from audit.services import client_ip
 from notifications.selectors import notifications_for_credential
 from organizations.models import Organization
 from organizations.roles import Perm
-from organizations.views import get_organization
+from organizations.views import get_organization, require_org_perm
 
 from . import crypto, selectors
 from .crypto import MaterialError
@@ -41,6 +41,7 @@ from .forms import (
 )
 from .models import (
     CONNECTION_CREDENTIAL_KINDS,
+    CONNECTION_FAMILY,
     FAMILY_PERM,
     KIND_FAMILY,
     OPEN_ROTATION_STATES,
@@ -52,9 +53,12 @@ from .models import (
     Rotation,
     RotationMode,
     RotationState,
+    families_managed_by,
+    kinds_managed_by,
 )
 from .rotation import (
     RotationError,
+    old_version_stops_at,
     rotation_cancel,
     rotation_retry,
     rotation_rotate_now,
@@ -91,11 +95,6 @@ SECRET_LABEL = {
 # --- Access helpers ----------------------------------------------------------------------
 
 
-def _require(request: HttpRequest, organization: Organization, perm: str) -> None:
-    if not request.user.has_org_perm(organization, perm):
-        raise PermissionDenied
-
-
 def _get_credential(
     request: HttpRequest, org_slug: str, pk: UUID, perm: str | None = None
 ) -> tuple[Organization, Credential]:
@@ -110,13 +109,13 @@ def _get_credential(
     except Credential.DoesNotExist:
         raise Http404("No such credential.") from None
     if perm is not None:
-        _require(request, organization, credential.manage_perm if perm == "manage" else perm)
+        require_org_perm(request, organization,
+                         credential.manage_perm if perm == "manage" else perm)
     return organization, credential
 
 
 def _connection_perm(kind: str) -> str:
-    """The permission that manages a connection: that of the credentials it can use."""
-    return FAMILY_PERM[KIND_FAMILY[next(iter(CONNECTION_CREDENTIAL_KINDS[kind]))]]
+    return FAMILY_PERM[CONNECTION_FAMILY[kind]]
 
 
 def _get_connection(request: HttpRequest, org_slug: str, pk: UUID) -> tuple[Organization,
@@ -127,7 +126,7 @@ def _get_connection(request: HttpRequest, org_slug: str, pk: UUID) -> tuple[Orga
             "business_unit__organization", "credential"),
         pk=pk, business_unit__organization=organization,
     )
-    _require(request, organization, _connection_perm(connection.kind))
+    require_org_perm(request, organization, _connection_perm(connection.kind))
     return organization, connection
 
 
@@ -196,8 +195,8 @@ def credential_list(
         "statuses": Badge.choices,
         "kinds": kinds,
         "units": units,
-        "can_create": any(request.user.has_org_perm(organization, FAMILY_PERM[f])
-                          for f in ([family] if family else Family.values)),
+        "can_create": bool(set(families_managed_by(request.user, organization))
+                           & set([family] if family else Family.values)),
         "now": now,
     })
 
@@ -330,8 +329,8 @@ def credential_reveal(request: HttpRequest, org_slug: str, pk: UUID) -> HttpResp
 def credential_new(request: HttpRequest, org_slug: str) -> HttpResponse:
     """Choose the kind of credential to create (only kinds the user may manage)."""
     organization = get_organization(request, org_slug)
-    kinds = [(kind, label) for kind, label in Kind.choices
-             if request.user.has_org_perm(organization, FAMILY_PERM[KIND_FAMILY[kind]])]
+    managed = kinds_managed_by(request.user, organization)
+    kinds = [(kind, label) for kind, label in Kind.choices if kind in managed]
     if not kinds:
         raise PermissionDenied
     return render(request, "credentials/credential_new.html", {
@@ -345,7 +344,7 @@ def credential_create_view(request: HttpRequest, org_slug: str, kind: str) -> Ht
     organization = get_organization(request, org_slug)
     if kind not in Kind.values:
         raise Http404("No such kind of credential.")
-    _require(request, organization, FAMILY_PERM[KIND_FAMILY[kind]])
+    require_org_perm(request, organization, FAMILY_PERM[KIND_FAMILY[kind]])
     data = request.POST if request.method == "POST" else None
     initial = {"business_unit": request.GET.get("unit") or None,
                "rotation_policy": "automatic" if KIND_FAMILY[kind] == Family.API else "reminders"}
@@ -443,9 +442,12 @@ def rotation_consequences(credential: Credential, plan: dict[str, Any],
     """Plain words for when the new material starts and the old stops working."""
     noun = SECRET_NOUN[credential.kind]
     starts_at, until = plan.get("starts_at"), plan.get("overlap_ends_at")
+    stop = old_version_stops_at(
+        mode=RotationMode.IMMEDIATE if plan["timing"] == TIMING_IMMEDIATE
+        else RotationMode.SCHEDULED, starts_at=starts_at or timezone.now(),
+        overlap_ends_at=until, valid_until=None)
     if plan["timing"] == TIMING_IMMEDIATE:
         lines = [f"The new {noun} works immediately."]
-        stop = until
         lines.append(
             f"The current {noun} keeps working until {format_dual(until)}, then stops working."
             if until else f"The current {noun} stops working immediately."
@@ -457,7 +459,6 @@ def rotation_consequences(credential: Credential, plan: dict[str, Any],
             f"{target}." if plan["method"] == METHOD_SWAP
             else f"The new {noun} starts working at {format_dual(starts_at)}."
         ]
-        stop = until or starts_at
         lines.append(
             f"The current {noun} keeps working until {format_dual(until)}, then stops working."
             if until else f"The current {noun} stops working at {format_dual(starts_at)}."
@@ -466,7 +467,7 @@ def rotation_consequences(credential: Credential, plan: dict[str, Any],
         lines.append(f"First the new {noun} is tried on the active outbound connections; if a "
                      f"test fails, the rotation fails and the current {noun} keeps working.")
     expires_at = getattr(credential, "expires_at", None)
-    if expires_at is not None and stop is not None and expires_at < stop:
+    if expires_at is not None and timezone.now() < expires_at < stop:
         lines.append(f"Note: the current {noun} expires earlier, at {format_dual(expires_at)}.")
     return lines
 
@@ -617,8 +618,7 @@ def connection_list(request: HttpRequest, org_slug: str) -> HttpResponse:
     page = Paginator(connections, PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "credentials/connection_list.html", {
         "organization": organization, "page": page,
-        "can_create": any(request.user.has_org_perm(organization, p)
-                          for p in FAMILY_PERM.values()),
+        "can_create": bool(families_managed_by(request.user, organization)),
     })
 
 
@@ -651,7 +651,7 @@ def connection_edit(request: HttpRequest, org_slug: str, pk: UUID | None = None)
         organization, connection = _get_connection(request, org_slug, pk)
         original = {"credential": connection.credential, "is_active": connection.is_active}
     else:
-        if not any(request.user.has_org_perm(organization, p) for p in FAMILY_PERM.values()):
+        if not families_managed_by(request.user, organization):
             raise PermissionDenied
         connection = Connection()
     initial = {}
@@ -670,7 +670,7 @@ def connection_edit(request: HttpRequest, org_slug: str, pk: UUID | None = None)
                           credentials=_connection_form_credentials(request, organization))
     warnings: list[str] = []
     if request.method == "POST" and form.is_valid():
-        _require(request, organization, _connection_perm(form.instance.kind))
+        require_org_perm(request, organization, _connection_perm(form.instance.kind))
         warnings = _needs_confirmation(form, original)
         if not warnings or "confirmed" in request.POST:
             try:
@@ -703,7 +703,7 @@ def connection_detach(request: HttpRequest, org_slug: str, pk: UUID) -> HttpResp
     if credential is None:
         messages.info(request, f"“{connection.name}” uses no credential.")
         return redirect("connection_list", org_slug=organization.slug)
-    _require(request, organization, credential.manage_perm)
+    require_org_perm(request, organization, credential.manage_perm)
     if request.method == "POST":
         connection.credential = None
         connection_save(connection=connection, actor=request.user, source_ip=client_ip(request))
@@ -725,7 +725,7 @@ def credential_attach(request: HttpRequest, org_slug: str, pk: UUID) -> HttpResp
     warning = ""
     if request.method == "POST" and form.is_valid():
         connection = form.cleaned_data["connection"]
-        _require(request, organization, _connection_perm(connection.kind))
+        require_org_perm(request, organization, _connection_perm(connection.kind))
         if connection.credential is not None and "confirmed" not in request.POST:
             warning = (f"“{connection.name}” stops using “{connection.credential.name}” and "
                        f"uses “{credential.name}” instead.")

@@ -12,7 +12,7 @@ from credentials import material as m
 from credentials.crypto import MaterialError
 from credentials.forms import SecretTextarea
 from credentials.material import Material
-from credentials.models import FAMILY_PERM, KIND_FAMILY, Credential
+from credentials.models import Credential, kinds_managed_by
 from organizations.models import BusinessUnit, Organization, User
 
 from . import payload
@@ -74,8 +74,7 @@ class ImportPasswordForm(forms.Form):
 
 def manageable_credentials(user: User, organization: Organization) -> QuerySet[Credential]:
     """Credentials of the organization whose family the user may manage."""
-    kinds = [kind for kind, family in KIND_FAMILY.items()
-             if user.has_org_perm(organization, FAMILY_PERM[family])]
+    kinds = kinds_managed_by(user, organization)
     return (Credential.objects.filter(business_unit__organization=organization, kind__in=kinds)
             .select_related("business_unit").order_by("name"))
 

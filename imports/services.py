@@ -32,6 +32,7 @@ from credentials.models import (
     CredentialVersion,
     Family,
     Kind,
+    families_managed_by,
 )
 from credentials.rotation import rotation_rotate_now
 from credentials.services import (
@@ -51,7 +52,6 @@ from .models import ImportAction, ImportSource, ImportState, PendingImport
 logger = logging.getLogger(__name__)
 
 CHANGE_REASON = "Change Credential"
-MANAGE_PERMS = tuple(FAMILY_PERM.values())
 
 
 class ImportRefused(CredentialError):
@@ -74,7 +74,7 @@ def sha256_hex(data: bytes) -> str:
 
 def is_import_admin(user: User, organization: Organization) -> bool:
     """Administrators of imports: anyone who may manage some family of credentials."""
-    return any(user.has_org_perm(organization, perm) for perm in MANAGE_PERMS)
+    return bool(families_managed_by(user, organization))
 
 
 # --- What a change will look like (public values only) -----------------------------------

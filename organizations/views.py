@@ -34,7 +34,8 @@ def get_organization(request: HttpRequest, slug: str) -> Organization:
     return organization
 
 
-def _require(request: HttpRequest, organization: Organization, perm: str) -> None:
+def require_org_perm(request: HttpRequest, organization: Organization, perm: str) -> None:
+    """403 for a member of the organization without `perm`."""
     if not request.user.has_org_perm(organization, perm):
         raise PermissionDenied
 
@@ -87,7 +88,7 @@ def unit_list(request: HttpRequest, org_slug: str) -> HttpResponse:
 @login_required
 def member_list(request: HttpRequest, org_slug: str) -> HttpResponse:
     organization = get_organization(request, org_slug)
-    _require(request, organization, Perm.MANAGE_MEMBERS)
+    require_org_perm(request, organization, Perm.MANAGE_MEMBERS)
     form = InviteForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -132,7 +133,7 @@ def _send_invitation(request: HttpRequest, user: User) -> None:
 
 def _get_membership(request: HttpRequest, org_slug: str, pk: int) -> Membership:
     organization = get_organization(request, org_slug)
-    _require(request, organization, Perm.MANAGE_MEMBERS)
+    require_org_perm(request, organization, Perm.MANAGE_MEMBERS)
     return get_object_or_404(organization_members(organization), pk=pk)
 
 

@@ -13,6 +13,7 @@ from django.http import QueryDict
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 
+from credentials.rotation import old_version_stops_at
 from organizations.roles import Role
 
 register = template.Library()
@@ -125,10 +126,9 @@ def timeline(*, current: Any, pending: Any, previous: Any, rotation: Any,
     # retires it (at the start, or at the overlap end when one was given).
     current_end = current.valid_until if current is not None else None
     if current is not None and rotation is not None and pending is not None:
-        stop = rotation.overlap_ends_at or (
-            rotation.starts_at if rotation.mode == "scheduled" else None)
-        if stop is not None and (current_end is None or stop < current_end):
-            current_end = stop
+        current_end = old_version_stops_at(
+            mode=rotation.mode, starts_at=rotation.starts_at,
+            overlap_ends_at=rotation.overlap_ends_at, valid_until=current.valid_until)
     ends = {id(v): (current_end if v is current else v.valid_until) for v, _ in versions}
     points = [now] + [v.valid_from for v, _ in versions] + [e for e in ends.values() if e]
     start, end = min(points), max(points)
