@@ -20,6 +20,9 @@ from . import crypto
 from .material import Material
 from .models import (
     CONNECTION_CREDENTIAL_KINDS,
+    CONNECTION_FAMILY,
+    FAMILY_PERM,
+    KIND_FAMILY,
     Connection,
     Credential,
     CredentialVersion,
@@ -115,6 +118,10 @@ def credential_create(
     now: datetime | None = None,
 ) -> Credential:
     now = now or timezone.now()
+    if actor is not None and not actor.has_org_perm(
+        business_unit.organization, FAMILY_PERM[KIND_FAMILY[kind]]
+    ):
+        raise PermissionDenied
     if not name.strip():
         raise CredentialError("Give the credential a name.", field="name")
     if valid_until is None and kind in AUTOMATIC_BY_DEFAULT:
@@ -237,8 +244,8 @@ def connection_save(
                 f"{credential.get_kind_display()}.", "credential",
             )
     # actor None is the system (an API-key request, a job), as in require_perm.
-    if credential is not None and actor is not None and not actor.has_org_perm(
-        org, credential.manage_perm
+    if actor is not None and not actor.has_org_perm(
+        org, FAMILY_PERM[CONNECTION_FAMILY[connection.kind]]
     ):
         raise PermissionDenied
     adding = connection._state.adding

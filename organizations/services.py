@@ -23,6 +23,8 @@ def membership_set_role(
 ) -> Membership:
     if role not in Role.values:
         raise MembershipError(f"Unknown role {role!r}.")
+    if actor is not None and not actor.has_org_perm(organization, Perm.MANAGE_MEMBERS):
+        raise MembershipError("You may not manage members of this organization.")
     membership, created = Membership.objects.select_for_update().get_or_create(
         organization=organization, user=user, defaults={"role": role}
     )

@@ -56,3 +56,22 @@ def test_it_sends_anonymous_visitors_to_sign_in(client, acme):
     response = client.get("/o/acme/")
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/login/?next=/o/acme/")
+
+
+def test_it_checks_permissions_in_the_services_too(unit, acme, alice, bob, rita, vic):
+    from django.core.exceptions import PermissionDenied
+
+    from credentials.models import Connection, ConnectionKind, Kind
+    from credentials.services import connection_save
+    from organizations.services import MembershipError, membership_set_role
+    from tests.factories import make_credential
+
+    with pytest.raises(PermissionDenied):
+        make_credential(unit, Kind.SFTP_PASSWORD, actor=vic)
+    with pytest.raises(PermissionDenied):
+        connection_save(connection=Connection(business_unit=unit, name="x",
+                                              kind=ConnectionKind.INBOUND_SFTP), actor=rita)
+    with pytest.raises(MembershipError):
+        membership_set_role(organization=acme, user=vic, role=Role.OWNER, actor=bob)
+    assert not Credential.objects.exists() and not Connection.objects.exists()
+    assert vic.memberships.get().role == Role.VIEWER
