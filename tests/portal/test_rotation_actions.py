@@ -102,3 +102,17 @@ def test_it_offers_change_credential_for_api_keys_and_connection_tests_for_outbo
     client.force_login(vic)
     assert "/change/" not in detail(client, api_key).content.decode()
     assert "/test/" not in detail(client, sftp).content.decode()
+
+
+def test_it_offers_test_connection_in_the_manage_menu_of_an_outbound_connection(
+    client, unit, alice
+):
+    sftp = make_credential(unit, Kind.SFTP_PASSWORD, actor=alice)
+    outbound = make_connection(sftp, alice, kind=ConnectionKind.OUTBOUND_SFTP,
+                               hostname="sftp.partner.example", port=22)
+    inbound = make_connection(sftp, alice)
+    client.force_login(alice)
+    page = client.get(f"/o/acme/connections/{outbound.pk}/").content.decode()
+    assert f"/o/acme/connections/{outbound.pk}/test/" in page
+    page = client.get(f"/o/acme/connections/{inbound.pk}/").content.decode()
+    assert "/test/" not in page
