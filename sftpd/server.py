@@ -31,6 +31,8 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 from paramiko.sftp import SFTP_FAILURE, SFTP_OK, SFTP_OP_UNSUPPORTED, SFTP_PERMISSION_DENIED
 
+from credentials.rotation import log_failure
+
 from . import services
 from .client import paramiko_private_key
 from .models import Direction, HostKey
@@ -85,8 +87,9 @@ class PartnerServer(paramiko.ServerInterface):
                     decision=decision, address=self.address, now=now
                 )
                 delay = services.failure_delay(failures)
-        except Exception:
-            logger.exception("SFTP password check failed for %r from %s", username, self.address)
+        except Exception as exc:  # the attempted password is in scope: log where, not the text
+            log_failure(logger, f"SFTP password check failed for {username!r} from "
+                                f"{self.address}", exc)
         logger.info("SFTP login refused: %r from %s", username, self.address)
         # Outside the database block: no connection is held while the answer waits.
         self.endpoint.sleep(delay)
