@@ -6,7 +6,7 @@ PORT ?= 8000
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: run test test-postgres install chromium lint bench
+.PHONY: run test test-postgres install env-file chromium lint bench
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,10 +16,11 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-.env:
-	$(PYTHON) bin/make-env > .env
+# Creates .env with fresh keys the first time; brings an older local .env up to date.
+env-file:
+	@$(PYTHON) bin/make-env .env
 
-run: install .env
+run: install env-file
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py demo_data

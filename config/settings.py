@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -15,10 +16,32 @@ if ENV_FILE and Path(ENV_FILE).is_file():
 
 DEBUG = env.bool("DEBUG", default=False)
 DATA_DIR = Path(env.str("KEYTURN_DATA_DIR", default=str(BASE_DIR / "data")))
+# A trial run on this machine (`make run` writes KEYTURN_LOCAL=true into its .env): the
+# portal's address follows PORT, it answers on loopback names and emails become files. Any
+# other deployment must name its address, host names and mail server: with DEBUG off a
+# missing one stops start-up instead of quietly pointing emails at localhost.
+LOCAL_RUN = env.bool("KEYTURN_LOCAL", default=False)
+LOCAL_DEFAULTS = LOCAL_RUN or DEBUG
+PORT = env.int("PORT", default=8000)
+
+
+def required_unless_local(name: str, local_default: str, purpose: str) -> str:
+    value = env.str(name, default="").strip()
+    if value:
+        return value
+    if LOCAL_DEFAULTS:
+        return local_default
+    raise ImproperlyConfigured(
+        f"{name} is not set: {purpose} Production has no default for it (only a local run, "
+        "KEYTURN_LOCAL=true, or DEBUG=true has one). See .env.example and the README's "
+        "Deploying section."
+    )
+
 
 try:
     SECRET_KEY = env.str("SECRET_KEY")
     # Newest first: "id:base64-32-byte-key,id:key,...". The first encrypts, all decrypt.
+    # Checked at start by a system check (credentials.checks).
     KEYTURN_ENCRYPTION_KEYS = env.str("KEYTURN_ENCRYPTION_KEYS")
     # Key of the keyed hash that verifies API client secrets (any long random string).
     KEYTURN_HMAC_KEY = env.str("KEYTURN_HMAC_KEY")
@@ -29,8 +52,14 @@ except ImproperlyConfigured as exc:
 if len(SECRET_KEY) < 50:
     raise ImproperlyConfigured("SECRET_KEY must be at least 50 characters long.")
 
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
-SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+ALLOWED_HOSTS = [host.strip() for host in required_unless_local(
+    "ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]",
+    "the host names the portal answers to, comma-separated.",
+).split(",") if host.strip()]
+SITE_URL = required_unless_local(
+    "SITE_URL", f"http://127.0.0.1:{PORT}",
+    "the portal's public address, which every link in emails is built from.",
+).rstrip("/")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[SITE_URL])
 
 INSTALLED_APPS = [
@@ -54,6 +83,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that every answer carries the headers, even one a later middleware refuses.
+    "config.middleware.SecurityHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -63,12 +94,13 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "organizations.middleware.UserTimezoneMiddleware",
-    "config.middleware.SecurityHeadersMiddleware",
     # Axes must be last: it turns a locked-out login into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
+# Refused forms (a missing or stale CSRF token) answer in the portal's look, like 400-500.
+CSRF_FAILURE_VIEW = "config.views.csrf_failure"
 WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [
@@ -93,6 +125,8 @@ DATABASES = {
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Django's backend, which also creates the database's folder (owner-only) on first use.
+    DATABASES["default"]["ENGINE"] = "config.sqlite"
     # WAL and a busy timeout let the web process and the worker share the file.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"transaction_mode": "IMMEDIATE", "timeout": 20,
@@ -144,20 +178,27 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
-# Email: console by default; EMAIL_URL such as smtp://user:pass@host:587 (?tls=True) or
-# filemail:///path/to/folder for production and tests.
-EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
-if EMAIL_CONFIG.get("EMAIL_FILE_PATH"):
-    # django-environ drops the leading slash of filemail:///var/mail/keyturn; keep it absolute.
-    EMAIL_CONFIG["EMAIL_FILE_PATH"] = "/" + EMAIL_CONFIG["EMAIL_FILE_PATH"].lstrip("/")
-vars().update(EMAIL_CONFIG)
+# Email: EMAIL_URL, such as smtp+tls://user:pass@host:587 (required in production). A local
+# run without it writes each email as a file under DATA_DIR/mail (one .eml per message).
+if env.str("EMAIL_URL", default="").strip():
+    EMAIL_CONFIG = env.email_url("EMAIL_URL")
+    if EMAIL_CONFIG.get("EMAIL_FILE_PATH"):
+        # django-environ drops the leading slash of filemail:///var/mail/keyturn.
+        EMAIL_CONFIG["EMAIL_FILE_PATH"] = "/" + EMAIL_CONFIG["EMAIL_FILE_PATH"].lstrip("/")
+    vars().update(EMAIL_CONFIG)
+else:
+    required_unless_local("EMAIL_URL", "", "the mail server reminder and rotation emails go "
+                          "through, such as smtp+tls://user:password@mail.example.com:587.")
+    EMAIL_BACKEND = "notifications.backends.FolderEmailBackend"
+    EMAIL_FILE_PATH = str(DATA_DIR / "mail")
 # Seconds before a silent SMTP server counts as failed (the send is retried by the sweep).
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
-DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Keyturn <keyturn@localhost>")
+SITE_HOST = urlsplit(SITE_URL).hostname or "localhost"
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default=f"Keyturn <keyturn@{SITE_HOST}>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # HTTPS: on unless the deployment says it serves plain HTTP (the local `make run` does).
-KEYTURN_HTTPS = env.bool("KEYTURN_HTTPS", default=True)
+KEYTURN_HTTPS = env.bool("KEYTURN_HTTPS", default=not LOCAL_RUN)
 SESSION_COOKIE_SECURE = KEYTURN_HTTPS
 CSRF_COOKIE_SECURE = KEYTURN_HTTPS
 SECURE_SSL_REDIRECT = KEYTURN_HTTPS
@@ -210,8 +251,6 @@ KEYTURN_IMPORT_DROP_DIR = Path(
 # Uploads land in <root>/<organization slug>/<unit slug>/.
 KEYTURN_SFTP_ROOT = Path(env.str("KEYTURN_SFTP_ROOT", default="") or DATA_DIR / "sftp")
 # The host name partners connect to, shown in the portal (the bind address may differ).
-KEYTURN_SFTP_PUBLIC_HOST = env.str("KEYTURN_SFTP_PUBLIC_HOST", default="") or (
-    SITE_URL.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]
-)
+KEYTURN_SFTP_PUBLIC_HOST = env.str("KEYTURN_SFTP_PUBLIC_HOST", default="") or SITE_HOST
 # Seconds a connection test waits for each step (connect, SSH banner, authentication).
 KEYTURN_CONNECTION_TEST_TIMEOUT = env.float("KEYTURN_CONNECTION_TEST_TIMEOUT", default=10.0)

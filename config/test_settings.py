@@ -11,6 +11,8 @@ os.environ.setdefault("KEYTURN_HMAC_KEY", "test-hmac-key-" + "y" * 40)
 os.environ.setdefault("DATABASE_URL", "sqlite://:memory:")
 os.environ.setdefault("KEYTURN_HTTPS", "false")
 os.environ.setdefault("SITE_URL", "http://testserver")
+os.environ.setdefault("ALLOWED_HOSTS", "*")
+os.environ.setdefault("EMAIL_URL", "memorymail://")
 # Playwright's sync API runs an event loop in the test thread; the ORM calls made by the
 # test itself are still synchronous.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -18,9 +20,7 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 from .settings import *  # noqa: E402,F403
 from .settings import PASSWORD_HASHERS as PRODUCTION_PASSWORD_HASHERS  # noqa: E402
 
-ALLOWED_HOSTS = ["*"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *PRODUCTION_PASSWORD_HASHERS]
-EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from audit.services import audit_record
+from config.files import private_dir
 from credentials import crypto
 from credentials.material import Material
 from credentials.models import (
@@ -537,7 +538,7 @@ class ScanResult:
 
 def _move_aside(path: Path, folder: Path, note: str | None = None) -> Path:
     """Moves a handled file into `folder` under a name that does not overwrite another."""
-    folder.mkdir(parents=True, exist_ok=True)
+    private_dir(folder)
     target = folder / path.name
     if target.exists() or target.is_symlink():
         stamp = timezone.now().strftime("%Y%m%dT%H%M%S%f")
@@ -574,7 +575,7 @@ def drop_folder_scan(*, root: Path) -> ScanResult:
     rejected into `root/rejected/`. One file at a time; safe to run twice at once: the
     database counts a payload once per organization, and a file already moved is skipped."""
     result = ScanResult()
-    root.mkdir(parents=True, exist_ok=True)
+    private_dir(root)
     organizations = {org.slug: org for org in Organization.objects.all()}
     for path in _waiting_files(root):
         _reject(path, root / REJECTED_DIR,

@@ -3,6 +3,8 @@ either way it leaves the folder."""
 
 from __future__ import annotations
 
+import stat
+
 import pytest
 from django.core.management import call_command
 from django.test import override_settings
@@ -105,3 +107,13 @@ def test_it_is_also_a_management_command(drop, capsys):
     call_command("scan_import_drop_folder")
     assert "1 received, 0 already received, 0 rejected" in capsys.readouterr().out
     assert PendingImport.objects.count() == 1
+
+
+def test_it_creates_the_drop_folder_and_its_outcome_folders_owner_only(tmp_path, acme):
+    root = tmp_path / "not-yet" / "drop"
+    with override_settings(KEYTURN_IMPORT_DROP_DIR=root):
+        assert scan_drop_folder() == {"received": 0, "duplicates": 0, "rejected": 0}
+        (root / "stray.json").write_bytes(b"{}")
+        scan_drop_folder()
+    for folder in (root.parent, root, root / "rejected"):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
