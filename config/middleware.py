@@ -1,6 +1,9 @@
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from config.views import request_too_large
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -29,3 +32,30 @@ class SecurityHeadersMiddleware:
             "Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()"
         )
         return response
+
+
+# Paths whose answers are JSON, errors included (the APIs).
+JSON_PATH_PREFIXES = ("/api/", "/authentication/")
+
+
+class RequestSizeLimitMiddleware:
+    """Refuses a request whose declared body is larger than KEYTURN_MAX_REQUEST_BYTES with
+    413, before anything reads the body: no upload is parsed, kept in memory or written to
+    disk first. (A body sent without a length is read as empty by Django.)"""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        limit = settings.KEYTURN_MAX_REQUEST_BYTES
+        if declared <= limit:
+            return self.get_response(request)
+        if request.path.startswith(JSON_PATH_PREFIXES):
+            return JsonResponse({"error": "payload_too_large",
+                                 "message": f"Request bodies may have at most {limit} bytes."},
+                                status=413, headers={"Cache-Control": "no-store"})
+        return request_too_large(request)

@@ -92,6 +92,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Before anything reads the body (the CSRF check does): oversized requests get 413 at once.
+    "config.middleware.RequestSizeLimitMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "organizations.middleware.UserTimezoneMiddleware",
     # Axes must be last: it turns a locked-out login into the lockout page.
@@ -99,6 +101,14 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "config.urls"
+# The largest request body Keyturn reads (the biggest legitimate one is a 256 KiB import
+# payload uploaded as a form). Bigger requests are refused with 413 from their declared
+# length, before any of the body is read; a proxy in front should refuse them too
+# (nginx: client_max_body_size 1m). Every upload fits in memory, so none is written to disk.
+KEYTURN_MAX_REQUEST_BYTES = 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = KEYTURN_MAX_REQUEST_BYTES
+FILE_UPLOAD_MAX_MEMORY_SIZE = KEYTURN_MAX_REQUEST_BYTES
+FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.MemoryFileUploadHandler"]
 # Refused forms (a missing or stale CSRF token) answer in the portal's look, like 400-500.
 CSRF_FAILURE_VIEW = "config.views.csrf_failure"
 WSGI_APPLICATION = "config.wsgi.application"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import get_template
@@ -25,6 +26,9 @@ PAGES: dict[int, tuple[str, str]] = {
     404: ("Page not found",
           "There is no page at this address that you can see. Check the address, or start "
           "again from your overview."),
+    413: ("Too large",
+          "What you sent is larger than Keyturn accepts (at most {limit}), so none of it was "
+          "read. Certificates and keys are a few kilobytes; import payloads at most 256 KiB."),
     500: ("Something went wrong",
           "Keyturn could not finish this request, and nothing you asked for was changed by "
           "the failure. Try again in a minute; if it keeps happening, tell your "
@@ -57,6 +61,12 @@ def page_not_found(request: HttpRequest, exception: Exception | None = None) -> 
     return _render(request, 404, *PAGES[404])
 
 
+def request_too_large(request: HttpRequest) -> HttpResponse:
+    title, explanation = PAGES[413]
+    limit = f"{settings.KEYTURN_MAX_REQUEST_BYTES // 1024} KiB"
+    return _render(request, 413, title, explanation.format(limit=limit))
+
+
 @requires_csrf_token
 def server_error(request: HttpRequest) -> HttpResponse:
     """The layout with the user's name needs the database; when the failure is the database,
@@ -67,9 +77,19 @@ def server_error(request: HttpRequest) -> HttpResponse:
         logger.warning("the 500 page could not be rendered with its context; plain page used")
         title, explanation = PAGES[500]
         html = get_template("errors/plain.html").render(
-            {"status": 500, "title": title, "explanation": explanation}
+            {"status": 500, "title": title, "explanation": explanation,
+             "stylesheet": _static_or_empty("keyturn/keyturn.css"),
+             "icon": _static_or_empty("keyturn/favicon.svg")}
         )
         return HttpResponse(html, status=500)
+
+
+def _static_or_empty(path: str) -> str:
+    """A static file's URL, or "" when even that fails (no collected files yet)."""
+    try:
+        return static(path)
+    except Exception:
+        return ""
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

@@ -156,6 +156,47 @@ def _wait_for(predicate, timeout: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def test_it_answers_an_oversized_upload_at_once_under_gunicorn(tmp_path):
+    """The walk's case: an anonymous 286 MiB multipart POST to the sign-in page. gunicorn
+    hands it to Keyturn, which answers 413 from the declared length while the client has
+    sent only 64 KiB of it: nothing waits for, reads or stores the rest."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("KEYTURN_", "DJANGO_", "DATABASE_URL", "SECRET_KEY", "SITE_URL",
+                                "ALLOWED_HOSTS", "EMAIL_URL"))}
+    env.update({k: PRODUCTION_ENV[k] for k in
+                ("SECRET_KEY", "KEYTURN_ENCRYPTION_KEYS", "KEYTURN_HMAC_KEY")},
+               KEYTURN_ENV_FILE="", KEYTURN_LOCAL="true", KEYTURN_DATA_DIR=str(tmp_path),
+               DJANGO_SETTINGS_MODULE="config.settings", PORT=str(port))
+    for args in (["migrate", "--noinput", "-v0"], ["collectstatic", "--noinput", "-v0"]):
+        subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True,
+                       timeout=120, capture_output=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind",
+         f"127.0.0.1:{port}", "--workers", "1", "--no-control-socket"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        def listening():
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return True
+            except OSError:
+                return False
+
+        _wait_for(listening, 60, "gunicorn")
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"POST /accounts/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         b"Content-Type: multipart/form-data; boundary=b\r\n"
+                         + f"Content-Length: {286 * 1024 * 1024}\r\n\r\n".encode()
+                         + b"--b\r\n" + b"x" * 64 * 1024)
+            answer = sock.recv(65536).decode(errors="replace")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert answer.startswith("HTTP/1.1 413 ")
+    assert "Too large" in answer
+
+
 def _follow_and_sign_in(link: str, username: str, password: str) -> tuple[str, str]:
     """Opens an email's link as a person would: the sign-in page comes first, then the page
     the link named. Returns (final URL, page text)."""
