@@ -28,7 +28,11 @@ from .services import MembershipError, membership_invite, membership_remove, mem
 
 
 def get_organization(request: HttpRequest, slug: str) -> Organization:
-    """The organization named in the URL, if the user belongs to it (404 otherwise)."""
+    """The organization named in the URL, if the user belongs to it (404 otherwise).
+
+    Every access helper answers in this order: the organization among the user's own (404),
+    the object within it (404), then the permission (403). Existence comes before permission,
+    so another organization's ids answer 404 whatever the user's role."""
     organization = get_object_or_404(Organization.objects.for_user(request.user), slug=slug)
     request.organization = organization
     return organization
@@ -133,8 +137,9 @@ def _send_invitation(request: HttpRequest, user: User) -> None:
 
 def _get_membership(request: HttpRequest, org_slug: str, pk: int) -> Membership:
     organization = get_organization(request, org_slug)
+    membership = get_object_or_404(organization_members(organization), pk=pk)
     require_org_perm(request, organization, Perm.MANAGE_MEMBERS)
-    return get_object_or_404(organization_members(organization), pk=pk)
+    return membership
 
 
 @login_required
