@@ -19,6 +19,7 @@ from credentials.rotation import rotation_schedule
 from imports.models import ImportSource
 from imports.services import pending_import_receive
 from organizations.models import Membership
+from organizations.services import invitation_create
 from tests.factories import make_connection, make_credential, material_for
 from tests.imports.conftest import api_key_content, ec_pem, seal
 from tests.portal.conftest import credential_pages, organization_pages
@@ -110,6 +111,8 @@ def globex_urls(world, charlie, globex) -> list[tuple[str, str]]:
                                      file_name="globex.json", source=ImportSource.UPLOAD,
                                      actor=charlie)
     membership = Membership.objects.get(user=charlie)
+    invitation, _ = invitation_create(organization=globex, email="dana@partner.example",
+                                      role="viewer", actor=charlie, now=now)
     g = "globex"
     urls = [("get", url) for url in credential_pages(theirs)] + [
         ("post", reverse("credential_reveal", args=[g, theirs.pk])),
@@ -124,6 +127,8 @@ def globex_urls(world, charlie, globex) -> list[tuple[str, str]]:
         ("post", reverse("member_role", args=[g, membership.pk])),
         ("get", reverse("member_remove", args=[g, membership.pk])),
         ("post", reverse("member_remove", args=[g, membership.pk])),
+        ("post", reverse("invitation_resend", args=[g, invitation.pk])),
+        ("post", reverse("invitation_revoke", args=[g, invitation.pk])),
         ("get", reverse("api_key_revoke", args=[g, api_key.pk])),
         ("post", reverse("api_key_revoke", args=[g, api_key.pk])),
         ("get", reverse("import_choose", args=[g, pending.pk])),
