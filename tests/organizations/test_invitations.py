@@ -1,14 +1,17 @@
-"""The invitation services on their own: single use, the open-invitation rule, refusals that
-change nothing, and the read-only admin that never shows the token's hash."""
+"""The invitation services on their own: single use (also under concurrency, on PostgreSQL),
+the open-invitation rule, refusals that change nothing, and the read-only admin that never
+shows the token's hash."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
-from django.db import IntegrityError
+from django.db import IntegrityError, connection
 from django.utils import timezone
 
+from audit.models import AuditEvent
 from organizations.models import Invitation, InvitationState, Membership
 from organizations.roles import Role
 from organizations.services import (
@@ -20,7 +23,9 @@ from organizations.services import (
     invitation_revoke,
     invitation_token_hash,
 )
-from tests.factories import make_user
+from tests.factories import make_org, make_user
+
+THREADS = 8
 
 
 def test_it_accepts_a_link_once(acme, alice):
@@ -81,3 +86,37 @@ def test_it_shows_invitations_read_only_in_the_admin_without_the_token_hash(clie
     assert page.status_code == 200
     assert invitation.token_hash not in page.content.decode()
     assert client.get("/admin/organizations/invitation/add/").status_code == 403
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_it_lets_one_of_many_simultaneous_accepts_win_on_postgresql():
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: threads cannot share the in-memory SQLite test database")
+    acme = make_org("acme")
+    alice = make_user("alice", acme, Role.OWNER)
+    now = timezone.now()
+    _, token = invitation_create(organization=acme, email="team@partner.example",
+                                 role=Role.MANAGER, actor=alice, now=now)
+    users = [make_user(f"claimant{n}") for n in range(THREADS)]
+    outcomes: list[str] = []
+    start = threading.Barrier(THREADS)
+
+    def accept(user) -> None:
+        try:
+            start.wait()
+            invitation_accept(token_hash=invitation_token_hash(token), user=user, now=now)
+            outcomes.append("joined")
+        except InvitationError:
+            outcomes.append("refused")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=accept, args=(user,)) for user in users]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(outcomes) == ["joined"] + ["refused"] * (THREADS - 1)
+    assert Membership.objects.filter(organization=acme, role=Role.MANAGER).count() == 1
+    assert AuditEvent.objects.filter(action="invitation.accept").count() == 1
