@@ -6,7 +6,6 @@ import uuid
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -15,17 +14,26 @@ from django.views.decorators.http import require_http_methods
 from audit.services import client_ip
 from organizations.models import Organization
 from organizations.roles import Perm
-from organizations.views import get_organization
+from organizations.views import get_organization, require_org_perm
 
 from .forms import ApiKeyForm
+from .models import ApiKey
 from .services import ApiKeyError, api_key_create, api_key_revoke
 
 
 def _organization_for_keys(request: HttpRequest, org_slug: str) -> Organization:
     organization = get_organization(request, org_slug)
-    if not request.user.has_org_perm(organization, Perm.MANAGE_API_KEYS):
-        raise PermissionDenied
+    require_org_perm(request, organization, Perm.MANAGE_API_KEYS)
     return organization
+
+
+def _get_api_key(request: HttpRequest, org_slug: str,
+                 pk: uuid.UUID) -> tuple[Organization, ApiKey]:
+    """The key in the URL within the organization (404), then the permission (403)."""
+    organization = get_organization(request, org_slug)
+    api_key = get_object_or_404(organization.api_keys, pk=pk)
+    require_org_perm(request, organization, Perm.MANAGE_API_KEYS)
+    return organization, api_key
 
 
 @login_required
@@ -57,8 +65,7 @@ def api_key_list(request: HttpRequest, org_slug: str) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def api_key_revoke_confirm(request: HttpRequest, org_slug: str, pk: uuid.UUID) -> HttpResponse:
-    organization = _organization_for_keys(request, org_slug)
-    api_key = get_object_or_404(organization.api_keys, pk=pk)
+    organization, api_key = _get_api_key(request, org_slug, pk)
     if request.method == "POST":
         if api_key_revoke(api_key=api_key, actor=request.user, source_ip=client_ip(request),
                           now=timezone.now()):

@@ -1,5 +1,8 @@
-"""Demo data: two organizations, units, a user per role, credentials of every kind in every
-status, and the connections and AS2 profiles that use them. Safe to run again."""
+"""Demo data: two organizations, units, a user per role (one outside UTC, so times show in two
+zones), credentials of every kind in every status, the connections and AS2 profiles that use
+them, and something for every Manage-menu action: a scheduled rotation to cancel, a failed one
+to retry, a deactivated credential to reactivate, an API key to change, an outbound
+connection to test. Safe to run again."""
 
 from __future__ import annotations
 
@@ -15,8 +18,8 @@ from organizations.services import membership_set_role
 
 from . import material as m
 from .models import Connection, ConnectionKind, Credential
-from .rotation import rotation_schedule
-from .services import connection_save, credential_create
+from .rotation import rotation_execute, rotation_schedule
+from .services import connection_save, credential_create, credential_set_active
 
 DEMO_PASSWORD = "keyturn-demo-2026"
 
@@ -26,20 +29,22 @@ class DemoUser:
     username: str
     organization: str
     role: str
+    time_zone: str = "UTC"
 
 
 DEMO_USERS = [
     DemoUser("owner", "northwind", Role.OWNER),
-    DemoUser("manager", "northwind", Role.MANAGER),
+    DemoUser("manager", "northwind", Role.MANAGER, "Europe/Berlin"),
     DemoUser("reviewer", "northwind", Role.REVIEWER),
     DemoUser("viewer", "northwind", Role.VIEWER),
     DemoUser("globex-owner", "globex", Role.OWNER),
 ]
 
 
-def _user(username: str) -> User:
+def _user(demo: DemoUser) -> User:
     user, created = User.objects.get_or_create(
-        username=username, defaults={"email": f"{username}@example.com"}
+        username=demo.username,
+        defaults={"email": f"{demo.username}@example.com", "time_zone": demo.time_zone},
     )
     if created:
         user.set_password(DEMO_PASSWORD)
@@ -80,6 +85,19 @@ def _connect(unit: BusinessUnit, name: str, kind: str, credential: Credential, o
         )
 
 
+def _failed_swap(credential: Credential, spare: Credential, owner: User, now: datetime) -> None:
+    """A swap to the spare, scheduled for yesterday, that failed because the spare was
+    deactivated meanwhile: the Retry Failed Rotation and Reactivate actions, and the failure
+    banner. Reactivating the spare and retrying completes it."""
+    rotation = rotation_schedule(
+        credential=credential, replacement=spare, actor=owner,
+        starts_at=now - timedelta(days=1), now=now - timedelta(days=2),
+        reason="Move the bank's pickup to the spare login",
+    )
+    credential_set_active(credential=spare, active=False, actor=owner)
+    rotation_execute(rotation=rotation, now=now)
+
+
 @transaction.atomic
 def load_demo_data(now: datetime | None = None) -> list[DemoUser]:
     now = now or timezone.now()
@@ -92,7 +110,7 @@ def load_demo_data(now: datetime | None = None) -> list[DemoUser]:
     orgs = {"northwind": northwind, "globex": globex}
     for demo in DEMO_USERS:
         membership_set_role(
-            organization=orgs[demo.organization], user=_user(demo.username), role=demo.role,
+            organization=orgs[demo.organization], user=_user(demo), role=demo.role,
             actor=None,
         )
     owner = User.objects.get(username="owner")
@@ -107,7 +125,9 @@ def load_demo_data(now: datetime | None = None) -> list[DemoUser]:
                           m.sftp_key_generated(username="northwind"), days(10), owner, now)
     _credential(warehousing, "Legacy upload", m.sftp_password(
         username="legacy", password=m.generate_password()), days(-5), owner, now)
-    _credential(finance, "Bank statements (spare)", m.sftp_password(
+    bank = _credential(finance, "Bank statements", m.sftp_password(
+        username="bank", password=m.generate_password()), days(45), owner, now)
+    spare = _credential(finance, "Bank statements (spare)", m.sftp_password(
         username="bank-spare", password=m.generate_password()), None, owner, now)
     edi = _credential(partners, "EDI signing 2027", m.as2_certificate_generated(
         common_name="edi.northwind.example", days=400, now=now), None, owner, now)
@@ -119,12 +139,18 @@ def load_demo_data(now: datetime | None = None) -> list[DemoUser]:
     warranty = _credential(partners, "Warranty API key", m.api_key(
         client_id="northwind-warranty", key_id="key-2026-01",
         private_key=m.crypto.generate_pem_private_key()), days(120), owner, now)
+    tracking = _credential(partners, "Tracking API key", m.api_key(
+        client_id="northwind-tracking", key_id="track-2026-01",
+        private_key=m.crypto.generate_pem_private_key()), days(200), owner, now)
 
     _connect(warehousing, "Acme partner upload", ConnectionKind.INBOUND_SFTP, acme, owner)
     _connect(warehousing, "Carrier manifests", ConnectionKind.OUTBOUND_SFTP, carrier, owner,
              hostname="sftp.carrier.example", port=22, remote_path="/manifests")
     _connect(partners, "Retailer AS2 profile", ConnectionKind.AS2_PROFILE, edi, owner,
              partner_as2_id="RETAILER-AS2")
+    _connect(finance, "Bank statement pickup", ConnectionKind.INBOUND_SFTP, bank, owner)
+    _connect(partners, "Tracking portal", ConnectionKind.API_INTEGRATION, tracking, owner,
+             endpoint_url="https://tracking.example/api")
     _connect(finance, "Billing platform", ConnectionKind.API_INTEGRATION, billing, owner,
              endpoint_url="https://billing.example/api")
     _connect(partners, "Warranty portal", ConnectionKind.API_INTEGRATION, warranty, owner,
@@ -136,6 +162,8 @@ def load_demo_data(now: datetime | None = None) -> list[DemoUser]:
                                private_key=m.crypto.generate_pem_private_key()),
             reason="Quarterly key change",
         )
+    if not bank.rotations.exists():
+        _failed_swap(bank, spare, owner, now)
 
     operations = _unit(globex, "Operations", "operations", "ops@globex.example")
     globex_owner = User.objects.get(username="globex-owner")

@@ -114,6 +114,19 @@ def _get_credential(
     return organization, credential
 
 
+def _get_rotation(request: HttpRequest, org_slug: str, pk: UUID,
+                  rotation_pk: UUID) -> tuple[Organization, Credential, Rotation]:
+    """A rotation of the credential in the URL (404 for any other), then the permission of
+    the credential's family (403)."""
+    organization, credential = _get_credential(request, org_slug, pk)
+    rotation = get_object_or_404(
+        credential.rotations.select_related("requested_by", "replacement", "to_version"),
+        pk=rotation_pk,
+    )
+    require_org_perm(request, organization, credential.manage_perm)
+    return organization, credential, rotation
+
+
 def _connection_perm(kind: str) -> str:
     return FAMILY_PERM[CONNECTION_FAMILY[kind]]
 
@@ -556,10 +569,7 @@ def _rotated_message(credential: Credential, rotation: Rotation, second: Any,
 @login_required
 def rotation_cancel_view(request: HttpRequest, org_slug: str, pk: UUID,
                          rotation_pk: UUID) -> HttpResponse:
-    organization, credential = _get_credential(request, org_slug, pk, "manage")
-    rotation = get_object_or_404(
-        credential.rotations.select_related("requested_by", "replacement"), pk=rotation_pk
-    )
+    organization, credential, rotation = _get_rotation(request, org_slug, pk, rotation_pk)
     if request.method == "POST":
         try:
             rotation_cancel(rotation=rotation, actor=request.user, source_ip=client_ip(request))
@@ -583,9 +593,7 @@ def rotation_cancel_view(request: HttpRequest, org_slug: str, pk: UUID,
 def rotation_retry_view(request: HttpRequest, org_slug: str, pk: UUID,
                         rotation_pk: UUID) -> HttpResponse:
     """Confirms, then runs a failed rotation again with the material it kept."""
-    organization, credential = _get_credential(request, org_slug, pk, "manage")
-    rotation = get_object_or_404(credential.rotations.select_related("to_version"),
-                                 pk=rotation_pk)
+    organization, credential, rotation = _get_rotation(request, org_slug, pk, rotation_pk)
     if rotation.state != RotationState.FAILED:
         messages.error(request, "Only a failed rotation can be retried.")
         return redirect(_detail_url(credential))

@@ -69,11 +69,18 @@ def _import_admin_org(request: HttpRequest, org_slug: str) -> Organization:
     return organization
 
 
-def _get_pending(organization: Organization, pk: object) -> PendingImport:
-    return get_object_or_404(
+def _get_pending(request: HttpRequest, org_slug: str,
+                 pk: object) -> tuple[Organization, PendingImport]:
+    """The waiting import in the URL within the organization (404), then the permission
+    (403)."""
+    organization = get_organization(request, org_slug)
+    pending = get_object_or_404(
         PendingImport.objects.filter(organization=organization, state=ImportState.PENDING),
         pk=pk,
     )
+    if not services.is_import_admin(request.user, organization):
+        raise PermissionDenied
+    return organization, pending
 
 
 def _credential_url(credential: Credential) -> str:
@@ -219,8 +226,7 @@ def import_upload(request: HttpRequest, org_slug: str) -> HttpResponse:
 @login_required
 def import_choose(request: HttpRequest, org_slug: str, pk: object) -> HttpResponse:
     """Update Existing Credential, step 1: which credential the payload replaces."""
-    organization = _import_admin_org(request, org_slug)
-    pending = _get_pending(organization, pk)
+    organization, pending = _get_pending(request, org_slug, pk)
     form = ImportChooseForm(user=request.user, organization=organization)
     return render(request, "imports/choose.html", {
         "organization": organization, "pending": pending, "form": form,
@@ -251,8 +257,7 @@ def _flow_target(request: HttpRequest, organization: Organization
 def import_password(request: HttpRequest, org_slug: str, pk: object) -> HttpResponse:
     """The password that decrypts the payload; checked here, then kept sealed in the session
     until the migration is confirmed."""
-    organization = _import_admin_org(request, org_slug)
-    pending = _get_pending(organization, pk)
+    organization, pending = _get_pending(request, org_slug, pk)
     action, credential = _flow_target(request, organization)
     form = ImportPasswordForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -290,8 +295,7 @@ def import_password(request: HttpRequest, org_slug: str, pk: object) -> HttpResp
 @sensitive_variables("sealed", "managed")
 def import_preview(request: HttpRequest, org_slug: str, pk: object) -> HttpResponse:
     """What the migration will change (public values only), then the migration itself."""
-    organization = _import_admin_org(request, org_slug)
-    pending = _get_pending(organization, pk)
+    organization, pending = _get_pending(request, org_slug, pk)
     sealed = sealed_get(request, purpose=IMPORT_PURPOSE, object_id=str(pending.pk))
     if sealed is None:
         messages.warning(request, "Enter the payload's password again (the earlier entry "
@@ -356,8 +360,7 @@ def import_preview(request: HttpRequest, org_slug: str, pk: object) -> HttpRespo
 @login_required
 @require_POST
 def import_discard(request: HttpRequest, org_slug: str, pk: object) -> HttpResponse:
-    organization = _import_admin_org(request, org_slug)
-    pending = _get_pending(organization, pk)
+    organization, pending = _get_pending(request, org_slug, pk)
     try:
         services.pending_import_discard(pending=pending, actor=request.user,
                                         source_ip=client_ip(request))

@@ -4,7 +4,7 @@ from django.http import HttpRequest
 
 from audit.services import client_ip
 
-from .models import BusinessUnit, Membership, Organization, User
+from .models import BusinessUnit, Invitation, Membership, Organization, User
 from .services import user_disable
 
 
@@ -44,3 +44,19 @@ class BusinessUnitAdmin(admin.ModelAdmin):
 class MembershipAdmin(admin.ModelAdmin):
     list_display = ["user", "organization", "role"]
     list_filter = ["organization", "role"]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    """Read-only: invitations are made, re-sent and revoked on the members page (audited)."""
+
+    list_display = ["email", "organization", "role", "invited_by", "sent_at", "expires_at",
+                    "accepted_at", "revoked_at"]
+    list_filter = ["organization", "role"]
+    exclude = ["token_hash"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

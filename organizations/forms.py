@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from django import forms
-from django.contrib.auth.forms import PasswordResetForm
+from django.contrib.auth.forms import UserCreationForm
 
 from .models import User
 from .roles import Role
 
 
 class InviteForm(forms.Form):
-    email = forms.EmailField(max_length=150, label="Email address")
+    email = forms.EmailField(max_length=254, label="Email address")
     role = forms.ChoiceField(choices=Role.choices, initial=Role.VIEWER)
 
 
@@ -21,15 +20,16 @@ class RoleForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
 
 
-class InvitationEmailForm(PasswordResetForm):
-    """Django's password-reset email, sent to one invited user so they choose a password.
+class InvitationSignUpForm(UserCreationForm):
+    """A new account for an invited address: a user name and a password (Django's password
+    validators, which also compare it with the invited address)."""
 
-    The stock form skips users without a usable password, which is exactly what a new
-    invitee has, so the recipient is given rather than looked up."""
+    class Meta:
+        model = User
+        fields = ("username",)
 
-    def __init__(self, user: User, **kwargs: Any) -> None:
-        super().__init__(data={"email": user.email}, **kwargs)
-        self.invited = user
-
-    def get_users(self, email: str) -> Iterator[User]:
-        yield self.invited
+    def __init__(self, *args: Any, email: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.instance.email = email
+        self.fields["username"].label = "User name"
+        self.fields["username"].widget.attrs["autocomplete"] = "username"

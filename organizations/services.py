@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
 from django.contrib.sessions.models import Session
 from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audit_record
 
-from .models import Membership, Organization, User
+from .models import Invitation, InvitationState, Membership, Organization, User
 from .roles import Perm, Role
 
 
@@ -85,32 +89,182 @@ def user_disable(*, user: User, actor: User | None, source_ip: str | None = None
     return ended
 
 
-@transaction.atomic
-def membership_invite(
-    *, organization: Organization, email: str, role: str, actor: User,
-    source_ip: str | None = None,
-) -> tuple[Membership, bool]:
-    """Adds the user with this email address to the organization. An unknown address gets a
-    new user with an unusable password (they choose one through the emailed link).
+# --- Invitations ---------------------------------------------------------------------------
+#
+# The inviter learns nothing about users outside their organization: inviting any address
+# creates the same invitation and the same email whether or not the address has an account
+# somewhere. Only the person holding the emailed link decides, on the accept page, whether to
+# sign in to an existing account or to create one.
 
-    Returns the membership and whether the user was created."""
+INVITATION_LIFETIME = timedelta(days=7)
+INVALID_INVITATION = ("This invitation link is no longer valid: it was used, revoked or has "
+                      "expired. Ask an owner of the organization to invite you again.")
+
+
+class InvitationError(Exception):
+    pass
+
+
+def invitation_token_hash(token: str) -> str:
+    """What is stored and looked up: the token is 256 random bits, so a plain SHA-256 of it
+    cannot be reversed or guessed."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _new_token() -> tuple[str, str]:
+    token = secrets.token_urlsafe(32)
+    return token, invitation_token_hash(token)
+
+
+def _check_manage_members(organization: Organization, actor: User) -> None:
     if not actor.has_org_perm(organization, Perm.MANAGE_MEMBERS):
         raise MembershipError("You may not manage members of this organization.")
+
+
+@transaction.atomic
+def invitation_create(
+    *, organization: Organization, email: str, role: str, actor: User, now: datetime,
+    source_ip: str | None = None,
+) -> tuple[Invitation, str]:
+    """Invites an address to the organization: (the invitation, the link's token).
+
+    The token is returned once, for the email, and never stored. Inviting an address that
+    already has an open invitation here sends it again with a new link (the old one stops
+    working) and the role given now. Refuses the address of a member of this organization."""
+    _check_manage_members(organization, actor)
+    if role not in Role.values:
+        raise MembershipError(f"Unknown role {role!r}.")
     email = User.objects.normalize_email((email or "").strip())
     if "@" not in email:
         raise MembershipError("Enter an email address.")
-    user = User.objects.filter(email__iexact=email).order_by("pk").first()
-    created = user is None
-    if user is None:
-        username = email.lower()
-        if User.objects.filter(username__iexact=username).exists():
-            raise MembershipError("A user with this name exists with another email address.")
-        user = User(username=username, email=email)
-        user.set_unusable_password()
-        user.save()
-    elif Membership.objects.filter(organization=organization, user=user).exists():
-        raise MembershipError(f"{user.get_username()} is already a member.")
-    membership = membership_set_role(
-        organization=organization, user=user, role=role, actor=actor, source_ip=source_ip
+    if Membership.objects.filter(organization=organization, user__email__iexact=email).exists():
+        raise MembershipError(f"{email} is already a member of {organization.name}.")
+    token, token_hash = _new_token()
+    invitation = Invitation.objects.select_for_update().filter(
+        organization=organization, email__iexact=email,
+        accepted_at__isnull=True, revoked_at__isnull=True,
+    ).first()
+    action = "invitation.resend" if invitation else "invitation.create"
+    if invitation is None:
+        invitation = Invitation(organization=organization, email=email, created_at=now)
+    invitation.role = role
+    invitation.invited_by = actor
+    invitation.token_hash = token_hash
+    invitation.sent_at = now
+    invitation.expires_at = now + INVITATION_LIFETIME
+    invitation.save()
+    audit_record(
+        action=action, actor=actor, organization=organization, target=invitation,
+        target_label=email, source_ip=source_ip,
+        details={"email": email, "role": role, "expires_at": invitation.expires_at.isoformat()},
     )
-    return membership, created
+    return invitation, token
+
+
+@transaction.atomic
+def invitation_resend(
+    *, invitation: Invitation, actor: User, now: datetime, source_ip: str | None = None
+) -> str:
+    """A new link for an open or expired invitation, valid for another INVITATION_LIFETIME;
+    the previous link stops working. Returns the new token."""
+    _check_manage_members(invitation.organization, actor)
+    token, token_hash = _new_token()
+    updated = Invitation.objects.filter(
+        pk=invitation.pk, accepted_at__isnull=True, revoked_at__isnull=True,
+    ).update(token_hash=token_hash, sent_at=now, expires_at=now + INVITATION_LIFETIME)
+    if updated != 1:
+        raise InvitationError("This invitation was accepted or revoked meanwhile.")
+    invitation.refresh_from_db()
+    audit_record(
+        action="invitation.resend", actor=actor, organization=invitation.organization,
+        target=invitation, target_label=invitation.email, source_ip=source_ip,
+        details={"email": invitation.email, "role": invitation.role,
+                 "expires_at": invitation.expires_at.isoformat()},
+    )
+    return token
+
+
+@transaction.atomic
+def invitation_revoke(
+    *, invitation: Invitation, actor: User, now: datetime, source_ip: str | None = None
+) -> None:
+    """Its link stops working at once."""
+    _check_manage_members(invitation.organization, actor)
+    updated = Invitation.objects.filter(
+        pk=invitation.pk, accepted_at__isnull=True, revoked_at__isnull=True,
+    ).update(revoked_at=now)
+    if updated != 1:
+        raise InvitationError("This invitation was accepted or revoked meanwhile.")
+    invitation.revoked_at = now
+    audit_record(
+        action="invitation.revoke", actor=actor, organization=invitation.organization,
+        target=invitation, target_label=invitation.email, source_ip=source_ip,
+        details={"email": invitation.email, "role": invitation.role},
+    )
+
+
+def invitation_open_for(token_hash: str, now: datetime) -> Invitation | None:
+    """The invitation a link leads to, while it can still be accepted."""
+    invitation = Invitation.objects.select_related("organization", "invited_by").filter(
+        token_hash=token_hash).first()
+    if invitation is None or invitation.state_at(now) != InvitationState.PENDING:
+        return None
+    return invitation
+
+
+@transaction.atomic
+def invitation_accept(
+    *, token_hash: str, user: User, now: datetime, source_ip: str | None = None
+) -> Membership:
+    """Makes the signed-in holder of the link a member with the invited role. The link works
+    once: the invitation is claimed by a conditional UPDATE before the membership is made."""
+    invitation = invitation_open_for(token_hash, now)
+    if invitation is None or not user.is_active:
+        raise InvitationError(INVALID_INVITATION)
+    organization = invitation.organization
+    if Membership.objects.filter(organization=organization, user=user).exists():
+        raise InvitationError(f"You are already a member of {organization.name}.")
+    claimed = Invitation.objects.filter(
+        pk=invitation.pk, token_hash=token_hash, accepted_at__isnull=True,
+        revoked_at__isnull=True, expires_at__gt=now,
+    ).update(accepted_at=now, accepted_by=user)
+    if claimed != 1:
+        raise InvitationError(INVALID_INVITATION)
+    membership = Membership.objects.create(organization=organization, user=user,
+                                           role=invitation.role)
+    invited_by = invitation.invited_by.get_username() if invitation.invited_by else None
+    audit_record(
+        action="invitation.accept", actor=user, organization=organization, target=invitation,
+        target_label=invitation.email, source_ip=source_ip,
+        details={"email": invitation.email, "role": invitation.role, "invited_by": invited_by},
+    )
+    audit_record(
+        action="member.add", actor=user, organization=organization, target=user,
+        source_ip=source_ip,
+        details={"role": invitation.role, "previous_role": None,
+                 "invitation": str(invitation.pk), "invited_by": invited_by},
+    )
+    return membership
+
+
+@transaction.atomic
+def invitation_sign_up(
+    *, token_hash: str, username: str, password: str, now: datetime,
+    source_ip: str | None = None,
+) -> User:
+    """Creates an account for the invited address, with the user name and password its
+    holder chose, and accepts the invitation with it."""
+    invitation = invitation_open_for(token_hash, now)
+    if invitation is None:
+        raise InvitationError(INVALID_INVITATION)
+    if User.objects.filter(email__iexact=invitation.email).exists():
+        # The holder of the link owns this address, so telling them is no leak.
+        raise InvitationError("An account with this email address exists already: sign in "
+                              "with it to accept the invitation.")
+    if User.objects.filter(username__iexact=username).exists():
+        raise InvitationError("A user with that user name already exists.")
+    user = User(username=username, email=invitation.email)
+    user.set_password(password)
+    user.save()
+    invitation_accept(token_hash=token_hash, user=user, now=now, source_ip=source_ip)
+    return user

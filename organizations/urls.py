@@ -1,5 +1,4 @@
-from django.contrib.auth import views as auth_views
-from django.urls import path, reverse_lazy
+from django.urls import path
 
 from . import views
 
@@ -11,14 +10,11 @@ urlpatterns = [
     path(org + "members/", views.member_list, name="member_list"),
     path(org + "members/<int:pk>/role/", views.member_role, name="member_role"),
     path(org + "members/<int:pk>/remove/", views.member_remove, name="member_remove"),
-    # Invited users choose their first password through Django's password reset link.
-    path(
-        "accounts/reset/<uidb64>/<token>/",
-        auth_views.PasswordResetConfirmView.as_view(
-            success_url=reverse_lazy("password_reset_complete")
-        ),
-        name="password_reset_confirm",
-    ),
-    path("accounts/reset/done/", auth_views.PasswordResetCompleteView.as_view(),
-         name="password_reset_complete"),
+    path(org + "members/invitations/<uuid:pk>/resend/", views.invitation_resend_view,
+         name="invitation_resend"),
+    path(org + "members/invitations/<uuid:pk>/revoke/", views.invitation_revoke_view,
+         name="invitation_revoke"),
+    # The emailed link; it moves the token into the session and redirects to the next one.
+    path("invitations/accept/", views.invitation_accept_view, name="invitation_accept"),
+    path("invitations/<str:token>/", views.invitation_open, name="invitation_open"),
 ]

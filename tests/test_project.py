@@ -140,6 +140,33 @@ def test_it_loads_demo_data_of_every_kind_and_status_idempotently(db):
     assert set(Membership.objects.values_list("role", flat=True)) == set(Role.values)
 
 
+MANAGE_ACTIONS = {"Rotate Credential", "Change Credential", "Retry Failed Rotation",
+                  "Cancel Scheduled Rotation", "Test connection", "Edit", "Deactivate",
+                  "Reactivate"}
+
+
+def test_it_shows_every_manage_action_badge_and_both_time_zones_in_the_demo(db, client):
+    load_demo_data()
+    client.force_login(User.objects.get(username="owner"))
+    actions, badges = set(), set()
+    for credential in Credential.objects.filter(business_unit__organization__slug="northwind"):
+        html = client.get(f"/o/northwind/credentials/{credential.pk}/").content.decode()
+        menu = re.search(r'<ul class="menu-items" aria-label="Manage [^"]*">(.*?)</ul>', html,
+                         flags=re.S).group(1)
+        actions |= {re.sub(r" “.*”$", "", label) for label in re.findall(r">([^<]+)</a>", menu)}
+        badges |= set(re.findall(r'class="badge badge-([a-z_]+)"', html))
+    assert actions == MANAGE_ACTIONS
+    assert badges == set(Badge.values)
+    # A demo user outside UTC sees the rotation banner in their zone and in UTC.
+    manager = User.objects.get(username="manager")
+    assert manager.time_zone != "UTC"
+    client.force_login(manager)
+    warranty = Credential.objects.get(name="Warranty API key")
+    html = client.get(f"/o/northwind/credentials/{warranty.pk}/").content.decode()
+    assert re.search(r"Rotation scheduled</strong> for <time[^>]*>[^<]+ CES?T \([^<]+ UTC\)",
+                     html)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

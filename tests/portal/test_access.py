@@ -1,5 +1,6 @@
 """Who may open and do what: every role on every page, another organization's objects answer
-404, a missing permission answers 403, CSRF on every form, security headers on every page."""
+404 whatever the role (existence before permission), a missing permission answers 403, CSRF on
+every form, security headers on every page."""
 
 from __future__ import annotations
 
@@ -11,10 +12,16 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from api.services import api_key_create
 from audit.models import AuditEvent
-from credentials.models import Credential, Kind, Rotation, RotationState
+from credentials.models import ConnectionKind, Credential, Kind, Rotation, RotationState
 from credentials.rotation import rotation_schedule
+from imports.models import ImportSource
+from imports.services import pending_import_receive
+from organizations.models import Membership
+from organizations.services import invitation_create
 from tests.factories import make_connection, make_credential, material_for
+from tests.imports.conftest import api_key_content, ec_pem, seal
 from tests.portal.conftest import credential_pages, organization_pages
 
 OK, FORBIDDEN, NOT_FOUND = 200, 403, 404
@@ -85,6 +92,71 @@ def test_it_answers_404_for_another_organizations_credential_under_ones_own_slug
     # ... and his own credential is there for him.
     assert client.get(reverse("credential_detail",
                               args=["globex", world["theirs"].pk])).status_code == OK
+
+
+@pytest.fixture
+def globex_urls(world, charlie, globex) -> list[tuple[str, str]]:
+    """(method, URL) of every page about one of Globex's objects, under Globex's slug and
+    under Acme's (the slug of the organization the Acme users belong to)."""
+    now = timezone.now()
+    theirs = world["theirs"]
+    make_connection(theirs, charlie)
+    rotation = rotation_schedule(credential=theirs, starts_at=now + timedelta(days=3),
+                                 material=material_for(Kind.SFTP_PASSWORD), actor=charlie)
+    outbound = make_connection(theirs, charlie, kind=ConnectionKind.OUTBOUND_SFTP,
+                               hostname="sftp.globex.example", port=22)
+    their_api_key = make_credential(globex.business_units.get(), Kind.API_KEY, actor=charlie)
+    api_key, _ = api_key_create(organization=globex, name="Globex sync", actor=charlie, now=now)
+    pending = pending_import_receive(organization=globex, data=seal(api_key_content(ec_pem())),
+                                     file_name="globex.json", source=ImportSource.UPLOAD,
+                                     actor=charlie)
+    membership = Membership.objects.get(user=charlie)
+    invitation, _ = invitation_create(organization=globex, email="dana@partner.example",
+                                      role="viewer", actor=charlie, now=now)
+    g = "globex"
+    urls = [("get", url) for url in credential_pages(theirs)] + [
+        ("post", reverse("credential_reveal", args=[g, theirs.pk])),
+        ("get", reverse("rotation_retry", args=[g, theirs.pk, rotation.pk])),
+        ("get", reverse("connection_test", args=[g, outbound.pk])),
+        ("post", reverse("connection_test", args=[g, outbound.pk])),
+        ("get", reverse("credential_change", args=[g, their_api_key.pk])),
+        ("get", reverse("credential_change_confirm", args=[g, their_api_key.pk])),
+        ("get", reverse("unit_detail", args=[g, "operations"])),
+        ("get", reverse("sftp_unit", args=[g, "operations"])),
+        ("post", reverse("reminder_toggle", args=[g, "operations"])),
+        ("post", reverse("member_role", args=[g, membership.pk])),
+        ("get", reverse("member_remove", args=[g, membership.pk])),
+        ("post", reverse("member_remove", args=[g, membership.pk])),
+        ("post", reverse("invitation_resend", args=[g, invitation.pk])),
+        ("post", reverse("invitation_revoke", args=[g, invitation.pk])),
+        ("get", reverse("api_key_revoke", args=[g, api_key.pk])),
+        ("post", reverse("api_key_revoke", args=[g, api_key.pk])),
+        ("get", reverse("import_choose", args=[g, pending.pk])),
+        ("get", reverse("import_password", args=[g, pending.pk]) + "?action=add"),
+        ("get", reverse("import_preview", args=[g, pending.pk])),
+        ("post", reverse("import_discard", args=[g, pending.pk])),
+    ]
+    urls += [(method, url.replace("/o/globex/", "/o/acme/")) for method, url in urls]
+    # Globex's rotation under Acme's own credential.
+    ours = world["credential"].pk
+    urls += [("get", reverse("rotation_cancel", args=["acme", ours, rotation.pk])),
+             ("post", reverse("rotation_cancel", args=["acme", ours, rotation.pk])),
+             ("get", reverse("rotation_retry", args=["acme", ours, rotation.pk]))]
+    return urls
+
+
+@pytest.mark.parametrize("username", ["alice", "bob", "rita", "vic"])
+def test_it_answers_404_for_every_object_of_another_organization_whatever_the_role(
+        client, world, globex_urls, username):
+    client.force_login(world["users"][username])
+    before = AuditEvent.objects.count()
+    wrong = {}
+    for method, url in globex_urls:
+        status = getattr(client, method)(url).status_code
+        if status != NOT_FOUND:
+            wrong[f"{method.upper()} {url}"] = status
+    assert not wrong, wrong
+    assert AuditEvent.objects.count() == before
 
 
 def test_it_sends_anonymous_visitors_to_sign_in(client, world):

@@ -12,5 +12,5 @@ class Command(BaseCommand):
         for demo in users:
             self.stdout.write(
                 f"  {demo.username:<14} {demo.role:<9} in {demo.organization}"
-                f"  (password: {DEMO_PASSWORD})"
+                f"  (password: {DEMO_PASSWORD}; times in {demo.time_zone})"
             )

@@ -1,0 +1,122 @@
+"""The invitation services on their own: single use (also under concurrency, on PostgreSQL),
+the open-invitation rule, refusals that change nothing, and the read-only admin that never
+shows the token's hash."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import IntegrityError, connection
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from organizations.models import Invitation, InvitationState, Membership
+from organizations.roles import Role
+from organizations.services import (
+    InvitationError,
+    MembershipError,
+    invitation_accept,
+    invitation_create,
+    invitation_resend,
+    invitation_revoke,
+    invitation_token_hash,
+)
+from tests.factories import make_org, make_user
+
+THREADS = 8
+
+
+def test_it_accepts_a_link_once(acme, alice):
+    now = timezone.now()
+    invitation, token = invitation_create(organization=acme, email="dana@partner.example",
+                                          role=Role.VIEWER, actor=alice, now=now)
+    dana, eve = make_user("dana"), make_user("eve")
+    invitation_accept(token_hash=invitation_token_hash(token), user=dana, now=now)
+    with pytest.raises(InvitationError, match="no longer valid"):
+        invitation_accept(token_hash=invitation_token_hash(token), user=eve, now=now)
+    assert not Membership.objects.filter(user=eve).exists()
+    invitation.refresh_from_db()
+    assert invitation.state_at(now) == InvitationState.ACCEPTED
+    with pytest.raises(InvitationError):
+        invitation_revoke(invitation=invitation, actor=alice, now=now)
+    with pytest.raises(InvitationError):
+        invitation_resend(invitation=invitation, actor=alice, now=now)
+
+
+def test_it_refuses_a_disabled_user_and_one_without_the_permission(acme, alice, bob):
+    now = timezone.now()
+    with pytest.raises(MembershipError):
+        invitation_create(organization=acme, email="x@partner.example", role=Role.OWNER,
+                          actor=bob, now=now)
+    invitation, token = invitation_create(organization=acme, email="x@partner.example",
+                                          role=Role.OWNER, actor=alice, now=now)
+    with pytest.raises(MembershipError):
+        invitation_revoke(invitation=invitation, actor=bob, now=now)
+    disabled = make_user("dora")
+    disabled.is_active = False
+    disabled.save()
+    with pytest.raises(InvitationError):
+        invitation_accept(token_hash=invitation_token_hash(token), user=disabled, now=now)
+    assert Invitation.objects.get().state_at(now) == InvitationState.PENDING
+
+
+def test_it_keeps_one_open_invitation_per_address_in_the_database(acme, alice):
+    now = timezone.now()
+    invitation_create(organization=acme, email="dana@partner.example", role=Role.VIEWER,
+                      actor=alice, now=now)
+    with pytest.raises(IntegrityError):
+        Invitation.objects.create(organization=acme, email="DANA@partner.example",
+                                  role=Role.VIEWER, token_hash="0" * 64, created_at=now,
+                                  sent_at=now, expires_at=now + timedelta(days=7))
+
+
+def test_it_shows_invitations_read_only_in_the_admin_without_the_token_hash(client, acme,
+                                                                          alice):
+    invitation, _ = invitation_create(organization=acme, email="dana@partner.example",
+                                      role=Role.VIEWER, actor=alice, now=timezone.now())
+    root = make_user("root")
+    root.is_staff = root.is_superuser = True
+    root.save()
+    client.force_login(root)
+    listing = client.get("/admin/organizations/invitation/")
+    assert listing.status_code == 200 and "dana@partner.example" in listing.content.decode()
+    page = client.get(f"/admin/organizations/invitation/{invitation.pk}/change/")
+    assert page.status_code == 200
+    assert invitation.token_hash not in page.content.decode()
+    assert client.get("/admin/organizations/invitation/add/").status_code == 403
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_it_lets_one_of_many_simultaneous_accepts_win_on_postgresql():
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: threads cannot share the in-memory SQLite test database")
+    acme = make_org("acme")
+    alice = make_user("alice", acme, Role.OWNER)
+    now = timezone.now()
+    _, token = invitation_create(organization=acme, email="team@partner.example",
+                                 role=Role.MANAGER, actor=alice, now=now)
+    users = [make_user(f"claimant{n}") for n in range(THREADS)]
+    outcomes: list[str] = []
+    start = threading.Barrier(THREADS)
+
+    def accept(user) -> None:
+        try:
+            start.wait()
+            invitation_accept(token_hash=invitation_token_hash(token), user=user, now=now)
+            outcomes.append("joined")
+        except InvitationError:
+            outcomes.append("refused")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=accept, args=(user,)) for user in users]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(outcomes) == ["joined"] + ["refused"] * (THREADS - 1)
+    assert Membership.objects.filter(organization=acme, role=Role.MANAGER).count() == 1
+    assert AuditEvent.objects.filter(action="invitation.accept").count() == 1
