@@ -29,6 +29,7 @@ from django.http.multipartparser import MultiPartParserError
 from django.utils import timezone
 
 from credentials import crypto
+from credentials.material import MAX_CLIENT_ID_LENGTH, text_refusal
 from credentials.models import CredentialVersion, Kind, VersionState
 
 from . import selectors
@@ -43,7 +44,6 @@ _TOKEN_SALT = "keyturn.api.access-token"
 # Compared against when no candidate exists, so an unknown client id or key prefix still
 # costs an HMAC like a known one.
 _NO_DIGEST = "0" * 64
-_MAX_CLIENT_ID = 200
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 API_KEY_RE = re.compile(r"kt_([0-9a-f]{12})_[A-Za-z0-9_-]{20,100}")
 
@@ -123,7 +123,7 @@ def client_version_verify(
     client_id = credentials.client_id if credentials else ""
     secret = credentials.client_secret if credentials else ""
     candidates: list[CredentialVersion] = []
-    if client_id and len(client_id) <= _MAX_CLIENT_ID and "\x00" not in client_id:
+    if client_id and len(client_id) <= MAX_CLIENT_ID_LENGTH and not text_refusal(client_id):
         candidates = list(selectors.client_versions(client_id=client_id, now=now))
     matched = None
     for version in candidates or [None]:

@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from credentials.material import text_refusal
+
 View = TypeVar("View", bound=Callable[..., Any])
 
 
@@ -100,8 +102,9 @@ class Field:
     def _clean_string(self, value: Any) -> str:
         if not isinstance(value, str):
             raise _FieldError("Enter a string.")
-        if "\x00" in value:  # PostgreSQL text cannot hold NUL, and no field needs one
-            raise _FieldError("This value may not contain NUL characters.")
+        refusal = text_refusal(value)  # query strings too: bodies are checked when parsed
+        if refusal:
+            raise _FieldError(refusal)
         if self.max_length is not None and len(value) > self.max_length:
             raise _FieldError(f"Use at most {self.max_length} characters.")
         if self.min_length is not None and len(value) < self.min_length:

@@ -146,6 +146,11 @@ def read_envelope(data: bytes) -> Envelope:
             "The file is not a complete credential payload (it is not valid JSON; it may be "
             "truncated).", stage="envelope",
         ) from None
+    if m.json_text_refusal(document) is not None:
+        raise PayloadError(
+            "The file is not a Keyturn managed credential payload (it holds text that is not "
+            "valid Unicode).", stage="envelope",
+        )
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise PayloadError(
             f"The file is not a Keyturn managed credential payload (format {FORMAT!r}).",
@@ -242,6 +247,12 @@ def decrypt(data: bytes, password: str) -> dict[str, Any]:
         content = None
     if not isinstance(content, dict):
         raise PayloadError("The decrypted content is not a JSON object.", stage="content")
+    refused = m.json_text_refusal(content)
+    if refused is not None:
+        # Named by its field, never quoted: the text may be a secret.
+        field_name = refused[0] if refused[0] in CONTENT_KEYS else "content"
+        raise PayloadError(f"The payload's {field_name} is not acceptable: {refused[1]}",
+                           stage="content", field=field_name)
     return content
 
 

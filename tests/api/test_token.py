@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import timedelta
 from urllib.parse import urlencode
@@ -163,3 +164,33 @@ def test_it_dates_the_last_use_of_a_version_to_the_minute(client, unit):
         traveller.shift(timedelta(seconds=31))
         _token(client, api)
         assert api.credential.versions.get().last_used_at > first
+
+
+# --- Text that cannot be kept --------------------------------------------------------------
+
+LONE_SURROGATE = "\ud800"  # json.dumps sends it as the escape \ud800, as a client could
+
+
+@pytest.mark.parametrize("field", ["client_id", "client_secret", "grant_type"])
+def test_it_refuses_a_lone_surrogate_in_any_field_with_an_oauth_400(client, api_client, field):
+    fields = {"grant_type": "client_credentials", "client_id": api_client.client_id,
+              "client_secret": api_client.secret, field: f"x{LONE_SURROGATE}y"}
+    for auth in ({}, {"HTTP_AUTHORIZATION": api_client.basic}):
+        response = client.post(TOKEN, json.dumps(fields), content_type="application/json",
+                               **auth)
+        assert response.status_code == 400, response.content
+        assert response["Content-Type"] == "application/json"
+        assert response["Cache-Control"] == "no-store"
+        assert response.json()["error"] == "invalid_request"
+
+
+def test_it_answers_unencodable_text_in_forms_and_basic_without_a_server_error(
+        client, api_client):
+    # Forms and headers are bytes: what is not UTF-8 never becomes a lone surrogate.
+    form = client.post(TOKEN, f"client_id={api_client.client_id}&client_secret=%ED%A0%80",
+                       content_type="application/x-www-form-urlencoded")
+    basic = client.post(TOKEN, HTTP_AUTHORIZATION="Basic " + base64.b64encode(
+        api_client.client_id.encode() + b":\xed\xa0\x80").decode())
+    for response in (form, basic):
+        assert response.status_code == 401
+        assert response["Cache-Control"] == "no-store"

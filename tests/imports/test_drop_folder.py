@@ -105,3 +105,11 @@ def test_it_is_also_a_management_command(drop, capsys):
     call_command("scan_import_drop_folder")
     assert "1 received, 0 already received, 0 rejected" in capsys.readouterr().out
     assert PendingImport.objects.count() == 1
+
+
+def test_it_rejects_a_file_with_a_lone_surrogate_with_a_readable_note(drop):
+    (drop / "acme" / "odd.json").write_bytes(
+        b'{"format": "keyturn-managed-credential", "version": 1, "\\ud800": 1}')
+    assert scan_drop_folder() == {"received": 0, "duplicates": 0, "rejected": 1}
+    note = (drop / "acme" / "rejected" / "odd.json.note.txt").read_text(encoding="utf-8")
+    assert "not valid Unicode" in note
