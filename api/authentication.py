@@ -35,6 +35,8 @@ from credentials.models import CredentialVersion, Kind, VersionState
 from . import selectors
 from .http import ApiError, body_bytes, json_body, json_error, respond
 from .models import ApiKey
+from .schema import ValidationFailed
+from .shapes import TOKEN_REQUEST
 
 BASIC_CHALLENGE = 'Basic realm="keyturn"'
 BEARER_CHALLENGE = 'Bearer realm="keyturn"'
@@ -94,8 +96,10 @@ def client_credentials(
 
 
 def token_body(request: HttpRequest) -> dict[str, Any]:
-    """The fields of a token request's body (JSON object or form), {} when there is none.
-    Raises ApiError for a body too large (413), malformed (400) or of another type (415)."""
+    """The fields of a token request's body (JSON object or form), {} when there is none,
+    for api.shapes.TOKEN_REQUEST to check. Raises ApiError for a body too large (413),
+    malformed (400) or of another type (415), ValidationFailed for text that cannot be kept
+    or a form parameter sent twice (400)."""
     body = body_bytes(request)
     if not body:
         return {}
@@ -103,14 +107,26 @@ def token_body(request: HttpRequest) -> dict[str, Any]:
         data = json_body(request)
         if not isinstance(data, dict):
             raise ApiError(400, "invalid_request", "Send a JSON object.")
-        return data
-    if request.content_type in FORM_TYPES:
-        try:
-            return {key: request.POST.get(key) for key in request.POST}
-        except (MultiPartParserError, TooManyFieldsSent, UnicodeDecodeError, ValueError):
-            raise ApiError(400, "invalid_request", "The form body could not be read.") from None
-    raise ApiError(415, "unsupported_media_type",
-                   "Send client credentials by HTTP Basic, as JSON or as a form.")
+    elif request.content_type in FORM_TYPES:
+        data = _form_fields(request)
+    else:
+        raise ApiError(415, "unsupported_media_type",
+                       "Send client credentials by HTTP Basic, as JSON or as a form.")
+    return data
+
+
+def _form_fields(request: HttpRequest) -> dict[str, str]:
+    """A form's parameters as RFC 6749 section 3.2 reads them: one sent without a value
+    counts as not sent, and a parameter of the request may not be sent twice."""
+    try:
+        sent = {key: values for key, values in request.POST.lists()}
+    except (MultiPartParserError, TooManyFieldsSent, UnicodeDecodeError, ValueError):
+        raise ApiError(400, "invalid_request", "The form body could not be read.") from None
+    repeated = {key: ["Send this parameter once."] for key, values in sent.items()
+                if key in TOKEN_REQUEST.fields and len(values) > 1}
+    if repeated:
+        raise ValidationFailed(repeated)
+    return {key: values[-1] for key, values in sent.items() if values[-1] != ""}
 
 
 def client_version_verify(

@@ -2,8 +2,9 @@
 
 One description per field both validates what clients send (bodies and query strings) and
 becomes the OpenAPI document (api/openapi.py), so the contract and the code cannot drift:
-a field the document does not list is refused as unknown, and a limit the document states is
-the limit the code enforces.
+a field the document does not list is refused as unknown (or, where the document says
+additionalProperties: true, ignored), and a limit the document states is the limit the code
+enforces.
 """
 
 from __future__ import annotations
@@ -131,12 +132,15 @@ class Shape:
     name: str
     fields: Mapping[str, Field]
     description: str = ""
+    # Fields it does not list are refused as unknown, unless a standard says to ignore them
+    # (OAuth 2.0's token endpoint: RFC 6749 section 3.2).
+    ignore_unknown: bool = False
 
     def json_schema(self) -> dict[str, Any]:
         schema: dict[str, Any] = {
             "type": "object",
             "properties": {name: f.json_schema() for name, f in self.fields.items()},
-            "additionalProperties": False,
+            "additionalProperties": self.ignore_unknown,
         }
         required = [name for name, f in self.fields.items() if f.required]
         if required:
@@ -149,7 +153,7 @@ class Shape:
         """The known fields of `data`, checked; ValidationFailed lists every problem."""
         if not isinstance(data, dict):
             raise ValidationFailed({"body": ["Send a JSON object."]})
-        errors: dict[str, list[str]] = {
+        errors: dict[str, list[str]] = {} if self.ignore_unknown else {
             name: ["Unknown field."] for name in data if name not in self.fields
         }
         cleaned: dict[str, Any] = {}
