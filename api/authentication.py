@@ -3,7 +3,8 @@
 - Client secrets are verified with credentials.crypto.digests_match (HMAC-SHA256 keyed,
   constant time); CredentialVersion.works_at(now), with `now` the request's arrival time,
   decides whether a matching version authenticates. A wrong client id and a wrong secret take
-  the same path (one query, at least one HMAC) and get the same answer.
+  the same path (one query, at least one HMAC) and get the same answer. HTTP Basic user and
+  password are form-url-decoded (RFC 6749 section 2.3.1); see basic_credentials.
 - Access tokens are signed with django.core.signing (SECRET_KEY, a salt of their own): they
   carry the version id and their expiry and cost no write to issue. They last 15 minutes and
   die early only with their credential (deactivated or deleted).
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import wraps
 from typing import Any
+from urllib.parse import unquote_plus
 
 from django.core import signing
 from django.core.exceptions import TooManyFieldsSent
@@ -57,9 +59,19 @@ API_KEY_RE = re.compile(r"kt_([0-9a-f]{12})_[A-Za-z0-9_-]{20,100}")
 class ClientCredentials:
     client_id: str
     client_secret: str
+    # HTTP Basic only: the secret exactly as sent, when form-url-decoding changed it. RFC 6749
+    # asks clients to encode, many do not (curl -u, requests), and an entered secret may hold
+    # "+" or "%": such clients keep working.
+    secret_as_sent: str | None = None
 
     def __repr__(self) -> str:
         return f"ClientCredentials(client_id={self.client_id!r}, client_secret=***)"
+
+    def secrets(self) -> tuple[str, ...]:
+        """The secrets to try, decoded first."""
+        if self.secret_as_sent is None:
+            return (self.client_secret,)
+        return (self.client_secret, self.secret_as_sent)
 
 
 def _authorization(request: HttpRequest, scheme: str) -> str | None:
@@ -69,16 +81,22 @@ def _authorization(request: HttpRequest, scheme: str) -> str | None:
 
 
 def basic_credentials(request: HttpRequest) -> ClientCredentials | None:
-    """HTTP Basic credentials, or None when absent or unreadable."""
+    """HTTP Basic credentials, or None when absent or unreadable. As RFC 6749 section 2.3.1
+    says, the client id and secret are form-url-encoded before they become the Basic user and
+    password, so a client id holding ":" (allowed before credentials.material.CLIENT_ID_RE
+    refused it) authenticates when sent as %3A; Basic itself splits at the first colon."""
     value = _authorization(request, "basic")
     if value is None:
         return None
     try:
-        decoded = base64.b64decode(value, validate=True).decode("utf-8")
+        user, sep, password = base64.b64decode(value, validate=True).decode("utf-8").partition(":")
+        client_id = unquote_plus(user, errors="strict")
+        secret = unquote_plus(password, errors="strict")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
-    client_id, sep, secret = decoded.partition(":")
-    return ClientCredentials(client_id, secret) if sep else None
+    if not sep:
+        return None
+    return ClientCredentials(client_id, secret, password if password != secret else None)
 
 
 def client_credentials(
@@ -137,15 +155,17 @@ def client_version_verify(
     Every candidate's digest is checked (constant time each), and when there is no candidate
     a dummy digest is, so that an unknown client id and a wrong secret take the same path."""
     client_id = credentials.client_id if credentials else ""
-    secret = credentials.client_secret if credentials else ""
+    secrets = credentials.secrets() if credentials else ("",)
     candidates: list[CredentialVersion] = []
     if client_id and len(client_id) <= MAX_CLIENT_ID_LENGTH and not text_refusal(client_id):
         candidates = list(selectors.client_versions(client_id=client_id, now=now))
     matched = None
     for version in candidates or [None]:
         digest = version.secret_digest if version is not None else _NO_DIGEST
+        # Every form of the secret is compared (no short cut), each in constant time.
+        matches = [crypto.digests_match(digest or _NO_DIGEST, secret) for secret in secrets]
         if (
-            crypto.digests_match(digest or _NO_DIGEST, secret)
+            any(matches)
             and version is not None
             and version.works_at(now)
             and (accept_pending or version.state != VersionState.PENDING)

@@ -17,7 +17,12 @@ from .models import Kind
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 MAX_CLIENT_ID_LENGTH = 200
-CLIENT_ID_RE = re.compile(rf"^[A-Za-z0-9._:-]{{3,{MAX_CLIENT_ID_LENGTH}}}$")
+# New client ids hold no ":". HTTP Basic splits user and password at the first colon, and
+# many client libraries do not form-url-encode the id as RFC 6749 section 2.3.1 asks, so
+# such an id would never authenticate for them. Ids made before this rule may hold one: a
+# credential keeps its own id across rotations (see _client_id), and the API decodes %3A.
+CLIENT_ID_RE = re.compile(rf"^[A-Za-z0-9._-]{{3,{MAX_CLIENT_ID_LENGTH}}}$")
+CLIENT_ID_RULE = f"Client IDs are 3 to {MAX_CLIENT_ID_LENGTH} letters, digits, . _ or -."
 KEY_ID_RE = re.compile(r"^[A-Za-z0-9._:/-]{1,200}$")
 MIN_PASSWORD_LENGTH = 12
 MAX_SECRET_LENGTH = 16_384
@@ -171,10 +176,20 @@ def as2_certificate_generated(*, common_name: str, days: int, now: datetime) -> 
     return as2_certificate(certificate=cert_pem, private_key=key_pem)
 
 
-def api_client_secret(*, client_id: str, client_secret: str | None = None) -> Material:
-    client_id = (client_id or "").strip() or generate_client_id()
-    if not CLIENT_ID_RE.match(client_id):
-        raise MaterialError("client_id", "Client IDs are 3 to 200 letters, digits, . _ : or -.")
+def _client_id(value: str, current_client_id: str) -> str:
+    """A client id by CLIENT_ID_RE, or the credential's current id kept as it is (it was
+    checked by the rule of its day)."""
+    if current_client_id and value == current_client_id:
+        return value
+    if not CLIENT_ID_RE.match(value):
+        raise MaterialError("client_id", CLIENT_ID_RULE)
+    return value
+
+
+def api_client_secret(*, client_id: str, client_secret: str | None = None,
+                      current_client_id: str = "") -> Material:
+    """`current_client_id`: the id of the credential this material replaces, if any."""
+    client_id = _client_id((client_id or "").strip() or generate_client_id(), current_client_id)
     secret = client_secret if client_secret else generate_client_secret()
     if len(secret) < 32:
         raise MaterialError("client_secret", "Client secrets must have at least 32 characters.")
@@ -184,10 +199,10 @@ def api_client_secret(*, client_id: str, client_secret: str | None = None) -> Ma
     )
 
 
-def api_key(*, client_id: str, key_id: str, private_key: str) -> Material:
-    client_id = (client_id or "").strip()
-    if not CLIENT_ID_RE.match(client_id):
-        raise MaterialError("client_id", "Client IDs are 3 to 200 letters, digits, . _ : or -.")
+def api_key(*, client_id: str, key_id: str, private_key: str,
+            current_client_id: str = "") -> Material:
+    """`current_client_id`: the id of the credential this material replaces, if any."""
+    client_id = _client_id((client_id or "").strip(), current_client_id)
     key_id = (key_id or "").strip()
     if not KEY_ID_RE.match(key_id):
         raise MaterialError("key_id", "Key IDs are 1 to 200 letters, digits, . _ : / or -.")

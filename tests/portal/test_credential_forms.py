@@ -296,3 +296,14 @@ def test_it_never_fails_on_bytes_that_are_not_utf8_in_a_secret_field(signed_in, 
     assert response.status_code in (200, 302)
     for credential in Credential.objects.all():
         assert "\ufffd" in version_secret(credential.versions.get())
+
+
+@pytest.mark.parametrize(("kind", "data"), [
+    ("api_client_secret", {"source": "generate"}),
+    ("api_key", {"key_id": "k-1", "source": "generate"}),
+])
+def test_it_refuses_a_colon_in_a_new_client_id(signed_in, kind, data):
+    # HTTP Basic splits at the first colon: such an id could not authenticate unencoded.
+    response = _create(signed_in, kind, name="Colon", client_id="partner:prod", **data)
+    _assert_refused(response, "client_id", "Client IDs are 3 to 200 letters, digits, . _ or -.")
+    assert not Credential.objects.exists()
