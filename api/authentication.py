@@ -91,11 +91,14 @@ def basic_credentials(request: HttpRequest) -> ClientCredentials | None:
     try:
         user, sep, password = base64.b64decode(value, validate=True).decode("utf-8").partition(":")
         client_id = unquote_plus(user, errors="strict")
-        secret = unquote_plus(password, errors="strict")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
     if not sep:
         return None
+    try:
+        secret = unquote_plus(password, errors="strict")
+    except UnicodeDecodeError:  # not encoded: a secret holding "%FF" sent as it is
+        secret = password
     return ClientCredentials(client_id, secret, password if password != secret else None)
 
 

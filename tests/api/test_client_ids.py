@@ -23,7 +23,7 @@ TOKEN = "/authentication/token"
 NEW = "/api/credentials/new"
 WHOAMI = "/api/v1/whoami"
 # Entered secrets (not generated ones) may hold anything form-url-encoding changes.
-ODD_SECRET = "s3cret+plus%2Fpercent:colon space-0123456789abcdef"
+ODD_SECRET = "s3cret+plus%2Fpercent%FFnot-utf8:colon space-0123456789abcdef"
 
 
 def _basic(user: str, password: str) -> str:
