@@ -223,8 +223,9 @@ def api_credential_out(credential: Credential, now: datetime) -> dict[str, Any]:
 # --- Client credentials: token, whoami, new credentials ------------------------------------
 
 TOKEN_REQUEST = Shape("TokenRequest", {
-    "grant_type": Field("string", "Optional; if sent, client_credentials.",
-                        enum=("client_credentials",)),
+    # "" because a parameter sent without a value counts as not sent (RFC 6749 section 3.2).
+    "grant_type": Field("string", "Optional; if sent, client_credentials (empty counts as "
+                        "not sent).", enum=("client_credentials", "")),
     "client_id": Field("string", max_length=MAX_CLIENT_ID_LENGTH),
     "client_secret": Field("string", max_length=1024, write_only=True),
 }, "Client credentials in the body, when not sent by HTTP Basic. Other parameters (scope, "

@@ -71,8 +71,8 @@ def token(request: HttpRequest) -> HttpResponse:
     request.arrived_at = now  # type: ignore[attr-defined]
     try:
         sent = token_body(request)
-        grant_type = sent.get("grant_type", "client_credentials")
-        if isinstance(grant_type, str) and grant_type != "client_credentials":
+        grant_type = sent.get("grant_type")
+        if isinstance(grant_type, str) and grant_type not in ("client_credentials", ""):
             return _oauth_error(400, "unsupported_grant_type",
                                 "Use grant_type=client_credentials.")
         fields = s.TOKEN_REQUEST.clean(sent)

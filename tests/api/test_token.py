@@ -252,6 +252,7 @@ def test_it_ignores_parameters_it_does_not_know_as_oauth_requires(client, api_cl
     fields = {"grant_type": "client_credentials", "client_id": api_client.client_id,
               "client_secret": api_client.secret, "scope": "read", "audience": "keyturn"}
     assert _json(client, fields).status_code == 200
+    assert _json(client, {**fields, "grant_type": ""}).status_code == 200
     form = _form(client, urlencode({**fields, "grant_type": "", "resource": ""}))
     assert form.status_code == 200, form.content
 
@@ -260,6 +261,6 @@ def test_it_documents_the_token_body_it_enforces(client, db):
     schema = client.get("/api/v1/openapi.json").json()["components"]["schemas"]["TokenRequest"]
     assert schema["properties"]["client_id"] == {"type": "string", "maxLength": 200}
     assert schema["properties"]["client_secret"]["maxLength"] == 1024
-    assert schema["properties"]["grant_type"]["enum"] == ["client_credentials"]
+    assert schema["properties"]["grant_type"]["enum"] == ["client_credentials", ""]
     assert schema["additionalProperties"] is True
     assert "RFC 6749" in schema["description"]
