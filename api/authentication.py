@@ -3,7 +3,8 @@
 - Client secrets are verified with credentials.crypto.digests_match (HMAC-SHA256 keyed,
   constant time); CredentialVersion.works_at(now), with `now` the request's arrival time,
   decides whether a matching version authenticates. A wrong client id and a wrong secret take
-  the same path (one query, at least one HMAC) and get the same answer.
+  the same path (one query, at least one HMAC) and get the same answer. HTTP Basic user and
+  password are form-url-decoded (RFC 6749 section 2.3.1); see basic_credentials.
 - Access tokens are signed with django.core.signing (SECRET_KEY, a salt of their own): they
   carry the version id and their expiry and cost no write to issue. They last 15 minutes and
   die early only with their credential (deactivated or deleted).
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import wraps
 from typing import Any
+from urllib.parse import unquote_plus
 
 from django.core import signing
 from django.core.exceptions import TooManyFieldsSent
@@ -29,11 +31,14 @@ from django.http.multipartparser import MultiPartParserError
 from django.utils import timezone
 
 from credentials import crypto
+from credentials.material import MAX_CLIENT_ID_LENGTH, text_refusal
 from credentials.models import CredentialVersion, Kind, VersionState
 
 from . import selectors
 from .http import ApiError, body_bytes, json_body, json_error, respond
 from .models import ApiKey
+from .schema import ValidationFailed
+from .shapes import TOKEN_REQUEST
 
 BASIC_CHALLENGE = 'Basic realm="keyturn"'
 BEARER_CHALLENGE = 'Bearer realm="keyturn"'
@@ -43,7 +48,6 @@ _TOKEN_SALT = "keyturn.api.access-token"
 # Compared against when no candidate exists, so an unknown client id or key prefix still
 # costs an HMAC like a known one.
 _NO_DIGEST = "0" * 64
-_MAX_CLIENT_ID = 200
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 API_KEY_RE = re.compile(r"kt_([0-9a-f]{12})_[A-Za-z0-9_-]{20,100}")
 
@@ -55,9 +59,19 @@ API_KEY_RE = re.compile(r"kt_([0-9a-f]{12})_[A-Za-z0-9_-]{20,100}")
 class ClientCredentials:
     client_id: str
     client_secret: str
+    # HTTP Basic only: the secret exactly as sent, when form-url-decoding changed it. RFC 6749
+    # asks clients to encode, many do not (curl -u, requests), and an entered secret may hold
+    # "+" or "%": such clients keep working.
+    secret_as_sent: str | None = None
 
     def __repr__(self) -> str:
         return f"ClientCredentials(client_id={self.client_id!r}, client_secret=***)"
+
+    def secrets(self) -> tuple[str, ...]:
+        """The secrets to try, decoded first."""
+        if self.secret_as_sent is None:
+            return (self.client_secret,)
+        return (self.client_secret, self.secret_as_sent)
 
 
 def _authorization(request: HttpRequest, scheme: str) -> str | None:
@@ -67,16 +81,25 @@ def _authorization(request: HttpRequest, scheme: str) -> str | None:
 
 
 def basic_credentials(request: HttpRequest) -> ClientCredentials | None:
-    """HTTP Basic credentials, or None when absent or unreadable."""
+    """HTTP Basic credentials, or None when absent or unreadable. As RFC 6749 section 2.3.1
+    says, the client id and secret are form-url-encoded before they become the Basic user and
+    password, so a client id holding ":" (allowed before credentials.material.CLIENT_ID_RE
+    refused it) authenticates when sent as %3A; Basic itself splits at the first colon."""
     value = _authorization(request, "basic")
     if value is None:
         return None
     try:
-        decoded = base64.b64decode(value, validate=True).decode("utf-8")
+        user, sep, password = base64.b64decode(value, validate=True).decode("utf-8").partition(":")
+        client_id = unquote_plus(user, errors="strict")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
-    client_id, sep, secret = decoded.partition(":")
-    return ClientCredentials(client_id, secret) if sep else None
+    if not sep:
+        return None
+    try:
+        secret = unquote_plus(password, errors="strict")
+    except UnicodeDecodeError:  # not encoded: a secret holding "%FF" sent as it is
+        secret = password
+    return ClientCredentials(client_id, secret, password if password != secret else None)
 
 
 def client_credentials(
@@ -94,8 +117,10 @@ def client_credentials(
 
 
 def token_body(request: HttpRequest) -> dict[str, Any]:
-    """The fields of a token request's body (JSON object or form), {} when there is none.
-    Raises ApiError for a body too large (413), malformed (400) or of another type (415)."""
+    """The fields of a token request's body (JSON object or form), {} when there is none,
+    for api.shapes.TOKEN_REQUEST to check. Raises ApiError for a body too large (413),
+    malformed (400) or of another type (415), ValidationFailed for text that cannot be kept
+    or a form parameter sent twice (400)."""
     body = body_bytes(request)
     if not body:
         return {}
@@ -103,14 +128,26 @@ def token_body(request: HttpRequest) -> dict[str, Any]:
         data = json_body(request)
         if not isinstance(data, dict):
             raise ApiError(400, "invalid_request", "Send a JSON object.")
-        return data
-    if request.content_type in FORM_TYPES:
-        try:
-            return {key: request.POST.get(key) for key in request.POST}
-        except (MultiPartParserError, TooManyFieldsSent, UnicodeDecodeError, ValueError):
-            raise ApiError(400, "invalid_request", "The form body could not be read.") from None
-    raise ApiError(415, "unsupported_media_type",
-                   "Send client credentials by HTTP Basic, as JSON or as a form.")
+    elif request.content_type in FORM_TYPES:
+        data = _form_fields(request)
+    else:
+        raise ApiError(415, "unsupported_media_type",
+                       "Send client credentials by HTTP Basic, as JSON or as a form.")
+    return data
+
+
+def _form_fields(request: HttpRequest) -> dict[str, str]:
+    """A form's parameters as RFC 6749 section 3.2 reads them: one sent without a value
+    counts as not sent, and a parameter of the request may not be sent twice."""
+    try:
+        sent = {key: values for key, values in request.POST.lists()}
+    except (MultiPartParserError, TooManyFieldsSent, UnicodeDecodeError, ValueError):
+        raise ApiError(400, "invalid_request", "The form body could not be read.") from None
+    repeated = {key: ["Send this parameter once."] for key, values in sent.items()
+                if key in TOKEN_REQUEST.fields and len(values) > 1}
+    if repeated:
+        raise ValidationFailed(repeated)
+    return {key: values[-1] for key, values in sent.items() if values[-1] != ""}
 
 
 def client_version_verify(
@@ -121,15 +158,17 @@ def client_version_verify(
     Every candidate's digest is checked (constant time each), and when there is no candidate
     a dummy digest is, so that an unknown client id and a wrong secret take the same path."""
     client_id = credentials.client_id if credentials else ""
-    secret = credentials.client_secret if credentials else ""
+    secrets = credentials.secrets() if credentials else ("",)
     candidates: list[CredentialVersion] = []
-    if client_id and len(client_id) <= _MAX_CLIENT_ID and "\x00" not in client_id:
+    if client_id and len(client_id) <= MAX_CLIENT_ID_LENGTH and not text_refusal(client_id):
         candidates = list(selectors.client_versions(client_id=client_id, now=now))
     matched = None
     for version in candidates or [None]:
         digest = version.secret_digest if version is not None else _NO_DIGEST
+        # Every form of the secret is compared (no short cut), each in constant time.
+        matches = [crypto.digests_match(digest or _NO_DIGEST, secret) for secret in secrets]
         if (
-            crypto.digests_match(digest or _NO_DIGEST, secret)
+            any(matches)
             and version is not None
             and version.works_at(now)
             and (accept_pending or version.state != VersionState.PENDING)

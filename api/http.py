@@ -12,6 +12,8 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import URLPattern, path
 from django.views.decorators.csrf import csrf_exempt
 
+from credentials.material import json_text_refusal
+
 from .schema import ValidationFailed
 
 MAX_BODY_BYTES = 64 * 1024
@@ -73,15 +75,23 @@ def _no_constants(name: str) -> None:
 
 
 def json_body(request: HttpRequest) -> Any:
-    """The decoded JSON body: 413 too large, 415 not JSON, 400 malformed."""
+    """The decoded JSON body: 413 too large, 415 not JSON, 400 malformed, or holding a string
+    that cannot be kept (NUL, a lone surrogate: see credentials.material.text_refusal), named
+    by its top-level field. Every body is parsed here, so no string that UTF-8 cannot encode
+    reaches hashing, encryption or the database."""
     body = body_bytes(request)
     if request.content_type not in JSON_TYPES:
         raise ApiError(415, "unsupported_media_type",
                        "Send the body as JSON with Content-Type: application/json.")
     try:
-        return json.loads(body.decode("utf-8"), parse_constant=_no_constants)
+        data = json.loads(body.decode("utf-8"), parse_constant=_no_constants)
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise ValidationFailed({"body": ["The body is not valid JSON."]}) from None
+    refused = json_text_refusal(data)
+    if refused is not None:
+        field, message = refused
+        raise ValidationFailed({field: [message]})
+    return data
 
 
 def respond(handler: Handler, request: HttpRequest, **kwargs: Any) -> HttpResponse:

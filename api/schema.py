@@ -2,8 +2,9 @@
 
 One description per field both validates what clients send (bodies and query strings) and
 becomes the OpenAPI document (api/openapi.py), so the contract and the code cannot drift:
-a field the document does not list is refused as unknown, and a limit the document states is
-the limit the code enforces.
+a field the document does not list is refused as unknown (or, where the document says
+additionalProperties: true, ignored), and a limit the document states is the limit the code
+enforces.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+
+from credentials.material import text_refusal
 
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -100,8 +103,9 @@ class Field:
     def _clean_string(self, value: Any) -> str:
         if not isinstance(value, str):
             raise _FieldError("Enter a string.")
-        if "\x00" in value:  # PostgreSQL text cannot hold NUL, and no field needs one
-            raise _FieldError("This value may not contain NUL characters.")
+        refusal = text_refusal(value)  # query strings too: bodies are checked when parsed
+        if refusal:
+            raise _FieldError(refusal)
         if self.max_length is not None and len(value) > self.max_length:
             raise _FieldError(f"Use at most {self.max_length} characters.")
         if self.min_length is not None and len(value) < self.min_length:
@@ -128,12 +132,15 @@ class Shape:
     name: str
     fields: Mapping[str, Field]
     description: str = ""
+    # Fields it does not list are refused as unknown, unless a standard says to ignore them
+    # (OAuth 2.0's token endpoint: RFC 6749 section 3.2).
+    ignore_unknown: bool = False
 
     def json_schema(self) -> dict[str, Any]:
         schema: dict[str, Any] = {
             "type": "object",
             "properties": {name: f.json_schema() for name, f in self.fields.items()},
-            "additionalProperties": False,
+            "additionalProperties": self.ignore_unknown,
         }
         required = [name for name, f in self.fields.items() if f.required]
         if required:
@@ -146,7 +153,7 @@ class Shape:
         """The known fields of `data`, checked; ValidationFailed lists every problem."""
         if not isinstance(data, dict):
             raise ValidationFailed({"body": ["Send a JSON object."]})
-        errors: dict[str, list[str]] = {
+        errors: dict[str, list[str]] = {} if self.ignore_unknown else {
             name: ["Unknown field."] for name in data if name not in self.fields
         }
         cleaned: dict[str, Any] = {}

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from credentials.material import USERNAME_RE
+from credentials.material import MAX_CLIENT_ID_LENGTH, USERNAME_RE
 from credentials.models import Credential, CredentialVersion, Kind, VersionState
 from credentials.status import Badge, credential_badges
 
@@ -223,11 +223,15 @@ def api_credential_out(credential: Credential, now: datetime) -> dict[str, Any]:
 # --- Client credentials: token, whoami, new credentials ------------------------------------
 
 TOKEN_REQUEST = Shape("TokenRequest", {
-    "grant_type": Field("string", "Optional; if sent, client_credentials.",
-                        enum=("client_credentials",)),
-    "client_id": Field("string", max_length=200),
+    # "" because a parameter sent without a value counts as not sent (RFC 6749 section 3.2).
+    "grant_type": Field("string", "Optional; if sent, client_credentials (empty counts as "
+                        "not sent).", enum=("client_credentials", "")),
+    "client_id": Field("string", max_length=MAX_CLIENT_ID_LENGTH),
     "client_secret": Field("string", max_length=1024, write_only=True),
-}, "Client credentials in the body, when not sent by HTTP Basic.")
+}, "Client credentials in the body, when not sent by HTTP Basic. Other parameters (scope, "
+   "audience, ...) are ignored, as OAuth 2.0 requires (RFC 6749 section 3.2). In a form, a "
+   "parameter sent without a value counts as not sent, and one sent twice is refused.",
+   ignore_unknown=True)
 TOKEN = Shape("AccessToken", {
     "access_token": Field("string", required=True),
     "token_type": Field("string", required=True, enum=("Bearer",)),

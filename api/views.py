@@ -58,7 +58,8 @@ def _oauth_error(status: int, error: str, description: str) -> JsonResponse:
     body_media_types=("application/json", "application/x-www-form-urlencoded"),
     responses={
         200: Response("A bearer token.", s.TOKEN),
-        400: Response("A malformed body or an unsupported grant_type.", s.OAUTH_ERROR),
+        400: Response("A body that does not fit TokenRequest (error_description names the "
+                      "field), or an unsupported grant_type.", s.OAUTH_ERROR),
         401: Response("Wrong, expired or missing client credentials (whatever the reason, "
                       "the same answer).", s.OAUTH_ERROR, {"WWW-Authenticate": BASIC_CHALLENGE}),
         413: Response("The body is too large.", s.OAUTH_ERROR),
@@ -69,14 +70,18 @@ def token(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     request.arrived_at = now  # type: ignore[attr-defined]
     try:
-        fields = token_body(request)
-    except (ApiError, ValidationFailed) as exc:
-        status = exc.status if isinstance(exc, ApiError) else 400
-        return _oauth_error(status, "invalid_request", str(exc) if status != 400 else
-                            "The body could not be read.")
-    grant_type = fields.get("grant_type", "client_credentials")
-    if grant_type != "client_credentials":
-        return _oauth_error(400, "unsupported_grant_type", "Use grant_type=client_credentials.")
+        sent = token_body(request)
+        grant_type = sent.get("grant_type")
+        if isinstance(grant_type, str) and grant_type not in ("client_credentials", ""):
+            return _oauth_error(400, "unsupported_grant_type",
+                                "Use grant_type=client_credentials.")
+        fields = s.TOKEN_REQUEST.clean(sent)
+    except ApiError as exc:
+        return _oauth_error(exc.status, "invalid_request", exc.message)
+    except ValidationFailed as exc:
+        return _oauth_error(400, "invalid_request", "; ".join(
+            f"{name}: {' '.join(messages)}" for name, messages in exc.errors.items()
+        ))
     issued = services.client_token_issue(
         credentials=client_credentials(request, fields), now=now
     )

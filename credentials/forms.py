@@ -87,9 +87,12 @@ class MaterialForm(forms.Form):
     source_choices: list[tuple[str, str]] = []
     material: material.Material | None = None
 
-    def __init__(self, *args: Any, now: datetime | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, now: datetime | None = None, current_client_id: str = "",
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.now = now or timezone.now()
+        # On a rotation: the credential's id, which it may keep (credentials.material).
+        self.current_client_id = current_client_id
         if self.source_choices and "source" in self.fields:
             self.fields["source"].choices = self.source_choices
 
@@ -225,7 +228,8 @@ class ApiClientSecretForm(MaterialForm):
         if cleaned["source"] == SOURCE_ENTER:
             secret = self._entered(cleaned, "client_secret", "client secret")
         return material.api_client_secret(client_id=cleaned.get("client_id") or "",
-                                           client_secret=secret)
+                                           client_secret=secret,
+                                           current_client_id=self.current_client_id)
 
 
 class ApiKeyForm(MaterialForm):
@@ -246,7 +250,8 @@ class ApiKeyForm(MaterialForm):
         else:
             private_key = self._entered(cleaned, "private_key", "PEM private key")
         return material.api_key(client_id=cleaned["client_id"], key_id=cleaned["key_id"],
-                                private_key=private_key)
+                                private_key=private_key,
+                                current_client_id=self.current_client_id)
 
 
 MATERIAL_FORMS: dict[str, type[MaterialForm]] = {

@@ -6,18 +6,30 @@ from __future__ import annotations
 import re
 import secrets
 import string
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from . import crypto
 from .crypto import MaterialError
 from .models import Kind
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
-CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{3,200}$")
+MAX_CLIENT_ID_LENGTH = 200
+# New client ids hold no ":". HTTP Basic splits user and password at the first colon, and
+# many client libraries do not form-url-encode the id as RFC 6749 section 2.3.1 asks, so
+# such an id would never authenticate for them. Ids made before this rule may hold one: a
+# credential keeps its own id across rotations (see _client_id), and the API decodes %3A.
+CLIENT_ID_RE = re.compile(rf"^[A-Za-z0-9._-]{{3,{MAX_CLIENT_ID_LENGTH}}}$")
+CLIENT_ID_RULE = f"Client IDs are 3 to {MAX_CLIENT_ID_LENGTH} letters, digits, . _ or -."
 KEY_ID_RE = re.compile(r"^[A-Za-z0-9._:/-]{1,200}$")
 MIN_PASSWORD_LENGTH = 12
 MAX_SECRET_LENGTH = 16_384
+# JSON's \ud800 escapes can carry a lone surrogate, which is no Unicode character: UTF-8
+# (hashing, encryption, the database) cannot encode it. A valid pair is one character once
+# decoded, so any code point left in this range is unpaired.
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -38,6 +50,49 @@ class Material:
     def valid_until(self) -> datetime | None:
         """Material that carries its own expiry (a certificate) dictates the version's."""
         return self.certificate.not_after if self.certificate else None
+
+
+def text_refusal(value: str) -> str | None:
+    """Why a text supplied from outside cannot be kept, or None. The one rule for every
+    string of an API body, a query string or an import payload: PostgreSQL text cannot hold
+    NUL, and no field needs one; a lone surrogate cannot be encoded at all."""
+    if "\x00" in value:
+        return "This value may not contain NUL characters."
+    if _SURROGATE_RE.search(value):
+        return "This value is not valid Unicode text (it holds a lone surrogate)."
+    return None
+
+
+def _strings(data: Any) -> Iterator[str]:
+    """Every key and string value in parsed JSON, without recursion (the parser accepted
+    the nesting; a walker must not fail on it)."""
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            yield value
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+
+
+def json_text_refusal(data: Any) -> tuple[str, str] | None:
+    """(field, message) for the first string of parsed JSON that text_refusal refuses, or
+    None. The field is the top-level key whose value holds it, or "body" when the string is
+    a top-level key itself (a key that cannot be encoded is never echoed) or there is no
+    top-level object."""
+    fields = data.items() if isinstance(data, dict) else [("body", data)]
+    for key, value in fields:
+        key_refusal = text_refusal(key)
+        if key_refusal:
+            return "body", key_refusal
+        for text in _strings(value):
+            refusal = text_refusal(text)
+            if refusal:
+                return key, refusal
+    return None
 
 
 def generate_password(length: int = 24) -> str:
@@ -121,10 +176,20 @@ def as2_certificate_generated(*, common_name: str, days: int, now: datetime) -> 
     return as2_certificate(certificate=cert_pem, private_key=key_pem)
 
 
-def api_client_secret(*, client_id: str, client_secret: str | None = None) -> Material:
-    client_id = (client_id or "").strip() or generate_client_id()
-    if not CLIENT_ID_RE.match(client_id):
-        raise MaterialError("client_id", "Client IDs are 3 to 200 letters, digits, . _ : or -.")
+def _client_id(value: str, current_client_id: str) -> str:
+    """A client id by CLIENT_ID_RE, or the credential's current id kept as it is (it was
+    checked by the rule of its day)."""
+    if current_client_id and value == current_client_id:
+        return value
+    if not CLIENT_ID_RE.match(value):
+        raise MaterialError("client_id", CLIENT_ID_RULE)
+    return value
+
+
+def api_client_secret(*, client_id: str, client_secret: str | None = None,
+                      current_client_id: str = "") -> Material:
+    """`current_client_id`: the id of the credential this material replaces, if any."""
+    client_id = _client_id((client_id or "").strip() or generate_client_id(), current_client_id)
     secret = client_secret if client_secret else generate_client_secret()
     if len(secret) < 32:
         raise MaterialError("client_secret", "Client secrets must have at least 32 characters.")
@@ -134,10 +199,10 @@ def api_client_secret(*, client_id: str, client_secret: str | None = None) -> Ma
     )
 
 
-def api_key(*, client_id: str, key_id: str, private_key: str) -> Material:
-    client_id = (client_id or "").strip()
-    if not CLIENT_ID_RE.match(client_id):
-        raise MaterialError("client_id", "Client IDs are 3 to 200 letters, digits, . _ : or -.")
+def api_key(*, client_id: str, key_id: str, private_key: str,
+            current_client_id: str = "") -> Material:
+    """`current_client_id`: the id of the credential this material replaces, if any."""
+    client_id = _client_id((client_id or "").strip(), current_client_id)
     key_id = (key_id or "").strip()
     if not KEY_ID_RE.match(key_id):
         raise MaterialError("key_id", "Key IDs are 1 to 200 letters, digits, . _ : / or -.")

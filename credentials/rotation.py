@@ -174,10 +174,11 @@ def regenerated_material(credential: Credential, current: CredentialVersion,
             common_name=common_name, days=credential.lifetime_days, now=now
         )
     if credential.kind == Kind.API_CLIENT_SECRET:
-        return m.api_client_secret(client_id=current.client_id)
+        return m.api_client_secret(client_id=current.client_id,
+                                   current_client_id=current.client_id)
     return m.api_key(
         client_id=current.client_id, key_id=f"{current.client_id}-{now:%Y%m%d%H%M}",
-        private_key=crypto.generate_pem_private_key(),
+        private_key=crypto.generate_pem_private_key(), current_client_id=current.client_id,
     )
 
 

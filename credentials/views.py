@@ -511,7 +511,8 @@ def credential_rotate(request: HttpRequest, org_slug: str, pk: UUID) -> HttpResp
         second = SwapForm(data, candidates=selectors.swap_candidates(credential, request.user))
     else:
         second = MATERIAL_FORMS[credential.kind](
-            data, request.FILES if data else None, initial=_material_initial(current)
+            data, request.FILES if data else None, initial=_material_initial(current),
+            current_client_id=current.client_id if current else "",
         )
     if step == "2" and second.is_valid():
         try:

@@ -33,12 +33,18 @@ class ChangeCredentialForm(forms.Form):
 
     material: Material | None = None
 
+    def __init__(self, *args: Any, current_client_id: str = "", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The credential's id, which it may keep (credentials.material).
+        self.current_client_id = current_client_id
+
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         if not self.errors:
             try:
                 self.material = m.api_key(client_id=data["client_id"], key_id=data["key_id"],
-                                          private_key=data["private_key"])
+                                          private_key=data["private_key"],
+                                          current_client_id=self.current_client_id)
             except MaterialError as exc:
                 self.add_error(exc.field if exc.field in self.fields else None, exc.message)
         return data

@@ -146,6 +146,11 @@ def read_envelope(data: bytes) -> Envelope:
             "The file is not a complete credential payload (it is not valid JSON; it may be "
             "truncated).", stage="envelope",
         ) from None
+    if m.json_text_refusal(document) is not None:
+        raise PayloadError(
+            "The file is not a Keyturn managed credential payload (it holds text that is not "
+            "valid Unicode).", stage="envelope",
+        )
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise PayloadError(
             f"The file is not a Keyturn managed credential payload (format {FORMAT!r}).",
@@ -242,6 +247,12 @@ def decrypt(data: bytes, password: str) -> dict[str, Any]:
         content = None
     if not isinstance(content, dict):
         raise PayloadError("The decrypted content is not a JSON object.", stage="content")
+    refused = m.json_text_refusal(content)
+    if refused is not None:
+        # Named by its field, never quoted: the text may be a secret.
+        field_name = refused[0] if refused[0] in CONTENT_KEYS else "content"
+        raise PayloadError(f"The payload's {field_name} is not acceptable: {refused[1]}",
+                           stage="content", field=field_name)
     return content
 
 
@@ -280,7 +291,8 @@ def _from_pkcs12(encoded: str, password: str) -> tuple[str, str]:
     return certificate.public_bytes(serialization.Encoding.PEM).decode(), key_pem
 
 
-def _material(kind: str, given: dict[str, Any], password: str) -> Material:
+def _material(kind: str, given: dict[str, Any], password: str,
+              current_client_id: str) -> Material:
     public, secret = KIND_FIELDS[kind]
     if kind == Kind.AS2_CERTIFICATE and "pkcs12" in given:
         if set(given) != {"pkcs12"}:
@@ -305,6 +317,8 @@ def _material(kind: str, given: dict[str, Any], password: str) -> Material:
         Kind.API_CLIENT_SECRET: m.api_client_secret,
         Kind.API_KEY: m.api_key,
     }
+    if kind in (Kind.API_CLIENT_SECRET, Kind.API_KEY):
+        values["current_client_id"] = current_client_id
     try:
         return builders[kind](**values)
     except MaterialError as exc:
@@ -314,9 +328,11 @@ def _material(kind: str, given: dict[str, Any], password: str) -> Material:
         ) from None
 
 
-def parse_content(content: dict[str, Any], password: str) -> ManagedCredential:
+def parse_content(content: dict[str, Any], password: str, *,
+                  current_client_id: str = "") -> ManagedCredential:
     """Validates decrypted content; keys and certificates are checked by
-    credentials.material exactly as if they had been typed into the portal."""
+    credentials.material exactly as if they had been typed into the portal.
+    `current_client_id`: the id of the credential it would replace, which it may keep."""
     unknown = sorted(str(key)[:40] for key in set(content) - CONTENT_KEYS)
     if unknown:
         raise PayloadError(
@@ -347,11 +363,14 @@ def parse_content(content: dict[str, Any], password: str) -> ManagedCredential:
         raise PayloadError("The payload has no material.", stage="content", field="material")
     return ManagedCredential(
         kind=kind, name=name, business_unit=business_unit, valid_until=valid_until,
-        material=_material(kind, given, password),
+        material=_material(kind, given, password, current_client_id),
     )
 
 
-def open_payload(data: bytes, password: str) -> ManagedCredential:
-    """Checks, decrypts and validates a payload: the one entry point for importing."""
-    return parse_content(decrypt(data, password), password)
+def open_payload(data: bytes, password: str, *,
+                 current_client_id: str = "") -> ManagedCredential:
+    """Checks, decrypts and validates a payload: the one entry point for importing.
+    `current_client_id`: as for parse_content."""
+    return parse_content(decrypt(data, password), password,
+                         current_client_id=current_client_id)
 

@@ -278,6 +278,13 @@ def credential_export(
 # --- Opening payloads --------------------------------------------------------------------
 
 
+def client_id_kept_by(credential: Credential | None) -> str:
+    """The client id a payload that replaces `credential` may keep though no new id could
+    have it (credentials.material.CLIENT_ID_RE)."""
+    version = current_version(credential) if credential is not None else None
+    return version.client_id if version is not None else ""
+
+
 @sensitive_variables("password")
 def import_open(
     *,
@@ -288,12 +295,15 @@ def import_open(
     file_name: str,
     pending: PendingImport | None = None,
     source_ip: str | None = None,
+    replacing: Credential | None = None,
 ) -> payload.ManagedCredential:
-    """Decrypts and validates a payload. A refusal is audited (the reason, never the
-    password) and, when the content itself is unacceptable, the pending import is marked
-    failed: no password will ever make it acceptable."""
+    """Decrypts and validates a payload (for `replacing`, if it would replace a credential).
+    A refusal is audited (the reason, never the password) and, when the content itself is
+    unacceptable, the pending import is marked failed: no password will ever make it
+    acceptable."""
     try:
-        return payload.open_payload(data, password)
+        return payload.open_payload(data, password,
+                                    current_client_id=client_id_kept_by(replacing))
     except payload.PayloadError as exc:
         with transaction.atomic():
             if pending is not None and exc.stage == "content":
@@ -413,7 +423,8 @@ def import_replace(
     all its guarantees (the old version stays current unless the switch commits)."""
     now = now or timezone.now()
     managed = import_open(organization=organization, data=data, password=password, actor=actor,
-                          file_name=file_name, pending=pending, source_ip=source_ip)
+                          file_name=file_name, pending=pending, source_ip=source_ip,
+                          replacing=credential)
     check_replace_target(managed=managed, credential=credential, organization=organization)
     _require_kind_perm(actor, organization, managed.kind)
     with transaction.atomic():

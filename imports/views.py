@@ -108,7 +108,8 @@ def credential_change(request: HttpRequest, org_slug: str, pk: object) -> HttpRe
     credential = _get_api_key_credential(request, organization, pk)
     current = current_version(credential)
     if request.method == "POST":
-        form = ChangeCredentialForm(request.POST)
+        form = ChangeCredentialForm(request.POST,
+                                    current_client_id=current.client_id if current else "")
         if form.is_valid():
             sealed_put(request, purpose=CHANGE_PURPOSE, object_id=str(credential.pk),
                        values={name: form.cleaned_data[name]
@@ -146,7 +147,7 @@ def credential_change_confirm(request: HttpRequest, org_slug: str, pk: object) -
         messages.warning(request, "Enter the new credential details (the earlier entry "
                                   "expired or was already used).")
         return redirect("credential_change", org_slug=org_slug, pk=credential.pk)
-    form = ChangeCredentialForm(values)
+    form = ChangeCredentialForm(values, current_client_id=current.client_id if current else "")
     public = {name: values[name] for name in ("name", "client_id", "key_id")}
     if not form.is_valid():  # the rules changed between the steps
         sealed_drop(request, purpose=CHANGE_PURPOSE, object_id=str(credential.pk))
@@ -266,7 +267,7 @@ def import_password(request: HttpRequest, org_slug: str, pk: object) -> HttpResp
             managed = services.import_open(
                 organization=organization, data=pending.payload_bytes, password=password,
                 actor=request.user, file_name=pending.file_name, pending=pending,
-                source_ip=client_ip(request),
+                source_ip=client_ip(request), replacing=credential,
             )
             if credential is not None:
                 services.check_replace_target(managed=managed, credential=credential,
@@ -308,7 +309,10 @@ def import_preview(request: HttpRequest, org_slug: str, pk: object) -> HttpRespo
         if credential is None:
             raise Http404("No such credential.")
     try:
-        managed = payload.open_payload(pending.payload_bytes, sealed["password"])
+        managed = payload.open_payload(
+            pending.payload_bytes, sealed["password"],
+            current_client_id=services.client_id_kept_by(credential),
+        )
     except payload.PayloadError as exc:  # only if the rules changed since the password step
         sealed_drop(request, purpose=IMPORT_PURPOSE, object_id=str(pending.pk))
         messages.error(request, exc.message)

@@ -29,9 +29,16 @@ from tests.factories import make_credential
 
 MIN_REQUESTS = 1_000
 # Invalid data must be refused with a 4xx; an oversized body is refused as such (413).
-CONFIG = schemathesis.Config.from_dict({"checks": {"negative_data_rejection": {
-    "expected-statuses": [400, 401, 404, 405, 409, 413, 415],
-}}})
+# The token endpoint checks its body before the credentials in it: an invalid body is a 400,
+# never the 401 of a wrong secret.
+CONFIG = schemathesis.Config.from_dict({
+    "checks": {"negative_data_rejection": {
+        "expected-statuses": [400, 401, 404, 405, 409, 413, 415],
+    }},
+    "operations": [{"include-path": "/authentication/token", "checks": {
+        "negative_data_rejection": {"expected-statuses": [400, 413, 415]},
+    }}],
+})
 CONFORMANCE = [not_a_server_error, status_code_conformance, content_type_conformance,
                response_headers_conformance, response_schema_conformance]
 
@@ -73,11 +80,12 @@ def test_it_answers_over_a_thousand_generated_requests_without_a_server_error(
     wsgi_app, acme_key, unit
 ):
     sftp = make_credential(unit, Kind.SFTP_PASSWORD)
+    api_client = make_api_client(unit)
     real_ids = {
         "/api/v1/headless/sftp/credentials/{id}/": str(sftp.pk),
         "/api/v1/headless/as2/certificates/{id}/": str(make_credential(unit,
                                                                        Kind.AS2_CERTIFICATE).pk),
-        "/api/v1/headless/api/credentials/{id}/": str(make_api_client(unit).credential.pk),
+        "/api/v1/headless/api/credentials/{id}/": str(api_client.credential.pk),
     }
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", wsgi_app, config=CONFIG)
     headers = {"X-Keyturn-Key": acme_key}
@@ -94,6 +102,13 @@ def test_it_answers_over_a_thousand_generated_requests_without_a_server_error(
         if operation.path in real_ids:
             _run(operation, mode=GenerationMode.POSITIVE, examples=40, headers=headers,
                  sent=sent, path_parameters={"id": real_ids[operation.path]})
+        if operation.path == "/authentication/token":
+            # With real client credentials: valid bodies get tokens, invalid ones still 400.
+            with_client = {**headers, "Authorization": api_client.basic}
+            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+                _run(operation, mode=mode, examples=30, headers=with_client, sent=sent)
+    token_statuses = {status for _, path, status in sent if path == "/authentication/token"}
+    assert {200, 400, 401} <= token_statuses, token_statuses
     statuses = sorted({status for _, _, status in sent})
     assert len(sent) >= MIN_REQUESTS, f"only {len(sent)} requests were generated"
     assert all(status < 500 for status in statuses)

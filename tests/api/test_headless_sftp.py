@@ -288,6 +288,34 @@ def test_it_refuses_invalid_bodies_with_errors_per_field(client, acme_key, overr
     assert not Credential.objects.exists()
 
 
+LONE_SURROGATE = "\ud800"  # json.dumps sends it as the escape \ud800, as a client could
+
+
+@pytest.mark.parametrize(("overrides", "field"), [
+    ({"password": f"long-enough-{LONE_SURROGATE}-password"}, "password"),
+    ({"auth_type": "KEY", "private_key": f"-----BEGIN{LONE_SURROGATE}"}, "private_key"),
+    ({"user": LONE_SURROGATE}, "user"),
+    ({"hostname": f"sftp{LONE_SURROGATE}.example.com"}, "hostname"),
+    ({"business_unit": LONE_SURROGATE}, "business_unit"),
+    ({"colour": [{"deep": LONE_SURROGATE}]}, "colour"),
+    ({LONE_SURROGATE: "x"}, "body"),
+    ({"password": "long-enough-\x00-password"}, "password"),
+])
+def test_it_refuses_text_that_is_not_valid_unicode_with_a_400_naming_the_field(
+        client, acme_key, overrides, field):
+    created = _create(client, acme_key)
+    before = _snapshot(created["id"])
+    for method, url in (("post", LIST), ("put", f"{LIST}{created['id']}/")):
+        response = _send(client, acme_key, method, url, _body(**overrides))
+        assert response.status_code == 400, response.content
+        assert response["Content-Type"] == "application/json"
+        assert response["Cache-Control"] == "no-store"
+        errors = response.json()["errors"]
+        assert list(errors) == [field]
+        assert "NUL" in errors[field][0] or "lone surrogate" in errors[field][0]
+    assert Credential.objects.count() == 1 and _snapshot(created["id"]) == before
+
+
 def test_it_names_every_missing_field(client, acme_key):
     response = _send(client, acme_key, "post", LIST, {})
     assert set(response.json()["errors"]) == {"hostname", "port", "user", "auth_type"}

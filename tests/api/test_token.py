@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import timedelta
 from urllib.parse import urlencode
@@ -163,3 +164,103 @@ def test_it_dates_the_last_use_of_a_version_to_the_minute(client, unit):
         traveller.shift(timedelta(seconds=31))
         _token(client, api)
         assert api.credential.versions.get().last_used_at > first
+
+
+# --- Text that cannot be kept --------------------------------------------------------------
+
+LONE_SURROGATE = "\ud800"  # json.dumps sends it as the escape \ud800, as a client could
+
+
+@pytest.mark.parametrize("field", ["client_id", "client_secret", "grant_type", "scope"])
+def test_it_refuses_a_lone_surrogate_in_any_field_with_an_oauth_400(client, api_client, field):
+    fields = {"grant_type": "client_credentials", "client_id": api_client.client_id,
+              "client_secret": api_client.secret, field: f"x{LONE_SURROGATE}y"}
+    for auth in ({}, {"HTTP_AUTHORIZATION": api_client.basic}):
+        response = client.post(TOKEN, json.dumps(fields), content_type="application/json",
+                               **auth)
+        assert response.status_code == 400, response.content
+        assert response["Content-Type"] == "application/json"
+        assert response["Cache-Control"] == "no-store"
+        body = response.json()
+        assert body["error"] == "invalid_request"
+        assert body["error_description"].startswith(f"{field}: ")
+        assert "lone surrogate" in body["error_description"]
+
+
+def test_it_answers_unencodable_text_in_forms_and_basic_without_a_server_error(
+        client, api_client):
+    # Forms and headers are bytes: what is not UTF-8 never becomes a lone surrogate.
+    form = client.post(TOKEN, f"client_id={api_client.client_id}&client_secret=%ED%A0%80",
+                       content_type="application/x-www-form-urlencoded")
+    basic = client.post(TOKEN, HTTP_AUTHORIZATION="Basic " + base64.b64encode(
+        api_client.client_id.encode() + b":\xed\xa0\x80").decode())
+    for response in (form, basic):
+        assert response.status_code == 401
+        assert response["Cache-Control"] == "no-store"
+
+
+# --- The body's shape ----------------------------------------------------------------------
+
+
+def _json(client, fields, **extra):
+    return client.post(TOKEN, json.dumps(fields), content_type="application/json", **extra)
+
+
+def _form(client, body, **extra):
+    return client.post(TOKEN, body, content_type="application/x-www-form-urlencoded", **extra)
+
+
+@pytest.mark.parametrize(("fields", "field", "words"), [
+    ({"client_id": 12345}, "client_id", "Enter a string."),
+    ({"client_id": "c" * 201}, "client_id", "at most 200"),
+    ({"client_secret": ["a"]}, "client_secret", "Enter a string."),
+    ({"client_secret": "s" * 1025}, "client_secret", "at most 1024"),
+    ({"grant_type": None}, "grant_type", "may not be null"),
+    ({"grant_type": 1}, "grant_type", "Enter a string."),
+    ({"client_id": "erp\x00prod"}, "client_id", "NUL"),
+])
+def test_it_refuses_fields_that_do_not_fit_the_documented_shape_with_400(
+        client, api_client, fields, field, words):
+    # Valid client credentials by HTTP Basic do not make an invalid body acceptable.
+    for extra in ({}, {"HTTP_AUTHORIZATION": api_client.basic}):
+        response = _json(client, {"client_secret": api_client.secret, **fields}, **extra)
+        assert response.status_code == 400, response.content
+        body = response.json()
+        assert body["error"] == "invalid_request"
+        assert body["error_description"].startswith(f"{field}: ")
+        assert words in body["error_description"]
+        assert api_client.secret not in response.content.decode()
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ("client_id=" + "c" * 201 + "&client_secret=s", "client_id"),
+    ("client_id=erp%00prod&client_secret=s", "client_id"),
+    ("client_id=erp-prod&client_id=other&client_secret=s", "client_id"),
+    ("grant_type=client_credentials&grant_type=client_credentials", "grant_type"),
+])
+def test_it_refuses_form_fields_that_do_not_fit_the_documented_shape_with_400(
+        client, api_client, body, field):
+    response = _form(client, body, HTTP_AUTHORIZATION=api_client.basic)
+    assert response.status_code == 400, response.content
+    assert response.json()["error"] == "invalid_request"
+    assert response.json()["error_description"].startswith(f"{field}: ")
+
+
+def test_it_ignores_parameters_it_does_not_know_as_oauth_requires(client, api_client):
+    """RFC 6749 section 3.2: the token endpoint MUST ignore unrecognized parameters (clients
+    send scope or audience), and a parameter without a value counts as not sent."""
+    fields = {"grant_type": "client_credentials", "client_id": api_client.client_id,
+              "client_secret": api_client.secret, "scope": "read", "audience": "keyturn"}
+    assert _json(client, fields).status_code == 200
+    assert _json(client, {**fields, "grant_type": ""}).status_code == 200
+    form = _form(client, urlencode({**fields, "grant_type": "", "resource": ""}))
+    assert form.status_code == 200, form.content
+
+
+def test_it_documents_the_token_body_it_enforces(client, db):
+    schema = client.get("/api/v1/openapi.json").json()["components"]["schemas"]["TokenRequest"]
+    assert schema["properties"]["client_id"] == {"type": "string", "maxLength": 200}
+    assert schema["properties"]["client_secret"]["maxLength"] == 1024
+    assert schema["properties"]["grant_type"]["enum"] == ["client_credentials", ""]
+    assert schema["additionalProperties"] is True
+    assert "RFC 6749" in schema["description"]

@@ -117,3 +117,11 @@ def test_it_creates_the_drop_folder_and_its_outcome_folders_owner_only(tmp_path,
         scan_drop_folder()
     for folder in (root.parent, root, root / "rejected"):
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+
+
+def test_it_rejects_a_file_with_a_lone_surrogate_with_a_readable_note(drop):
+    (drop / "acme" / "odd.json").write_bytes(
+        b'{"format": "keyturn-managed-credential", "version": 1, "\\ud800": 1}')
+    assert scan_drop_folder() == {"received": 0, "duplicates": 0, "rejected": 1}
+    note = (drop / "acme" / "rejected" / "odd.json.note.txt").read_text(encoding="utf-8")
+    assert "not valid Unicode" in note

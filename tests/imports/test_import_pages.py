@@ -291,3 +291,61 @@ def test_it_leaves_the_banner_off_the_pages_it_leads_to(acme, bob):
     request.user, request.organization = bob, acme
     request.resolver_match = resolve(LIST)
     assert pending_imports(request)["pending_import_count"] == 0
+
+
+@pytest.mark.parametrize(("where", "text"), [
+    ("password", "long-enough-\ud800-password"),  # sealed as the JSON escape \ud800
+    ("name", "Partner\x00drop"),
+])
+def test_it_refuses_payload_text_that_cannot_be_kept_naming_its_field(client, bob, acme,
+                                                                      where, text):
+    content = {"kind": "sftp_password", "name": "Partner drop", "business_unit": "warehouse",
+               "material": {"username": "partner", "password": "long-enough-password"}}
+    if where == "name":
+        content["name"] = text
+    else:
+        content["material"]["password"] = text
+    pending = _pending(seal(content), acme)
+    client.force_login(bob)
+    response = client.post(_password_url(pending, "add"),
+                           {"action": "add", "password": PAYLOAD_PASSWORD}, follow=True)
+    assert response.status_code == 200
+    field = "material" if where == "password" else "name"
+    assert f"The payload&#x27;s {field} is not acceptable" in response.content.decode()
+    pending.refresh_from_db()
+    assert pending.state == ImportState.FAILED
+    assert "long-enough" not in pending.result_note
+    assert _counts() == (0, 0)
+
+
+def test_it_refuses_an_upload_with_a_lone_surrogate_in_its_envelope(client, bob):
+    client.force_login(bob)
+    data = b'{"format": "keyturn-managed-credential", "version": 1, "\\ud800": 1}'
+    response = _upload(client, data)
+    assert response.status_code == 400
+    assert "not valid Unicode" in " ".join(response.context["upload_form"].errors["file"])
+    assert PendingImport.objects.count() == 0
+
+
+def test_it_refuses_a_colon_client_id_unless_the_payload_replaces_its_own_credential(
+        client, bob, acme, carrier_api):
+    content = api_key_content(ec_pem())
+    content["material"]["client_id"] = "carrier:client"
+    client.force_login(bob)
+    as_new = _pending(seal(content), acme)
+    response = client.post(_password_url(as_new, "add"),
+                           {"action": "add", "password": PAYLOAD_PASSWORD}, follow=True)
+    assert "Client IDs are 3 to 200 letters, digits, . _ or -." in response.content.decode()
+    as_new.refresh_from_db()
+    assert as_new.state == ImportState.FAILED
+    # The credential made when ids could hold ":" takes a payload that keeps its id.
+    carrier_api.versions.update(client_id="carrier:client")
+    content["name"] = "Carrier API (next key)"
+    update = _pending(seal(content), acme)
+    right = client.post(_password_url(update, "update", carrier_api),
+                        {"action": "update", "credential": carrier_api.pk,
+                         "password": PAYLOAD_PASSWORD})
+    assert right.status_code == 302, right.content
+    assert client.post(right["Location"]).status_code == 302
+    new = current_version(carrier_api)
+    assert (new.number, new.client_id) == (2, "carrier:client")

@@ -275,3 +275,17 @@ def test_it_forgets_sealed_values_after_a_while(bob, time_machine):
     sealed_session.sealed_put(request, purpose="p", object_id="o", values={"k": "v"})
     time_machine.move_to("2026-11-23 10:16Z", tick=False)
     assert sealed_session.sealed_get(request, purpose="p", object_id="o") is None
+
+
+def test_it_keeps_a_colon_client_id_from_before_the_rule_and_refuses_a_new_one(
+        client, bob, carrier_api):
+    carrier_api.versions.update(client_id="carrier:client")  # as ids could be made then
+    client.force_login(bob)
+    before = _state(carrier_api)
+    refused = client.post(_url(carrier_api), _details(ec_pem(), client_id="carrier:other"))
+    assert "Client IDs are" in " ".join(refused.context["form"].errors["client_id"])
+    assert _state(carrier_api) == before
+    kept = client.post(_url(carrier_api), _details(ec_pem(), client_id="carrier:client"))
+    assert kept.status_code == 302
+    assert client.post(_url(carrier_api, "confirm/")).status_code == 302
+    assert current_version(carrier_api).client_id == "carrier:client"

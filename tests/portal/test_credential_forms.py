@@ -5,6 +5,7 @@ nothing."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -262,3 +263,47 @@ def test_it_never_sends_a_pasted_key_back_when_the_form_is_refused(signed_in):
                        key_id="k-1", source="enter", private_key=pem)
     assert "client_id" in _errors(response)
     assert pem.splitlines()[1] not in response.content.decode()
+
+
+SECRET_FIELDS = [
+    ("sftp_password", "password", {"username": "partner-9"}),
+    ("sftp_key", "private_key", {"username": "partner-9"}),
+    ("api_client_secret", "client_secret", {"client_id": "erp-9"}),
+    ("api_key", "private_key", {"client_id": "erp-9", "key_id": "k-9"}),
+]
+
+
+@pytest.mark.parametrize(("kind", "field", "data"), SECRET_FIELDS)
+def test_it_refuses_a_nul_in_a_secret_field_on_the_field_and_creates_nothing(
+        signed_in, kind, field, data):
+    response = _create(signed_in, kind, name="With NUL", source="enter",
+                       **{**data, field: "a-long-enough-secret-\x00-with-more-characters"})
+    _assert_refused(response, field, "Null characters are not allowed")
+    assert not Credential.objects.exists()
+
+
+@pytest.mark.parametrize(("kind", "field", "data"), SECRET_FIELDS)
+def test_it_never_fails_on_bytes_that_are_not_utf8_in_a_secret_field(signed_in, kind, field,
+                                                                     data):
+    # The UTF-8 form of a lone surrogate (a browser never sends it; a script may). Django
+    # decodes form bodies with replacement characters, so no lone surrogate reaches the
+    # encryption: the answer is a refusal or a credential whose secret can be read back.
+    body = "&".join(f"{name}={quote(value)}" for name, value in {
+        **COMMON, **data, "name": "Odd bytes", "source": "enter"}.items())
+    body += f"&{field}=a-long-enough-secret-%ED%A0%80-with-more-characters"
+    response = signed_in.post(reverse("credential_create", args=["acme", kind]), body,
+                              content_type="application/x-www-form-urlencoded")
+    assert response.status_code in (200, 302)
+    for credential in Credential.objects.all():
+        assert "\ufffd" in version_secret(credential.versions.get())
+
+
+@pytest.mark.parametrize(("kind", "data"), [
+    ("api_client_secret", {"source": "generate"}),
+    ("api_key", {"key_id": "k-1", "source": "generate"}),
+])
+def test_it_refuses_a_colon_in_a_new_client_id(signed_in, kind, data):
+    # HTTP Basic splits at the first colon: such an id could not authenticate unencoded.
+    response = _create(signed_in, kind, name="Colon", client_id="partner:prod", **data)
+    _assert_refused(response, "client_id", "Client IDs are 3 to 200 letters, digits, . _ or -.")
+    assert not Credential.objects.exists()

@@ -261,3 +261,23 @@ def test_it_never_sends_a_pasted_key_back_when_the_rotation_is_refused(client, b
     assert response.status_code == 200
     assert pem.splitlines()[1] not in response.content.decode()
     assert api_key.versions.count() == 1
+
+
+@pytest.mark.parametrize("kind", [Kind.API_CLIENT_SECRET, Kind.API_KEY])
+def test_it_keeps_a_colon_client_id_from_before_the_rule_and_refuses_a_new_one(
+        client, berta, unit, alice, kind):
+    credential = make_credential(unit, kind, actor=alice)
+    # Made when ids could hold ":" (no way in accepts one now).
+    credential.versions.update(client_id="partner:prod")
+    client.force_login(berta)
+    plan = {"method": "new", "timing": "immediate"}
+    step2 = {"step": "2", **plan, "source": "generate", "key_id": "k-2"}
+    before = _state(credential)
+    other = client.post(reverse("credential_rotate", args=["acme", credential.pk]),
+                        {**step2, "client_id": "partner:test"})
+    _assert_refused(other, "client_id", "Client IDs are")
+    assert _state(credential) == before
+    kept = client.post(reverse("credential_rotate", args=["acme", credential.pk]),
+                       {**step2, "client_id": "partner:prod"})
+    assert kept.status_code == 302
+    assert credential.versions.get(state="current").client_id == "partner:prod"
