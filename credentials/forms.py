@@ -11,6 +11,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from organizations import dates
 from organizations.models import BusinessUnit, Organization
 
 from . import material
@@ -41,7 +42,7 @@ class DateTimeInput(forms.DateTimeInput):
 
 
 def _datetime_field(label: str, help_text: str = "", required: bool = False) -> forms.Field:
-    return forms.DateTimeField(
+    return dates.DateTimeField(
         label=label, required=required, widget=DateTimeInput(), help_text=help_text,
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"],
     )
@@ -182,7 +183,10 @@ class As2CertificateForm(MaterialForm):
         required=False, min_value=1, max_value=3650, initial=365, label="Valid for (days)"
     )
     certificate = forms.FileField(
-        required=False, label="Certificate", help_text="PEM or DER X.509 certificate."
+        required=False, label="Certificate",
+        help_text="PEM or DER X.509 certificate. Its end date is the credential's expiry (one "
+                  "after 30 Dec 9999, such as the “no expiry” 31 Dec 9999, counts as 30 Dec "
+                  "9999 00:00 UTC).",
     )
     private_key = forms.FileField(
         required=False, label="Private key", help_text="PEM private key of this certificate."

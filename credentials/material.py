@@ -9,6 +9,8 @@ import string
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from organizations import dates
+
 from . import crypto
 from .crypto import MaterialError
 from .models import Kind
@@ -36,8 +38,10 @@ class Material:
 
     @property
     def valid_until(self) -> datetime | None:
-        """Material that carries its own expiry (a certificate) dictates the version's."""
-        return self.certificate.not_after if self.certificate else None
+        """Material that carries its own expiry (a certificate) dictates the version's,
+        capped to the last time Keyturn keeps: a partner certificate's "no expiry" end date
+        99991231235959Z makes a credential that expires on 30 Dec 9999 00:00 UTC."""
+        return dates.capped(self.certificate.not_after) if self.certificate else None
 
 
 def generate_password(length: int = 24) -> str:
