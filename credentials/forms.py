@@ -16,7 +16,8 @@ from organizations.models import BusinessUnit, Organization
 
 from . import material
 from .crypto import MaterialError
-from .models import Connection, Credential, Family, Kind, RotationPolicy
+from .models import Connection, Credential, Family, Kind, RotationMode, RotationPolicy
+from .rotation import RotationError, rotation_times_check
 from .selectors import SORTS
 from .status import Badge
 
@@ -331,8 +332,10 @@ class RotatePlanForm(forms.Form):
     )
     reason = forms.CharField(required=False, max_length=500)
 
-    def __init__(self, *args: Any, kind: str, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, kind: str, now: datetime | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.now = now or timezone.now()
         if kind not in (Kind.SFTP_PASSWORD, Kind.SFTP_KEY):
             del self.fields["test_before_switch"]
 
@@ -346,6 +349,17 @@ class RotatePlanForm(forms.Form):
             self.add_error("starts_at", "Choose when the scheduled rotation starts.")
         if timing == TIMING_IMMEDIATE:
             cleaned["starts_at"] = None
+        if timing and not self.errors:
+            # The engine's own rule, asked now so that a start in the past is refused here,
+            # before the new material is entered, not after the final click.
+            scheduled = timing == TIMING_SCHEDULED
+            try:
+                rotation_times_check(
+                    mode=RotationMode.SCHEDULED if scheduled else RotationMode.IMMEDIATE,
+                    starts_at=starts_at if scheduled else self.now,
+                    overlap_ends_at=cleaned.get("overlap_ends_at"), now=self.now)
+            except RotationError as exc:
+                self.add_error(exc.field, str(exc))
         return cleaned
 
 
