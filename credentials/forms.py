@@ -19,6 +19,7 @@ from .crypto import MaterialError
 from .models import Connection, Credential, Family, Kind, RotationMode, RotationPolicy
 from .rotation import RotationError, rotation_times_check
 from .selectors import SORTS
+from .services import AUTOMATIC_BY_DEFAULT
 from .status import Badge
 
 MAX_UPLOAD_BYTES = 64 * 1024
@@ -141,7 +142,8 @@ class SftpPasswordForm(MaterialForm):
     password = forms.CharField(
         required=False, strip=False, label="Password",
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text=f"At least {material.MIN_PASSWORD_LENGTH} characters.",
+        help_text=f"At least {material.MIN_PASSWORD_LENGTH} characters, without spaces at "
+                  "either end. A generated one has 24.",
     )
 
     def build(self, cleaned: dict[str, Any]) -> material.Material:
@@ -181,7 +183,8 @@ class As2CertificateForm(MaterialForm):
         help_text="For a generated certificate, e.g. as2.example.com.",
     )
     days = forms.IntegerField(
-        required=False, min_value=1, max_value=3650, initial=365, label="Valid for (days)"
+        required=False, min_value=1, max_value=3650, initial=365, label="Valid for (days)",
+        help_text="For a generated certificate: its end date, which is the credential's expiry.",
     )
     certificate = forms.FileField(
         required=False, label="Certificate",
@@ -263,6 +266,17 @@ MATERIAL_FORMS: dict[str, type[MaterialForm]] = {
 
 # --- Create and edit ---------------------------------------------------------------------
 
+ROTATION_POLICY_HELP = (
+    "Either way, reminder emails go out 30, 14 and 7 days before the current version expires. "
+    "Automatic rotation also generates a new version 30 days before: both work until the new "
+    "one is first used (a token request or an SFTP login) or the current one expires."
+)
+LIFETIME_HELP = (
+    "How long a version brought in by a rotation stays valid, from its start (from the old "
+    "version's expiry for automatic rotations), if the credential expires at all. A "
+    "certificate keeps its own end date."
+)
+
 
 class CredentialDetailsForm(forms.Form):
     """What a credential is besides its material."""
@@ -271,13 +285,12 @@ class CredentialDetailsForm(forms.Form):
         queryset=BusinessUnit.objects.none(), label="Business unit", to_field_name="slug"
     )
     name = forms.CharField(max_length=200)
-    valid_until = _datetime_field(
-        "Expires", "In your time zone. Leave empty for no expiry (a certificate brings its own)."
-    )
-    rotation_policy = forms.ChoiceField(choices=RotationPolicy.choices, label="Rotation policy")
+    valid_until = _datetime_field("Expires")
+    rotation_policy = forms.ChoiceField(choices=RotationPolicy.choices, label="Rotation policy",
+                                        help_text=ROTATION_POLICY_HELP)
     lifetime_days = forms.IntegerField(
         min_value=1, max_value=3650, initial=180, label="Lifetime (days)",
-        help_text="How long a newly generated version stays valid.",
+        help_text=LIFETIME_HELP,
     )
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
 
@@ -285,13 +298,20 @@ class CredentialDetailsForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["business_unit"].queryset = organization.business_units.all()
         if kind == Kind.AS2_CERTIFICATE:
-            del self.fields["valid_until"]
+            del self.fields["valid_until"]  # the certificate's end date is the expiry
+        elif kind in AUTOMATIC_BY_DEFAULT:
+            self.fields["valid_until"].help_text = (
+                "In your time zone. Leave empty to expire after the lifetime below.")
+        else:
+            self.fields["valid_until"].help_text = "In your time zone. Leave empty for no expiry."
 
 
 class CredentialEditForm(forms.Form):
     name = forms.CharField(max_length=200)
-    rotation_policy = forms.ChoiceField(choices=RotationPolicy.choices, label="Rotation policy")
-    lifetime_days = forms.IntegerField(min_value=1, max_value=3650, label="Lifetime (days)")
+    rotation_policy = forms.ChoiceField(choices=RotationPolicy.choices, label="Rotation policy",
+                                        help_text=ROTATION_POLICY_HELP)
+    lifetime_days = forms.IntegerField(min_value=1, max_value=3650, label="Lifetime (days)",
+                                       help_text=LIFETIME_HELP)
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
 
 
@@ -322,8 +342,8 @@ class RotatePlanForm(forms.Form):
     starts_at = _datetime_field("Start", "Scheduled only: when the switch happens.")
     overlap_ends_at = _datetime_field(
         "Old one works until",
-        "Optional overlap: the current credential keeps working until then. Empty: it stops "
-        "when the new one starts.",
+        "Optional overlap: the current credential keeps working until then (never after its "
+        "own expiry). Empty: it stops when the new one starts.",
     )
     test_before_switch = forms.BooleanField(
         required=False, label="Test first",
