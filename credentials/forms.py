@@ -161,7 +161,8 @@ class SftpKeyForm(MaterialForm):
     private_key = forms.CharField(
         required=False, strip=False, label="Private key",
         widget=SecretTextarea(attrs={"rows": 6, "autocomplete": "off", "spellcheck": "false"}),
-        help_text="OpenSSH or PEM; Ed25519, ECDSA, or RSA of 2048 bits or more; no passphrase.",
+        help_text="One key, OpenSSH or PEM: Ed25519, ECDSA, or RSA of 2048 bits or more; no "
+                  "passphrase.",
     )
 
     def build(self, cleaned: dict[str, Any]) -> material.Material:
@@ -193,7 +194,9 @@ class As2CertificateForm(MaterialForm):
                   "9999 00:00 UTC).",
     )
     private_key = forms.FileField(
-        required=False, label="Private key", help_text="PEM private key of this certificate."
+        required=False, label="Private key",
+        help_text="The certificate's private key, one key in PEM (or OpenSSH) format, no "
+                  "passphrase.",
     )
 
     def build(self, cleaned: dict[str, Any]) -> material.Material:
@@ -246,6 +249,8 @@ class ApiKeyForm(MaterialForm):
     private_key = forms.CharField(
         required=False, strip=False, label="PEM key",
         widget=SecretTextarea(attrs={"rows": 6, "autocomplete": "off", "spellcheck": "false"}),
+        help_text="One PEM private key: Ed25519, ECDSA (P-256, P-384, P-521) or RSA of 2048 "
+                  "bits or more; no passphrase.",
     )
 
     def build(self, cleaned: dict[str, Any]) -> material.Material:

@@ -20,6 +20,7 @@ CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{3,200}$")
 KEY_ID_RE = re.compile(r"^[A-Za-z0-9._:/-]{1,200}$")
 MIN_PASSWORD_LENGTH = 12
 MAX_SECRET_LENGTH = 16_384
+PEM_BEGIN, PEM_END = "-----BEGIN ", "-----END "
 
 
 @dataclass(frozen=True)
@@ -77,9 +78,21 @@ def _bounded(value: str, field_name: str) -> str:
 
 
 def _pem_text(value: str, field_name: str) -> str:
-    """Pasted key text as stored: bounded, LF line ends (browsers send CRLF), one final LF."""
+    """Pasted key text as stored: bounded, LF line ends (browsers send CRLF), one final LF,
+    and one PEM block: the key parsers read the first block and ignore the rest, so a second
+    key (or anything after the -----END line) would be stored unseen, behind the first one's
+    fingerprint."""
     value = _bounded(value or "", field_name).replace("\r\n", "\n").replace("\r", "\n")
-    return value.strip() + "\n" if value.strip() else ""
+    text = value.strip() + "\n" if value.strip() else ""
+    blocks = text.count(PEM_BEGIN)
+    if blocks > 1:
+        raise MaterialError(field_name, f"Give one private key: this text holds {blocks} "
+                                        "PEM blocks.")
+    end = text.find(PEM_END)
+    if end != -1 and text[text.find("\n", end):].strip():
+        raise MaterialError(field_name, "Give one private key: nothing may follow its -----END "
+                                        "line.")
+    return text
 
 
 def sftp_password(*, username: str, password: str) -> Material:

@@ -315,3 +315,13 @@ def test_it_gives_a_rotated_in_version_the_lifetime_its_help_text_promises(
         "username": "partner", "source": "generate"})
     pending = credential.versions.get(state="pending")
     assert pending.valid_until == datetime(2030, 6, 3, tzinfo=UTC) + timedelta(days=45)
+
+
+def test_it_refuses_two_pasted_private_keys_on_the_field_and_stores_neither(signed_in):
+    first, second = crypto.generate_ssh_key()[0], crypto.generate_ssh_key()[0]
+    response = _create(signed_in, "sftp_key", name="Two keys", username="k4", source="enter",
+                       private_key=first + "\n" + second)
+    _assert_refused(response, "private_key", "holds 2 PEM blocks")
+    assert not Credential.objects.exists()
+    html = response.content.decode()
+    assert first.splitlines()[1] not in html and second.splitlines()[1] not in html
