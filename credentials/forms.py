@@ -14,7 +14,7 @@ from django.utils import timezone
 from organizations import dates
 from organizations.models import BusinessUnit, Organization
 
-from . import material
+from . import material, network
 from .crypto import MaterialError
 from .models import Connection, Credential, Family, Kind, RotationMode, RotationPolicy
 from .rotation import RotationError, rotation_times_check
@@ -404,6 +404,17 @@ class SwapForm(forms.Form):
 
 class ConnectionForm(forms.ModelForm):
     endpoint_url = forms.URLField(required=False, assume_scheme="https", label="Endpoint URL")
+    hostname = forms.CharField(required=False, label="Host name",
+                               validators=network.hostname_validators,
+                               help_text="The partner's server, e.g. sftp.example.com.")
+    port = forms.IntegerField(required=False, validators=network.port_validators,
+                              help_text=f"{network.PORT_MIN} to {network.PORT_MAX}; SFTP "
+                                        "usually uses 22.")
+    host_key_fingerprint = forms.CharField(
+        required=False, label="Pinned host key", validators=network.host_key_pin_validators,
+        help_text="The SHA256 fingerprint of the server's host key, as ssh-keygen -lf prints it. "
+                  "Leave empty and Test connection shows the key for you to pin.",
+    )
 
     class Meta:
         model = Connection
