@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from credentials import network
 from credentials.material import MAX_CLIENT_ID_LENGTH, USERNAME_RE
 from credentials.models import Credential, CredentialVersion, Kind, VersionState
 from credentials.status import Badge, credential_badges
@@ -14,9 +15,6 @@ from .http import MAX_BODY_BYTES, iso
 from .schema import Field, Param, Response, Shape
 
 MAX_SECRET = 16_384
-HOSTNAME_PATTERN = (
-    r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
-)
 SLUG_PATTERN = r"^[-a-zA-Z0-9_]+$"
 
 # --- Common pieces -------------------------------------------------------------------------
@@ -107,10 +105,11 @@ COMMON_FIELDS = {
 # --- SFTP credentials ----------------------------------------------------------------------
 
 _SFTP_BODY = {
-    "hostname": Field("string", "The partner's SFTP server.", required=True, max_length=253,
-                      pattern=HOSTNAME_PATTERN, example="sftp.example.com",
-                      pattern_message="Enter a host name such as sftp.example.com."),
-    "port": Field("integer", required=True, minimum=1, maximum=65535, example=22),
+    "hostname": Field("string", "The partner's SFTP server.", required=True,
+                      max_length=network.HOSTNAME_MAX_LENGTH, pattern=network.HOSTNAME_PATTERN,
+                      example="sftp.example.com", pattern_message=network.HOSTNAME_MESSAGE),
+    "port": Field("integer", required=True, minimum=network.PORT_MIN, maximum=network.PORT_MAX,
+                  example=22),
     "user": Field("string", "The user name on that server.", required=True, max_length=64,
                   pattern=USERNAME_RE.pattern, example="sftpuser",
                   pattern_message="Enter 1 to 64 letters, digits, dots, dashes, _ or @."),

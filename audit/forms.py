@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
+from organizations import dates
 from organizations.models import User
 
 SYSTEM = "system"
@@ -18,9 +19,9 @@ class AuditFilterForm(forms.Form):
     action = forms.ChoiceField(required=False, label="Action")
     credential = forms.CharField(required=False, max_length=200, label="Credential",
                                  help_text="Its name or id.")
-    since = forms.DateField(required=False, label="From",
+    since = dates.DateField(required=False, label="From",
                             widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(required=False, label="To (inclusive)",
+    until = dates.DateField(required=False, label="To (inclusive)",
                             widget=forms.DateInput(attrs={"type": "date"}))
 
     def __init__(self, *args: Any, members: list[User], actions: list[str],

@@ -11,12 +11,15 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from organizations import dates
 from organizations.models import BusinessUnit, Organization
 
-from . import material
+from . import material, network
 from .crypto import MaterialError
-from .models import Connection, Credential, Family, Kind, RotationPolicy
+from .models import Connection, Credential, Family, Kind, RotationMode, RotationPolicy
+from .rotation import RotationError, rotation_times_check
 from .selectors import SORTS
+from .services import AUTOMATIC_BY_DEFAULT
 from .status import Badge
 
 MAX_UPLOAD_BYTES = 64 * 1024
@@ -41,7 +44,7 @@ class DateTimeInput(forms.DateTimeInput):
 
 
 def _datetime_field(label: str, help_text: str = "", required: bool = False) -> forms.Field:
-    return forms.DateTimeField(
+    return dates.DateTimeField(
         label=label, required=required, widget=DateTimeInput(), help_text=help_text,
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"],
     )
@@ -142,7 +145,8 @@ class SftpPasswordForm(MaterialForm):
     password = forms.CharField(
         required=False, strip=False, label="Password",
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text=f"At least {material.MIN_PASSWORD_LENGTH} characters.",
+        help_text=f"At least {material.MIN_PASSWORD_LENGTH} characters, without spaces at "
+                  "either end. A generated one has 24.",
     )
 
     def build(self, cleaned: dict[str, Any]) -> material.Material:
@@ -160,7 +164,8 @@ class SftpKeyForm(MaterialForm):
     private_key = forms.CharField(
         required=False, strip=False, label="Private key",
         widget=SecretTextarea(attrs={"rows": 6, "autocomplete": "off", "spellcheck": "false"}),
-        help_text="OpenSSH or PEM; Ed25519, ECDSA, or RSA of 2048 bits or more; no passphrase.",
+        help_text="One key, OpenSSH or PEM: Ed25519, ECDSA, or RSA of 2048 bits or more; no "
+                  "passphrase.",
     )
 
     def build(self, cleaned: dict[str, Any]) -> material.Material:
@@ -182,13 +187,19 @@ class As2CertificateForm(MaterialForm):
         help_text="For a generated certificate, e.g. as2.example.com.",
     )
     days = forms.IntegerField(
-        required=False, min_value=1, max_value=3650, initial=365, label="Valid for (days)"
+        required=False, min_value=1, max_value=3650, initial=365, label="Valid for (days)",
+        help_text="For a generated certificate: its end date, which is the credential's expiry.",
     )
     certificate = forms.FileField(
-        required=False, label="Certificate", help_text="PEM or DER X.509 certificate."
+        required=False, label="Certificate",
+        help_text="PEM or DER X.509 certificate. Its end date is the credential's expiry (one "
+                  "after 30 Dec 9999, such as the “no expiry” 31 Dec 9999, counts as 30 Dec "
+                  "9999 00:00 UTC).",
     )
     private_key = forms.FileField(
-        required=False, label="Private key", help_text="PEM private key of this certificate."
+        required=False, label="Private key",
+        help_text="The certificate's private key, one key in PEM (or OpenSSH) format, no "
+                  "passphrase.",
     )
 
     def build(self, cleaned: dict[str, Any]) -> material.Material:
@@ -242,6 +253,8 @@ class ApiKeyForm(MaterialForm):
     private_key = forms.CharField(
         required=False, strip=False, label="PEM key",
         widget=SecretTextarea(attrs={"rows": 6, "autocomplete": "off", "spellcheck": "false"}),
+        help_text="One PEM private key: Ed25519, ECDSA (P-256, P-384, P-521) or RSA of 2048 "
+                  "bits or more; no passphrase.",
     )
 
     def build(self, cleaned: dict[str, Any]) -> material.Material:
@@ -263,6 +276,17 @@ MATERIAL_FORMS: dict[str, type[MaterialForm]] = {
 
 # --- Create and edit ---------------------------------------------------------------------
 
+ROTATION_POLICY_HELP = (
+    "Either way, reminder emails go out 30, 14 and 7 days before the current version expires. "
+    "Automatic rotation also generates a new version 30 days before: both work until the new "
+    "one is first used (a token request or an SFTP login) or the current one expires."
+)
+LIFETIME_HELP = (
+    "How long a version brought in by a rotation stays valid, from its start (from the old "
+    "version's expiry for automatic rotations), if the credential expires at all. A "
+    "certificate keeps its own end date."
+)
+
 
 class CredentialDetailsForm(forms.Form):
     """What a credential is besides its material."""
@@ -271,13 +295,12 @@ class CredentialDetailsForm(forms.Form):
         queryset=BusinessUnit.objects.none(), label="Business unit", to_field_name="slug"
     )
     name = forms.CharField(max_length=200)
-    valid_until = _datetime_field(
-        "Expires", "In your time zone. Leave empty for no expiry (a certificate brings its own)."
-    )
-    rotation_policy = forms.ChoiceField(choices=RotationPolicy.choices, label="Rotation policy")
+    valid_until = _datetime_field("Expires")
+    rotation_policy = forms.ChoiceField(choices=RotationPolicy.choices, label="Rotation policy",
+                                        help_text=ROTATION_POLICY_HELP)
     lifetime_days = forms.IntegerField(
         min_value=1, max_value=3650, initial=180, label="Lifetime (days)",
-        help_text="How long a newly generated version stays valid.",
+        help_text=LIFETIME_HELP,
     )
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
 
@@ -285,13 +308,20 @@ class CredentialDetailsForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["business_unit"].queryset = organization.business_units.all()
         if kind == Kind.AS2_CERTIFICATE:
-            del self.fields["valid_until"]
+            del self.fields["valid_until"]  # the certificate's end date is the expiry
+        elif kind in AUTOMATIC_BY_DEFAULT:
+            self.fields["valid_until"].help_text = (
+                "In your time zone. Leave empty to expire after the lifetime below.")
+        else:
+            self.fields["valid_until"].help_text = "In your time zone. Leave empty for no expiry."
 
 
 class CredentialEditForm(forms.Form):
     name = forms.CharField(max_length=200)
-    rotation_policy = forms.ChoiceField(choices=RotationPolicy.choices, label="Rotation policy")
-    lifetime_days = forms.IntegerField(min_value=1, max_value=3650, label="Lifetime (days)")
+    rotation_policy = forms.ChoiceField(choices=RotationPolicy.choices, label="Rotation policy",
+                                        help_text=ROTATION_POLICY_HELP)
+    lifetime_days = forms.IntegerField(min_value=1, max_value=3650, label="Lifetime (days)",
+                                       help_text=LIFETIME_HELP)
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
 
 
@@ -322,8 +352,8 @@ class RotatePlanForm(forms.Form):
     starts_at = _datetime_field("Start", "Scheduled only: when the switch happens.")
     overlap_ends_at = _datetime_field(
         "Old one works until",
-        "Optional overlap: the current credential keeps working until then. Empty: it stops "
-        "when the new one starts.",
+        "Optional overlap: the current credential keeps working until then (never after its "
+        "own expiry). Empty: it stops when the new one starts.",
     )
     test_before_switch = forms.BooleanField(
         required=False, label="Test first",
@@ -332,8 +362,10 @@ class RotatePlanForm(forms.Form):
     )
     reason = forms.CharField(required=False, max_length=500)
 
-    def __init__(self, *args: Any, kind: str, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, kind: str, now: datetime | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.now = now or timezone.now()
         if kind not in (Kind.SFTP_PASSWORD, Kind.SFTP_KEY):
             del self.fields["test_before_switch"]
 
@@ -347,6 +379,17 @@ class RotatePlanForm(forms.Form):
             self.add_error("starts_at", "Choose when the scheduled rotation starts.")
         if timing == TIMING_IMMEDIATE:
             cleaned["starts_at"] = None
+        if timing and not self.errors:
+            # The engine's own rule, asked now so that a start in the past is refused here,
+            # before the new material is entered, not after the final click.
+            scheduled = timing == TIMING_SCHEDULED
+            try:
+                rotation_times_check(
+                    mode=RotationMode.SCHEDULED if scheduled else RotationMode.IMMEDIATE,
+                    starts_at=starts_at if scheduled else self.now,
+                    overlap_ends_at=cleaned.get("overlap_ends_at"), now=self.now)
+            except RotationError as exc:
+                self.add_error(exc.field, str(exc))
         return cleaned
 
 
@@ -366,6 +409,17 @@ class SwapForm(forms.Form):
 
 class ConnectionForm(forms.ModelForm):
     endpoint_url = forms.URLField(required=False, assume_scheme="https", label="Endpoint URL")
+    hostname = forms.CharField(required=False, label="Host name",
+                               validators=network.hostname_validators,
+                               help_text="The partner's server, e.g. sftp.example.com.")
+    port = forms.IntegerField(required=False, validators=network.port_validators,
+                              help_text=f"{network.PORT_MIN} to {network.PORT_MAX}; SFTP "
+                                        "usually uses 22.")
+    host_key_fingerprint = forms.CharField(
+        required=False, label="Pinned host key", validators=network.host_key_pin_validators,
+        help_text="The SHA256 fingerprint of the server's host key, as ssh-keygen -lf prints it. "
+                  "Leave empty and Test connection shows the key for you to pin.",
+    )
 
     class Meta:
         model = Connection

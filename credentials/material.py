@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from organizations import dates
+
 from . import crypto
 from .crypto import MaterialError
 from .models import Kind
@@ -30,6 +32,7 @@ MAX_SECRET_LENGTH = 16_384
 # (hashing, encryption, the database) cannot encode it. A valid pair is one character once
 # decoded, so any code point left in this range is unpaired.
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
+PEM_BEGIN, PEM_END = "-----BEGIN ", "-----END "
 
 
 @dataclass(frozen=True)
@@ -48,8 +51,10 @@ class Material:
 
     @property
     def valid_until(self) -> datetime | None:
-        """Material that carries its own expiry (a certificate) dictates the version's."""
-        return self.certificate.not_after if self.certificate else None
+        """Material that carries its own expiry (a certificate) dictates the version's,
+        capped to the last time Keyturn keeps: a partner certificate's "no expiry" end date
+        99991231235959Z makes a credential that expires on 30 Dec 9999 00:00 UTC."""
+        return dates.capped(self.certificate.not_after) if self.certificate else None
 
 
 def text_refusal(value: str) -> str | None:
@@ -128,9 +133,21 @@ def _bounded(value: str, field_name: str) -> str:
 
 
 def _pem_text(value: str, field_name: str) -> str:
-    """Pasted key text as stored: bounded, LF line ends (browsers send CRLF), one final LF."""
+    """Pasted key text as stored: bounded, LF line ends (browsers send CRLF), one final LF,
+    and one PEM block: the key parsers read the first block and ignore the rest, so a second
+    key (or anything after the -----END line) would be stored unseen, behind the first one's
+    fingerprint."""
     value = _bounded(value or "", field_name).replace("\r\n", "\n").replace("\r", "\n")
-    return value.strip() + "\n" if value.strip() else ""
+    text = value.strip() + "\n" if value.strip() else ""
+    blocks = text.count(PEM_BEGIN)
+    if blocks > 1:
+        raise MaterialError(field_name, f"Give one private key: this text holds {blocks} "
+                                        "PEM blocks.")
+    end = text.find(PEM_END)
+    if end != -1 and text[text.find("\n", end):].strip():
+        raise MaterialError(field_name, "Give one private key: nothing may follow its -----END "
+                                        "line.")
+    return text
 
 
 def sftp_password(*, username: str, password: str) -> Material:

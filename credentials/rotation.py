@@ -185,6 +185,18 @@ def regenerated_material(credential: Credential, current: CredentialVersion,
 # --- Asking for rotations ------------------------------------------------------------------
 
 
+def rotation_times_check(*, mode: str, starts_at: datetime, overlap_ends_at: datetime | None,
+                         now: datetime) -> None:
+    """The times a rotation may have: a scheduled one starts in the future, and an overlap
+    ends after the start. Step 1 of Rotate Credential asks this before any material is
+    entered; the engine asks again when the rotation is requested."""
+    if mode == RotationMode.SCHEDULED and starts_at <= now:
+        raise RotationError("A scheduled rotation must start in the future.", field="starts_at")
+    if overlap_ends_at is not None and overlap_ends_at <= max(starts_at, now):
+        raise RotationError("The overlap must end after the rotation starts.",
+                            field="overlap_ends_at")
+
+
 @transaction.atomic
 def _open_rotation(
     *,
@@ -206,9 +218,8 @@ def _open_rotation(
         raise RotationError("This credential is deactivated; reactivate it before rotating.")
     if (material is None) == (replacement is None):
         raise RotationError("Give either new material or a credential to swap in.")
-    if overlap_ends_at is not None and overlap_ends_at <= max(starts_at, now):
-        raise RotationError("The overlap must end after the rotation starts.",
-                            field="overlap_ends_at")
+    rotation_times_check(mode=mode, starts_at=starts_at, overlap_ends_at=overlap_ends_at,
+                         now=now)
     if replacement is not None and (
         replacement.pk == credential.pk
         or replacement.kind != credential.kind
@@ -307,8 +318,6 @@ def rotation_schedule(
     works from the start) or to an existing credential of the same kind (a swap: the
     connections move to it)."""
     now = now or timezone.now()
-    if starts_at <= now:
-        raise RotationError("A scheduled rotation must start in the future.", field="starts_at")
     return _open_rotation(
         credential=credential, actor=actor, mode=RotationMode.SCHEDULED, starts_at=starts_at,
         overlap_ends_at=overlap_ends_at, material=material, replacement=replacement,

@@ -32,6 +32,7 @@ from credentials import material as m
 from credentials.crypto import MaterialError
 from credentials.material import Material
 from credentials.models import Kind
+from organizations import dates
 
 FORMAT = "keyturn-managed-credential"
 VERSION = 1
@@ -358,6 +359,9 @@ def parse_content(content: dict[str, Any], password: str, *,
                 "The payload's valid_until must be an ISO 8601 date and time with its offset.",
                 stage="content", field="valid_until",
             )
+        if not dates.in_range(valid_until):
+            raise PayloadError(f"The payload's valid_until is out of range: {dates.RANGE_MESSAGE}",
+                               stage="content", field="valid_until")
     given = content.get("material")
     if not isinstance(given, dict):
         raise PayloadError("The payload has no material.", stage="content", field="material")

@@ -45,6 +45,7 @@ from credentials.services import (
     version_secret,
     version_summary,
 )
+from credentials.templatetags.keyturn import format_when
 from organizations.models import BusinessUnit, Organization, User
 
 from . import payload
@@ -100,7 +101,8 @@ def api_key_summary(private_key: str) -> tuple[str, str]:
 
 
 def _fmt(value: datetime | None) -> str:
-    return timezone.localtime(value).strftime("%d %b %Y %H:%M") if value else "—"
+    # The portal's display helper: it shows any stored time, even one no zone can hold.
+    return format_when(value) if value else "—"
 
 
 def _public_values(kind: str, *, username: str, client_id: str, key_id: str,

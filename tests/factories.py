@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from django.utils import timezone
 
 from credentials import material as m
@@ -15,6 +19,7 @@ from organizations.roles import Role
 from organizations.services import membership_set_role
 
 PASSWORD = "correct-horse-battery"
+NO_EXPIRY = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)  # RFC 5280's 99991231235959Z
 _seq = itertools.count(1)
 
 
@@ -90,3 +95,16 @@ def make_connection(credential: Credential, actor: User, *, active: bool = True,
         ),
         actor=actor,
     )
+
+
+def partner_certificate(not_after: datetime = NO_EXPIRY) -> tuple[bytes, bytes]:
+    """A partner certificate as real ones come: (certificate PEM, private key PEM)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "as2.forever.example")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(datetime(2024, 1, 1, tzinfo=UTC)).not_valid_after(not_after)
+            .sign(key, hashes.SHA256()))
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem

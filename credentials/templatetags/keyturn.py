@@ -21,11 +21,23 @@ register = template.Library()
 WHEN_FORMAT = "j M Y H:i T"
 
 
+def _local(value: datetime) -> datetime | None:
+    """The time in the viewer's zone (activated per request), or None when that zone's
+    calendar has no such day: Keyturn keeps times inside organizations.dates' range, but a
+    value stored before that rule (a certificate's 31 Dec 9999 23:59:59 UTC seen from UTC+14)
+    must still show, in UTC, rather than break the page."""
+    try:
+        return timezone.localtime(value)
+    except OverflowError:
+        return None
+
+
 def format_when(value: datetime | None) -> str:
-    """'2 Dec 2026 09:00 CET': a time in the viewer's zone (activated per request)."""
+    """'2 Dec 2026 09:00 CET': a time in the viewer's zone."""
     if value is None:
         return ""
-    return date_format(timezone.localtime(value), WHEN_FORMAT)
+    local = _local(value)
+    return format_utc(value) if local is None else date_format(local, WHEN_FORMAT)
 
 
 def format_utc(value: datetime | None) -> str:
@@ -130,16 +142,21 @@ def timeline(*, current: Any, pending: Any, previous: Any, rotation: Any,
             mode=rotation.mode, starts_at=rotation.starts_at,
             overlap_ends_at=rotation.overlap_ends_at, valid_until=current.valid_until)
     ends = {id(v): (current_end if v is current else v.valid_until) for v, _ in versions}
-    points = [now] + [v.valid_from for v, _ in versions] + [e for e in ends.values() if e]
+    # The axis is in seconds, not datetimes: padding an end date near the last day Python
+    # knows (a certificate's 9999) must not overflow.
+    points = [moment.timestamp() for moment in
+              [now] + [v.valid_from for v, _ in versions] + [e for e in ends.values() if e]]
     start, end = min(points), max(points)
-    if any(e is None for e in ends.values()) or end - start < timedelta(days=7):
-        end = max(end, now + timedelta(days=30), start + timedelta(days=30))
+    month, week = timedelta(days=30).total_seconds(), timedelta(days=7).total_seconds()
+    if any(e is None for e in ends.values()) or end - start < week:
+        end = max(end, now.timestamp() + month, start + month)
     pad = (end - start) * 0.04
     start, end = start - pad, end + pad
-    span = (end - start).total_seconds()
+    span = end - start
 
-    def x(moment: datetime) -> float:
-        share = (moment - start).total_seconds() / span
+    def x(moment: datetime | float) -> float:
+        seconds = moment if isinstance(moment, float) else moment.timestamp()
+        share = (seconds - start) / span
         return round(LEFT + _clamp(share, 0, 1) * (WIDTH - LEFT - RIGHT), 1)
 
     bars = []
@@ -162,11 +179,11 @@ def timeline(*, current: Any, pending: Any, previous: Any, rotation: Any,
         other = others[0]
         begin = max(current.valid_from, other.valid_from)
         known_ends = [e for e in (ends[id(current)], ends[id(other)]) if e is not None]
-        finish = min(known_ends) if known_ends else end
-        if finish > begin:
-            overlap = {"x": x(begin), "width": max(x(finish) - x(begin), 2),
-                       "title": f"Overlap: both work from {format_when(begin)} to "
-                                f"{format_when(finish)}"}
+        finish = min(known_ends) if known_ends else None
+        if finish is None or finish > begin:
+            until = f"to {format_when(finish)}" if finish else "on"
+            overlap = {"x": x(begin), "width": max(x(finish or end) - x(begin), 2),
+                       "title": f"Overlap: both work from {format_when(begin)} {until}"}
     marks = [Mark("Today", x(now), "tl-today", 0, "middle")]
     if pending is not None:
         marks.append(Mark("New ready " + _short(pending.valid_from), x(pending.valid_from),
@@ -212,7 +229,7 @@ def _place_labels(marks: list[Mark], rows_bottom: float) -> int:
 
 
 def _short(value: datetime) -> str:
-    return date_format(timezone.localtime(value), "j M Y")
+    return date_format(_local(value) or value.astimezone(UTC), "j M Y")
 
 
 @register.inclusion_tag("credentials/_timeline.html")

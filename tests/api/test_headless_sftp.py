@@ -373,3 +373,17 @@ def test_it_renames_only_the_names_it_derived(client, acme_key, unit, alice):
     assert response.json()["name"] == "Partner drop box"
     # A credential made without an outbound connection gets one on its first update.
     assert response.json()["hostname"] == "sftp.example.com"
+
+
+def test_it_refuses_two_private_keys_in_one_field_and_changes_nothing(client, acme_key):
+    two_keys = crypto.generate_ssh_key()[0] + crypto.generate_ssh_key()[0]
+    refused = _send(client, acme_key, "post", LIST, _body(auth_type="KEY", private_key=two_keys))
+    assert refused.status_code == 400
+    assert "holds 2 PEM blocks" in " ".join(refused.json()["errors"]["private_key"])
+    assert not Credential.objects.exists()
+    created = _create(client, acme_key)
+    before = _snapshot(created["id"])
+    response = _send(client, acme_key, "put", f"{LIST}{created['id']}/",
+                     _body(auth_type="KEY", private_key=two_keys))
+    assert response.status_code == 400 and "private_key" in response.json()["errors"]
+    assert _snapshot(created["id"]) == before

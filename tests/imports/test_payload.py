@@ -166,8 +166,11 @@ def test_it_refuses_unexpected_envelope_fields():
     (lambda key: api_key_content("-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----"),
      "could not be read"),
     (lambda key: api_key_content(rsa_pem(1024)), "at least 2048 bits"),
+    (lambda key: api_key_content(key + ec_pem()), "holds 2 PEM blocks"),
     (lambda key: api_key_content(key, extra="field"), "unexpected fields"),
     (lambda key: api_key_content(key, valid_until="next tuesday"), "ISO 8601"),
+    (lambda key: api_key_content(key, valid_until="9999-12-31T23:59:59-23:59"), "out of range"),
+    (lambda key: api_key_content(key, valid_until="0001-01-01T00:00:00+14:00"), "out of range"),
     (lambda key: {**api_key_content(key), "material": "a string"}, "no material"),
 ])
 def test_it_refuses_bad_content_through_the_material_checks(content, words):

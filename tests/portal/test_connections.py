@@ -3,9 +3,13 @@ confirmation before a connection loses the credential it uses."""
 
 from __future__ import annotations
 
+import pytest
 from django.urls import reverse
+from django.utils import timezone
 
+from api.services import api_key_create
 from audit.models import AuditEvent
+from credentials import crypto, network
 from credentials.models import Connection, ConnectionKind, Kind
 from tests.factories import make_connection, make_credential
 from tests.portal.test_credential_forms import _assert_refused
@@ -141,3 +145,61 @@ def test_it_lists_connections_for_everybody_but_lets_only_managers_edit(client, 
     assert connection.name in page and "Listed credential" in page
     assert reverse("connection_edit", args=["acme", connection.pk]) not in page
     assert client.get(reverse("connection_edit", args=["acme", connection.pk])).status_code == 403
+
+
+PIN = crypto.generate_ssh_key()[1].fingerprint
+
+
+@pytest.mark.parametrize(("fields", "field", "words"), [
+    ({"port": "0"}, "port", "from 1 to 65535"),
+    ({"port": "65536"}, "port", "from 1 to 65535"),
+    ({"hostname": "any text at all"}, "hostname", "host name such as"),
+    ({"hostname": "sftp.example.com/upload"}, "hostname", "host name such as"),
+    ({"hostname": "-dash.example.com"}, "hostname", "host name such as"),
+    ({"hostname": "a" * 64 + ".example.com"}, "hostname", "host name such as"),
+    ({"host_key_fingerprint": "SHA256:short"}, "host_key_fingerprint", "43 characters"),
+    ({"host_key_fingerprint": PIN + "="}, "host_key_fingerprint", "43 characters"),
+    ({"host_key_fingerprint": "MD5:" + "ab:" * 15 + "ab"}, "host_key_fingerprint", "SHA256:"),
+    ({"host_key_fingerprint": f"256 {PIN} partner (ED25519)"}, "host_key_fingerprint",
+     "SHA256:"),
+])
+def test_it_refuses_a_bad_host_port_or_pin_on_its_field(client, bob, unit, fields, field,
+                                                        words):
+    client.force_login(bob)
+    response = client.post(reverse("connection_create", args=["acme"]),
+                           _form(**{"kind": "outbound_sftp", "hostname": "sftp.example.com",
+                                    "port": "22", **fields}))
+    _assert_refused(response, field, words)
+    assert not Connection.objects.exists()
+
+
+@pytest.mark.parametrize(("hostname", "port"), [
+    ("sftp.example.com", "1"), ("10.0.0.5", "65535"), ("localhost", "22"),
+])
+def test_it_accepts_host_names_ports_and_a_pin_within_the_rules(client, bob, unit, hostname,
+                                                               port):
+    client.force_login(bob)
+    response = client.post(reverse("connection_create", args=["acme"]), _form(
+        kind="outbound_sftp", hostname=hostname, port=port, host_key_fingerprint=PIN))
+    assert response.status_code == 302
+    connection = Connection.objects.get()
+    assert (connection.hostname, connection.port, connection.host_key_fingerprint) == (
+        hostname, int(port), PIN)
+
+
+def test_it_refuses_a_host_name_with_the_same_words_in_the_portal_and_the_api(client, bob,
+                                                                              alice, acme):
+    """One rule (credentials/network.py): what the connection form refuses, the API refuses
+    with the same message."""
+    _row, key = api_key_create(organization=acme, name="ci", actor=alice, now=timezone.now())
+    client.force_login(bob)
+    portal = client.post(reverse("connection_create", args=["acme"]), _form(
+        kind="outbound_sftp", hostname="any text at all", port="22"))
+    api = client.post("/api/v1/headless/sftp/credentials/", data={
+        "hostname": "any text at all", "port": 22, "user": "sftpuser", "auth_type": "PASSWORD",
+        "password": "new-secure-password-123"}, content_type="application/json",
+        HTTP_X_KEYTURN_KEY=key)
+    assert api.status_code == 400
+    assert api.json()["errors"]["hostname"] == portal.context["form"].errors["hostname"] == [
+        network.HOSTNAME_MESSAGE]
+    assert not Connection.objects.exists()

@@ -307,3 +307,66 @@ def test_it_refuses_a_colon_in_a_new_client_id(signed_in, kind, data):
     response = _create(signed_in, kind, name="Colon", client_id="partner:prod", **data)
     _assert_refused(response, "client_id", "Client IDs are 3 to 200 letters, digits, . _ or -.")
     assert not Credential.objects.exists()
+
+
+def _help(response, field: str) -> str:
+    return str(response.context["details"].fields[field].help_text)
+
+
+@pytest.mark.parametrize(("kind", "material", "says", "expires_after"), [
+    ("sftp_password", {"username": "p1", "source": "generate"}, "no expiry", None),
+    ("sftp_key", {"username": "p2", "source": "generate"}, "no expiry", None),
+    ("api_client_secret", {"client_id": "", "source": "generate"},
+     "expire after the lifetime below", timedelta(days=90)),
+    ("api_key", {"client_id": "carrier", "key_id": "k-1", "source": "generate"},
+     "expire after the lifetime below", timedelta(days=90)),
+])
+def test_it_says_what_an_empty_expiry_does_and_does_it(client, bob, time_machine, kind, material,
+                                                       says, expires_after):
+    now = datetime(2030, 6, 1, tzinfo=UTC)
+    time_machine.move_to(now, tick=False)
+    client.force_login(bob)
+    signed_in = client
+    form = signed_in.get(reverse("credential_create", args=["acme", kind]))
+    assert says in _help(form, "valid_until")
+    assert ("no expiry" in _help(form, "valid_until")) == (expires_after is None)
+    _create(signed_in, kind, name="Empty expiry", valid_until="", **{**material,
+                                                                     "lifetime_days": "90"})
+    version = Credential.objects.get(name="Empty expiry").versions.get()
+    assert version.valid_until == (now + expires_after if expires_after else None)
+
+
+def test_it_says_a_certificate_brings_its_own_expiry(signed_in):
+    form = signed_in.get(reverse("credential_create", args=["acme", "as2_certificate"]))
+    assert "valid_until" not in form.context["details"].fields
+    assert "end date is the credential's expiry" in str(
+        form.context["material_form"].fields["certificate"].help_text)
+
+
+def test_it_gives_a_rotated_in_version_the_lifetime_its_help_text_promises(
+        client, unit, bob, time_machine):
+    time_machine.move_to(datetime(2030, 6, 1, tzinfo=UTC), tick=False)
+    client.force_login(bob)
+    signed_in = client
+    edit = signed_in.get(reverse("credential_edit", args=["acme", make_credential(
+        unit, actor=bob, name="Expiring", expires_in=timedelta(days=20)).pk]))
+    assert "stays valid, from its start" in str(edit.context["form"].fields[
+        "lifetime_days"].help_text)
+    credential = Credential.objects.get(name="Expiring")
+    credential.lifetime_days = 45
+    credential.save()
+    signed_in.post(reverse("credential_rotate", args=["acme", credential.pk]), {
+        "step": "2", "method": "new", "timing": "scheduled", "starts_at": "2030-06-03T00:00",
+        "username": "partner", "source": "generate"})
+    pending = credential.versions.get(state="pending")
+    assert pending.valid_until == datetime(2030, 6, 3, tzinfo=UTC) + timedelta(days=45)
+
+
+def test_it_refuses_two_pasted_private_keys_on_the_field_and_stores_neither(signed_in):
+    first, second = crypto.generate_ssh_key()[0], crypto.generate_ssh_key()[0]
+    response = _create(signed_in, "sftp_key", name="Two keys", username="k4", source="enter",
+                       private_key=first + "\n" + second)
+    _assert_refused(response, "private_key", "holds 2 PEM blocks")
+    assert not Credential.objects.exists()
+    html = response.content.decode()
+    assert first.splitlines()[1] not in html and second.splitlines()[1] not in html

@@ -137,6 +137,25 @@ def test_it_refuses_a_bad_plan_on_its_field(client, berta, credential, plan, fie
 
 
 @pytest.mark.parametrize(("plan", "field", "words"), [
+    # Yesterday, and a minute ago (12:59 in Berlin is 11:59 UTC).
+    ({"timing": "scheduled", "starts_at": "2030-11-19T13:00"}, "starts_at", "in the future"),
+    ({"timing": "scheduled", "starts_at": "2030-11-20T12:59"}, "starts_at", "in the future"),
+    ({"timing": "scheduled", "starts_at": "2030-12-01T10:00",
+      "overlap_ends_at": "2030-12-01T10:00"}, "overlap_ends_at", "after the rotation starts"),
+    ({"timing": "immediate", "overlap_ends_at": "2030-11-20T12:30"}, "overlap_ends_at",
+     "after the rotation starts"),
+])
+def test_it_refuses_a_time_in_the_past_on_step_one_before_the_material_is_entered(
+        client, berta, credential, plan, field, words):
+    client.force_login(berta)
+    response = _rotate(client, credential, "1", method="new", **plan)
+    _assert_refused(response, field, words)
+    html = response.content.decode()
+    assert "Step 1 of 2" in html and "starts working at" not in html
+    assert Rotation.objects.count() == 0
+
+
+@pytest.mark.parametrize(("plan", "field", "words"), [
     ({"timing": "scheduled", "starts_at": "2030-11-01T10:00"}, "starts_at", "in the future"),
     ({"timing": "scheduled", "starts_at": "2030-12-01T10:00",
       "overlap_ends_at": "2030-11-30T10:00"}, "overlap_ends_at", "after the rotation starts"),

@@ -168,3 +168,27 @@ def test_it_has_no_test_page_for_inbound_connections(db, client, alice, partner)
     client.force_login(alice)
     inbound = partner.connections.get()
     assert client.get(connection_test_url(inbound)).status_code == 404
+
+
+def test_it_shows_file_names_with_control_and_direction_characters_escaped(
+    sftp_server, client, unit, alice
+):
+    partner = make_credential(unit)
+    make_connection(partner, alice)
+    names = ["invoice\u202efdp.exe",  # the right-to-left override shows it as "invoiceexe.pdf"
+             "report\x1b[2J\x07\tfinal.csv", "line\nbreak\u200b.csv", "back\\u202eslash.csv"]
+    ssh = connect(sftp_server, username_of(partner), password=password_of(partner))
+    with ssh.open_sftp() as sftp:
+        for name in names:
+            sftp.putfo(io.BytesIO(b"x"), name)
+    ssh.close()
+    sftp_server.wait_idle()
+    client.force_login(alice)
+    page = client.get(unit_url(unit)).content.decode()
+    log = page.split('id="transfers"')[1].split("</table>")[0]
+    for shown in ("/invoice\\u202efdp.exe", "/report\\x1b[2J\\x07\\tfinal.csv",
+                  "/line\\nbreak\\u200b.csv", "/back\\\\u202eslash.csv"):
+        assert shown in log
+    for hidden in ("\u202e", "\x1b", "\x07", "\t", "\u200b"):
+        assert hidden not in log
+    assert "/line\nbreak" not in log
