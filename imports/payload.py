@@ -1,11 +1,12 @@
 """The managed credential payload: a password-encrypted file that carries one credential
 between Keyturn and managed environments (docs/import-format.md is the specification).
 
-This module imports `cryptography` directly, the one exception to "only credentials/crypto.py
-does": the payload format (its password-based KDF, its authenticated cipher and PKCS#12
-bundles sealed with the same password) is a separate concern from encryption at rest, and
-keeping it here keeps the whole format in one file. Key and certificate checks still go
-through credentials.material.
+This module (with imports.pkcs12_costs, which reads what a PKCS#12 bundle would cost to open)
+imports `cryptography` directly, the one exception to "only credentials/crypto.py does": the
+payload format (its password-based KDF, its authenticated cipher and PKCS#12 bundles sealed
+with the same password) is a separate concern from encryption at rest, and keeping it here
+keeps the whole format, and all its KDF bounds, in one file. Key and certificate checks still
+go through credentials.material.
 
 Nothing here logs, and no message quotes the password or any secret: a PayloadError's text
 is safe to show to the user and to write to the audit trail.
