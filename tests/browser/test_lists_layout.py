@@ -90,3 +90,18 @@ def test_the_overview_keeps_dates_and_addresses_on_one_line(page, alice, acme_li
     assert line_counts(page.locator("#recent-reveals tbody td:first-child")) == [1, 1]
     assert all(lines(cell) == 1 for cell in
                page.locator("#recent-changes tbody td:first-child").all())
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_audit_log_keeps_its_columns_in_view(page, alice, acme_lists, width):
+    set_width(page, width)
+    sign_in(page, "alice")
+    page.goto("/o/acme/audit/")
+    table = page.locator("#audit-events")
+    assert page_overflow(page) == 0 and overflow(page.locator(".results")) == 0
+    assert in_window(page, table.locator("tbody td:last-child"))
+    assert set(line_counts(table.locator("tbody td:first-child"))) == {1}
+    # A reveal: who, from where on one line, and its details labelled.
+    reveal = table.locator("tbody tr", has_text="secret.reveal").first
+    assert lines(reveal.locator("td.who .quiet")) == 1
+    assert reveal.locator("dl.event-details dt").all_inner_texts()[:2] == ["Version", "State"]
