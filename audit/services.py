@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.db import models, transaction
 from django.http import HttpRequest
 
 from .models import AuditEvent
+from .times import iso_utc
 
 SYSTEM_ACTOR = "system"
 
@@ -18,6 +20,17 @@ def client_ip(request: HttpRequest | None) -> str | None:
     if request is None:
         return None
     return request.META.get("REMOTE_ADDR") or None
+
+
+def _jsonable(value: Any) -> Any:
+    """Details as stored: datetimes (at any depth) as ISO 8601 UTC with Z (audit.times)."""
+    if isinstance(value, datetime):
+        return iso_utc(value)
+    if isinstance(value, dict):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(item) for item in value]
+    return value
 
 
 def audit_record(
@@ -42,5 +55,5 @@ def audit_record(
         target_id=str(target.pk) if target is not None else "",
         target_label=target_label or (str(target) if target is not None else ""),
         source_ip=source_ip,
-        details=details or {},
+        details=_jsonable(details or {}),
     )

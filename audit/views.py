@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator
-from datetime import UTC
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -19,9 +18,11 @@ from organizations.models import Organization, User
 from organizations.roles import Perm
 from organizations.views import get_organization
 
+from .display import detail_rows, export_details, target_kind
 from .forms import SYSTEM, AuditFilterForm
 from .models import AuditEvent
 from .selectors import AuditFilters, audit_actions, audit_events
+from .times import iso_utc
 
 PER_PAGE = 100
 CSV_COLUMNS = ["at_utc", "actor", "action", "target_type", "target_id", "target", "source_ip",
@@ -56,8 +57,10 @@ def _filtered(request: HttpRequest, org_slug: str) -> tuple[Organization, AuditF
 def audit_list(request: HttpRequest, org_slug: str) -> HttpResponse:
     organization, form, events = _filtered(request, org_slug)
     page = Paginator(events, PER_PAGE).get_page(request.GET.get("page"))
+    rows = [(event, target_kind(event.target_type), detail_rows(event.details))
+            for event in page.object_list]
     return render(request, "audit/audit_list.html", {
-        "organization": organization, "form": form, "page": page,
+        "organization": organization, "form": form, "page": page, "rows": rows,
         "export_query": request.GET.urlencode(),
     })
 
@@ -83,9 +86,9 @@ def audit_export(request: HttpRequest, org_slug: str) -> StreamingHttpResponse:
         yield writer.writerow(CSV_COLUMNS)
         for event in events.iterator(chunk_size=1000):
             yield writer.writerow([_safe_cell(v) for v in (
-                event.at.astimezone(UTC).isoformat(), event.actor_label, event.action,
+                iso_utc(event.at), event.actor_label, event.action,
                 event.target_type, event.target_id, event.target_label, event.source_ip,
-                json.dumps(event.details, sort_keys=True),
+                json.dumps(export_details(event.details), sort_keys=True),
             )])
 
     stamp = timezone.now().strftime("%Y%m%d-%H%M")

@@ -225,7 +225,10 @@ def api_key(*, client_id: str, key_id: str, private_key: str,
         raise MaterialError("key_id", "Key IDs are 1 to 200 letters, digits, . _ : / or -.")
     private_key = _pem_text(private_key, "private_key")
     crypto.parse_pem_private_key(private_key)
+    # The public key is kept in the clear so pages can say the key's type and size without
+    # decrypting the private key.
+    info = crypto.parse_ssh_private_key(private_key)
     return Material(
         kind=Kind.API_KEY, secret=private_key, client_id=client_id, key_id=key_id,
-        fingerprint=crypto.parse_ssh_private_key(private_key).fingerprint,
+        public_key=info.public_key, fingerprint=info.fingerprint,
     )

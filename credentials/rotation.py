@@ -261,8 +261,8 @@ def _open_rotation(
         source_ip=source_ip,
         details={
             "mode": mode,
-            "starts_at": starts_at.isoformat(),
-            "overlap_ends_at": overlap_ends_at.isoformat() if overlap_ends_at else None,
+            "starts_at": starts_at,
+            "overlap_ends_at": overlap_ends_at,
             "to": version_summary(pending) if pending else {"credential": str(replacement.pk)},
         },
     )
@@ -346,7 +346,7 @@ def rotation_cancel(
     audit_record(
         action="rotation.cancel", actor=actor, organization=credential.business_unit.organization,
         target=credential, source_ip=source_ip,
-        details={"rotation": str(rotation.pk), "starts_at": rotation.starts_at.isoformat()},
+        details={"rotation": str(rotation.pk), "starts_at": rotation.starts_at},
     )
     rotation.refresh_from_db()
     return rotation
@@ -758,7 +758,7 @@ def versions_record_expiries(*, now: datetime, dry_run: bool = False) -> list[st
                     organization=version.credential.business_unit.organization,
                     target=version.credential,
                     details={**version_summary(version),
-                             "expired_at": version.valid_until.isoformat()},
+                             "expired_at": version.valid_until},
                 )
                 done.append(f"recorded the expiry of {version.credential_id} v{version.number}")
     return done

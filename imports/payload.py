@@ -1,11 +1,12 @@
 """The managed credential payload: a password-encrypted file that carries one credential
 between Keyturn and managed environments (docs/import-format.md is the specification).
 
-This module imports `cryptography` directly, the one exception to "only credentials/crypto.py
-does": the payload format (its password-based KDF, its authenticated cipher and PKCS#12
-bundles sealed with the same password) is a separate concern from encryption at rest, and
-keeping it here keeps the whole format in one file. Key and certificate checks still go
-through credentials.material.
+This module (with imports.pkcs12_costs, which reads what a PKCS#12 bundle would cost to open)
+imports `cryptography` directly, the one exception to "only credentials/crypto.py does": the
+payload format (its password-based KDF, its authenticated cipher and PKCS#12 bundles sealed
+with the same password) is a separate concern from encryption at rest, and keeping it here
+keeps the whole format, and all its KDF bounds, in one file. Key and certificate checks still
+go through credentials.material.
 
 Nothing here logs, and no message quotes the password or any secret: a PayloadError's text
 is safe to show to the user and to write to the audit trail.
@@ -34,6 +35,8 @@ from credentials.material import Material
 from credentials.models import Kind
 from organizations import dates
 
+from .pkcs12_costs import Pkcs12Unreadable, pkcs12_check_costs
+
 FORMAT = "keyturn-managed-credential"
 VERSION = 1
 CIPHER = "AES-256-GCM"
@@ -50,6 +53,11 @@ SALT_LENGTH_RANGE = (16, 64)
 NONCE_LENGTH = 12
 TAG_LENGTH = 16
 DEFAULT_SCRYPT = {"n": 2**15, "r": 8, "p": 1}
+# PKCS#12 cost bounds, checked before the bundle is opened (imports.pkcs12_costs reads them):
+# OpenSSL runs whatever iteration count a bundle names, so 60,000,000 rounds held a worker for
+# half a minute. Tools write 2,048 to 10,000; these bounds keep a bundle under a few seconds.
+PKCS12_MAX_ROUNDS = 1_000_000  # per key derivation (the MAC, each encrypted part, each key)
+PKCS12_MAX_TOTAL_ROUNDS = 3_000_000  # all of them together
 MIN_EXPORT_PASSWORD_LENGTH = 12
 
 # Per kind: the public and the secret fields of "material", in the names credentials.material
@@ -269,13 +277,52 @@ def _text(content: dict[str, Any], key: str, label: str, *, required: bool = Tru
     return value
 
 
+class _Pkcs12Budget:
+    """Refuses a bundle, before any of its key derivations runs, once one of them or all of
+    them together would exceed the PKCS#12 bounds."""
+
+    def __init__(self) -> None:
+        self.total = 0
+
+    def __call__(self, part: str, iterations: int) -> None:
+        self.total += max(iterations, 0)
+        if iterations < 1:
+            raise PayloadError(
+                f"The PKCS#12 bundle names {iterations} key derivation rounds for {part}, "
+                "which is not a valid count.", stage="content", field="pkcs12",
+            )
+        if iterations > PKCS12_MAX_ROUNDS:
+            raise PayloadError(
+                f"The PKCS#12 bundle asks for {iterations:,} key derivation rounds for {part}; "
+                f"Keyturn accepts at most {PKCS12_MAX_ROUNDS:,}, so it was not opened. Export "
+                "it again with fewer rounds.", stage="content", field="pkcs12",
+            )
+        if self.total > PKCS12_MAX_TOTAL_ROUNDS:
+            raise PayloadError(
+                f"The PKCS#12 bundle asks for more than {PKCS12_MAX_TOTAL_ROUNDS:,} key "
+                "derivation rounds in all; Keyturn accepts at most that, so it was not opened. "
+                "Export it again with fewer rounds or fewer encrypted parts.",
+                stage="content", field="pkcs12",
+            )
+
+
 def _from_pkcs12(encoded: str, password: str) -> tuple[str, str]:
     """(certificate PEM, private key PEM) from a PKCS#12 bundle sealed with `password`. It is
-    only ever parsed after the outer envelope authenticated under the same password."""
+    only ever parsed after the outer envelope authenticated under the same password, and only
+    opened once every key derivation it asks for is within bounds."""
     try:
         raw = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise PayloadError("The PKCS#12 bundle is not valid base64.", stage="content",
+                           field="pkcs12") from None
+    try:
+        pkcs12_check_costs(raw, password, _Pkcs12Budget())
+    except Pkcs12Unreadable as exc:
+        raise PayloadError(f"The PKCS#12 bundle {exc.message}", stage="content",
+                           field="pkcs12") from None
+    try:
         key, certificate, _extra = pkcs12.load_key_and_certificates(raw, password.encode())
-    except (binascii.Error, ValueError, TypeError):
+    except (ValueError, TypeError):
         raise PayloadError(
             "The PKCS#12 bundle could not be opened with the payload's password.",
             stage="content", field="pkcs12",

@@ -62,7 +62,7 @@ class ImportRefused(CredentialError):
 
 class DuplicateImport(ImportRefused):
     def __init__(self, existing: PendingImport) -> None:
-        when = timezone.localtime(existing.created_at).strftime("%d %b %Y %H:%M")
+        when = format_when(existing.created_at)
         super().__init__(
             f"This file was already received on {when} "
             f"({existing.get_state_display().lower()}): the same payload counts once."
@@ -93,11 +93,25 @@ class PreviewRow:
         return self.old != self.new
 
 
+def _key_label(key_type: str, bits: int) -> str:
+    return f"{key_type} {bits}-bit"
+
+
 def api_key_summary(private_key: str) -> tuple[str, str]:
     """(key type and size, SHA256 fingerprint of its public key as ssh-keygen prints it): what
     may be shown about a private key instead of the key."""
     key_type, bits = crypto.parse_pem_private_key(private_key)
-    return f"{key_type} {bits}-bit", crypto.parse_ssh_private_key(private_key).fingerprint
+    return _key_label(key_type, bits), crypto.parse_ssh_private_key(private_key).fingerprint
+
+
+def _stored_key_label(version: CredentialVersion) -> str:
+    """A stored API key's type and size, from its public key (kept in the clear since API keys
+    record it); versions saved before that have none, and their private key is not decrypted
+    for a label."""
+    if not version.public_key:
+        return "not recorded"
+    info = crypto.parse_ssh_public_key(version.public_key)
+    return _key_label(info.key_type, info.bits)
 
 
 def _fmt(value: datetime | None) -> str:
@@ -150,7 +164,8 @@ def version_public_values(version: CredentialVersion | None, kind: str) -> list[
         kind, username=version.username, client_id=version.client_id, key_id=version.key_id,
         fingerprint=version.fingerprint or "not recorded", cert_subject=version.cert_subject,
         cert_issuer=version.cert_issuer, cert_serial=version.cert_serial,
-        valid_until=version.valid_until, key="not recorded",
+        valid_until=version.valid_until,
+        key=_stored_key_label(version) if kind == Kind.API_KEY else "",
     )
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -22,7 +21,7 @@ from django.views.decorators.http import require_POST
 
 from audit.services import client_ip
 from credentials.crypto import MaterialError
-from credentials.models import Credential, CredentialVersion, Kind
+from credentials.models import Credential, CredentialVersion, Family, Kind
 from credentials.services import CredentialError, current_version
 from organizations.models import Organization
 from organizations.views import get_organization
@@ -92,6 +91,13 @@ def _credential_url(credential: Credential) -> str:
         return ""
 
 
+def _crumbs(credential: Credential) -> dict[str, object]:
+    """What credentials/_crumbs.html needs: Organization › Business Units › unit › family ›
+    credential, as on the credential's own pages."""
+    return {"credential": credential, "organization": credential.business_unit.organization,
+            "unit": credential.business_unit, "family_label": Family(credential.family).label}
+
+
 def _headline(rows: list[services.PreviewRow]) -> str:
     return ", ".join(f"{row.label} {row.new}" for row in rows
                      if row.label not in ("Name", "Secret", "Valid until", "Key"))
@@ -128,7 +134,7 @@ def _change_form(request: HttpRequest, credential: Credential,
                  current: CredentialVersion | None,
                  form: ChangeCredentialForm, error: str = "") -> HttpResponse:
     return render(request, "imports/change_form.html", {
-        "credential": credential, "current": current, "form": form, "error": error,
+        **_crumbs(credential), "current": current, "form": form, "error": error,
         "current_rows": services.version_public_values(current, credential.kind),
         "credential_url": _credential_url(credential),
     }, status=400 if error else 200)
@@ -177,7 +183,7 @@ def credential_change_confirm(request: HttpRequest, org_slug: str, pk: object) -
         return _change_form(request, credential, current, ChangeCredentialForm(initial=public),
                             error=f"The credential was not changed: {error}")
     return render(request, "imports/change_confirm.html", {
-        "credential": credential, "rows": rows, "current": current,
+        **_crumbs(credential), "rows": rows, "current": current,
     })
 
 
@@ -199,7 +205,6 @@ def _render_list(request: HttpRequest, organization: Organization,
         "pending": list(imports.filter(state=ImportState.PENDING)),
         "handled": list(imports.exclude(state=ImportState.PENDING)[:20]),
         "upload_form": upload_form,
-        "drop_folder": settings.KEYTURN_IMPORT_DROP_DIR / organization.slug,
     }, status=400 if upload_form.errors else 200)
 
 

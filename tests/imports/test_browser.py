@@ -74,7 +74,7 @@ def test_it_changes_an_api_key_through_the_wizard(page, bob, carrier_api):
     message = page.locator(".messagelist li.success")
     expect(message).to_contain_text("migrated: version 2 is current")
     expect(message).to_contain_text(fingerprint)
-    expect(page.locator("table.current")).to_contain_text("carrier-key-2027")
+    expect(page.locator("dl.current")).to_contain_text("carrier-key-2027")
     carrier_api.refresh_from_db()
     assert carrier_api.name == "Carrier API 2027"
     assert version_secret(current_version(carrier_api)) == key.strip() + "\n"
@@ -121,5 +121,5 @@ def test_it_updates_a_credential_from_an_import_through_the_banner(page, bob, ca
     expect(message).to_contain_text(fingerprint)
     expect(page.locator("table.handled-imports")).to_contain_text("Applied")
     page.goto(f"/o/acme/credentials/{carrier_api.pk}/change/")
-    expect(page.locator("table.current")).to_contain_text("carrier-key-2")
+    expect(page.locator("dl.current")).to_contain_text("carrier-key-2")
     assert version_secret(current_version(carrier_api)) == key.strip() + "\n"
