@@ -8,13 +8,15 @@ Invariants:
 - due work is claimed with a conditional UPDATE before it runs, so two workers never run the
   same rotation; a worker killed mid-rotation leaves it `running`, and the next sweep after
   RUNNING_DEADLINE claims it again (the switch transaction either committed or rolled back);
-- every change is audited in its transaction; emails go out after commit.
+- every change is audited in its transaction, and the email it calls for is recorded in it
+  (ROTATION_OUTCOME_HANDLERS) and sent after commit, or by the next sweep.
 """
 
 from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.db import DatabaseError, IntegrityError, transaction
@@ -80,28 +82,21 @@ def _ensure_no_open_rotation(credential: Credential, *, exclude: Rotation | None
         )
 
 
-def _notify(rotation: Rotation, milestone: str, *, background: bool = False) -> None:
-    """After commit, emails about the rotation. `background` hands the email to the
-    django-q2 worker, for callers a partner is waiting on (a token request, an SFTP login);
-    otherwise it is sent at once (the sweep runs in the worker already). An email that cannot
-    be sent never undoes or fails the rotation: the sweep retries it."""
-    rotation_id = rotation.pk
+# What must happen with a rotation's outcome, recorded in the very transaction that completes
+# or fails it: each handler is called there with (rotation=, background=). Upper apps fill the
+# list from their AppConfig.ready(): notifications records the "Rotation complete" / "Rotation
+# failed" email (its outbox row) and sends it after commit. A list here, rather than an import
+# of notifications, keeps the dependency pointing notifications -> credentials.
+ROTATION_OUTCOME_HANDLERS: list[Callable[..., object]] = []
 
-    def send() -> None:
-        from django_q.tasks import async_task
 
-        from notifications.services import notify_rotation
-
-        try:
-            if background:
-                async_task("notifications.services.notify_rotation", rotation_id=rotation_id,
-                           milestone=milestone, task_name=f"email {milestone}")
-            else:
-                notify_rotation(rotation_id=rotation_id, milestone=milestone)
-        except Exception as exc:
-            log_failure(logger, f"email {milestone} of rotation {rotation_id} failed", exc)
-
-    transaction.on_commit(send)
+def _announce(rotation: Rotation, *, background: bool = False) -> None:
+    """Inside the transaction that completes or fails `rotation`. `background` asks for
+    anything slow (the email) to go through the django-q2 worker, for callers a partner is
+    waiting on (a token request, an SFTP login). If a handler cannot record its part, the
+    transaction fails with it, as when the audit event cannot be written."""
+    for handler in ROTATION_OUTCOME_HANDLERS:
+        handler(rotation=rotation, background=background)
 
 
 def old_version_stops_at(
@@ -428,7 +423,7 @@ def _run_claimed(rotation_id: object, now: datetime) -> Rotation:
                          "requested_by": rotation.requested_by.get_username()
                          if rotation.requested_by else None, **details},
             )
-            _notify(rotation, "rotation_complete")
+            _announce(rotation)
         return rotation
     except Exception as exc:  # every failure is recorded; nothing of the switch was committed
         reason = _readable(exc)
@@ -554,7 +549,7 @@ def _record_failure(rotation_id: object, reason: str, now: datetime) -> Rotation
                 target=rotation.credential, details={"rotation": str(rotation.pk),
                                                      "reason": reason},
             )
-            _notify(rotation, "rotation_failed")
+            _announce(rotation)
     except Exception:
         # Even the failure could not be recorded (the database is down): the rotation stays
         # `running` and the next sweep after RUNNING_DEADLINE takes it up again.
@@ -688,7 +683,7 @@ def version_activate(*, version: CredentialVersion, now: datetime | None = None)
             rotation.claimed_at = rotation.claimed_at or now
             rotation.attempts += 1
             rotation.save(update_fields=["state", "finished_at", "claimed_at", "attempts"])
-            _notify(rotation, "rotation_complete", background=True)
+            _announce(rotation, background=True)
         audit_record(
             action="rotation.activate", actor=None,
             organization=credential.business_unit.organization, target=credential,
