@@ -117,6 +117,13 @@ class VersionState(models.TextChoices):
     CURRENT = "current", "Current"
     PREVIOUS = "previous", "Previous (in overlap)"
     RETIRED = "retired", "Retired"
+    # Withdrawn before it ever became current: its rotation was cancelled, failed (a retry
+    # makes it pending again) or was replaced. It never worked and has no version number.
+    UNUSED = "unused", "Never used"
+
+
+# States of versions that have not gone live (yet): they carry no number.
+UNNUMBERED_STATES = (VersionState.PENDING, VersionState.UNUSED)
 
 
 class CredentialVersion(models.Model):
@@ -125,7 +132,11 @@ class CredentialVersion(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     credential = models.ForeignKey(Credential, on_delete=models.CASCADE, related_name="versions")
-    number = models.PositiveIntegerField()
+    number = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="1, 2, 3... in the order versions went live; none until then, so a "
+                  "cancelled or failed rotation uses up no number.",
+    )
     state = models.CharField(max_length=20, choices=VersionState.choices)
     username = models.CharField(max_length=200, blank=True)
     client_id = models.CharField(max_length=200, blank=True, db_index=True)
@@ -170,6 +181,11 @@ class CredentialVersion(models.Model):
                 condition=Q(valid_until__isnull=True) | Q(valid_until__gt=models.F("valid_from")),
                 name="version_valid_window",
             ),
+            models.CheckConstraint(
+                condition=Q(number__isnull=True, state__in=["pending", "unused"])
+                | (Q(number__isnull=False) & ~Q(state__in=["pending", "unused"])),
+                name="version_numbered_once_live",
+            ),
         ]
         # The sweep's queries: versions of a state whose end falls in a window.
         indexes = [models.Index(fields=["state", "valid_until"])]
@@ -194,6 +210,8 @@ class CredentialVersion(models.Model):
         time even if no job has run, and a version retired after `now` still served a request
         that arrived before its retirement.
         """
+        if self.state == VersionState.UNUSED:
+            return False
         if not self.credential.is_active or now < self.valid_from or self.is_expired(now):
             return False
         if self.state == VersionState.RETIRED:

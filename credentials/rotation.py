@@ -43,6 +43,7 @@ from .models import (
 )
 from .services import (
     CredentialError,
+    next_version_number,
     require_perm,
     version_build,
     version_secret,
@@ -139,12 +140,21 @@ def _switch(
             old.retired_at = now
         old.save(update_fields=["state", "valid_until", "retired_at"])
     new.state = VersionState.CURRENT
+    new.number = next_version_number(credential)
     new.activated_at = now
     new.retired_at = None
     if new.valid_from > now:
         new.valid_from = now
-    new.save(update_fields=["state", "activated_at", "valid_from", "retired_at"])
+    new.save(update_fields=["state", "number", "activated_at", "valid_from", "retired_at"])
     return old
+
+
+def _withdraw_pending(credential: Credential, now: datetime) -> None:
+    """A pending version left behind without an open rotation never went live: it is marked
+    unused before a new one is prepared (one pending version per credential)."""
+    credential.versions.filter(state=VersionState.PENDING).update(
+        state=VersionState.UNUSED, retired_at=now
+    )
 
 
 def _new_valid_until(credential: Credential, material: Material, now: datetime) -> datetime | None:
@@ -217,9 +227,7 @@ def _open_rotation(
     if material is not None:
         if material.valid_until is not None and material.valid_until <= max(starts_at, now):
             raise RotationError("The new certificate has already expired.", field="certificate")
-        credential.versions.filter(state=VersionState.PENDING).update(
-            state=VersionState.RETIRED, retired_at=now
-        )
+        _withdraw_pending(credential, now)
         pending = version_build(
             credential=credential, material=material, state=VersionState.PENDING,
             valid_from=starts_at, valid_until=_new_valid_until(credential, material, starts_at),
@@ -327,7 +335,7 @@ def rotation_cancel(
     if rotation.to_version_id:
         CredentialVersion.objects.filter(
             pk=rotation.to_version_id, state=VersionState.PENDING
-        ).update(state=VersionState.RETIRED, retired_at=now)
+        ).update(state=VersionState.UNUSED, retired_at=now)
     audit_record(
         action="rotation.cancel", actor=actor, organization=credential.business_unit.organization,
         target=credential, source_ip=source_ip,
@@ -355,9 +363,9 @@ def rotation_retry(
         if rotation.to_version_id:
             credential.versions.filter(state=VersionState.PENDING).exclude(
                 pk=rotation.to_version_id
-            ).update(state=VersionState.RETIRED, retired_at=now)
+            ).update(state=VersionState.UNUSED, retired_at=now)
             CredentialVersion.objects.filter(
-                pk=rotation.to_version_id, state=VersionState.RETIRED
+                pk=rotation.to_version_id, state=VersionState.UNUSED
             ).update(state=VersionState.PENDING, retired_at=None)
         rotation.state = RotationState.SCHEDULED
         rotation.starts_at = min(rotation.starts_at, now)
@@ -526,7 +534,7 @@ def _readable(exc: Exception) -> str:
 
 
 def _record_failure(rotation_id: object, reason: str, now: datetime) -> Rotation:
-    """Marks a running rotation failed. Its new version is kept (retired, so that it does not
+    """Marks a running rotation failed. Its new version is kept (unused, so that it does not
     work) for a retry to revive; the old version was never touched."""
     try:
         with transaction.atomic():
@@ -542,7 +550,7 @@ def _record_failure(rotation_id: object, reason: str, now: datetime) -> Rotation
             if rotation.to_version_id:
                 CredentialVersion.objects.filter(
                     pk=rotation.to_version_id, state=VersionState.PENDING
-                ).update(state=VersionState.RETIRED, retired_at=now)
+                ).update(state=VersionState.UNUSED, retired_at=now)
             audit_record(
                 action="rotation.fail", actor=None,
                 organization=rotation.credential.business_unit.organization,
@@ -619,9 +627,7 @@ def rotation_prepare_automatic(
     ):
         return None
     material = material or regenerated_material(credential, current, now)
-    credential.versions.filter(state=VersionState.PENDING).update(
-        state=VersionState.RETIRED, retired_at=now
-    )
+    _withdraw_pending(credential, now)
     # The new version's lifetime starts where the old one's ends, so the cadence holds
     # however early or late the integration switches.
     pending = version_build(

@@ -178,11 +178,14 @@ class VersionSet:
 
 
 def credential_versions(credential: Credential) -> VersionSet:
+    """Newest first: versions are created in the order they go live, and one that has not
+    (pending, or never used) has no number yet."""
     versions = list(
         public_versions().filter(credential=credential).select_related("created_by")
-        .order_by("-number")
+        .order_by("-created_at", F("number").desc(nulls_first=True))
     )
-    by_state = {v.state: v for v in versions if v.state != VersionState.RETIRED}
+    by_state = {v.state: v for v in versions
+                if v.state in (VersionState.CURRENT, VersionState.PENDING, VersionState.PREVIOUS)}
     return VersionSet(
         current=by_state.get(VersionState.CURRENT),
         pending=by_state.get(VersionState.PENDING),

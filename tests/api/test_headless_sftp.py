@@ -47,8 +47,8 @@ def _snapshot(credential_id):
     credential = Credential.objects.get(pk=credential_id)
     return (
         credential.kind, credential.name, credential.is_active,
-        sorted((v.number, v.state, v.username, v.fingerprint, v.secret_ciphertext)
-               for v in credential.versions.all()),
+        sorted(((v.number, v.state, v.username, v.fingerprint, v.secret_ciphertext)
+                for v in credential.versions.all()), key=repr),
         sorted((c.hostname, c.port, c.is_active) for c in credential.connections.all()),
     )
 

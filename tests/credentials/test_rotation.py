@@ -400,3 +400,24 @@ def test_it_regenerates_a_certificate_with_the_same_common_name(unit, alice, now
     assert credential.versions.get().cert_subject.startswith("O=Partner")  # RFC 4514 order
     new = rot.regenerated_material(credential, credential.versions.get(), now)
     assert new.certificate.subject == "CN=edi.partner.example"
+
+
+def test_it_numbers_a_version_when_it_goes_live_never_when_it_is_withdrawn(cred, alice, now):
+    rotation = rotation_schedule(credential=cred, material=material_for(cred.kind),
+                                 actor=alice, starts_at=now + timedelta(hours=1), now=now)
+    assert rotation.to_version.number is None  # pending: not live yet
+    rotation_cancel(rotation=rotation, actor=alice, now=now)
+    withdrawn = CredentialVersion.objects.get(pk=rotation.to_version_id)
+    assert (withdrawn.state, withdrawn.number) == (VersionState.UNUSED, None)
+    assert not withdrawn.works_at(now + timedelta(hours=2))
+
+    with mock.patch.object(rot, "_switch", side_effect=DatabaseError("boom")), \
+            pytest.raises(RotationError):
+        rotation_rotate_now(credential=cred, material=material_for(cred.kind), actor=alice,
+                            now=now)
+    failed = Rotation.objects.get(state=RotationState.FAILED)
+    assert failed.to_version.state == VersionState.UNUSED and failed.to_version.number is None
+    retried = rotation_retry(rotation=failed, actor=alice, now=now + timedelta(minutes=5))
+    assert retried.state == RotationState.COMPLETED
+    assert cred.versions.get(state=VersionState.CURRENT).number == 2  # no gap
+    assert sorted(cred.versions.values_list("number", flat=True), key=repr) == [1, 2, None]
