@@ -163,6 +163,12 @@ class CredentialVersion(models.Model):
     expiry_recorded_at = models.DateTimeField(
         null=True, blank=True, help_text="When the sweep recorded that this version expired."
     )
+    stops_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="When a scheduled rotation stops this version (its start, or its overlap "
+                  "end), whether or not a job has run by then; cleared if it is cancelled or "
+                  "fails.",
+    )
 
     class Meta:
         ordering = ["-number"]
@@ -206,13 +212,15 @@ class CredentialVersion(models.Model):
     def works_at(self, now: datetime) -> bool:
         """Whether this version authenticated at `now` (a request's arrival time).
 
-        Time alone decides the edges: an expired or overlapped-out version stops at its exact
-        time even if no job has run, and a version retired after `now` still served a request
-        that arrived before its retirement.
+        Time alone decides the edges: an expired or overlapped-out version, or one a scheduled
+        rotation stops, stops at its exact time even if no job has run, and a version retired
+        after `now` still served a request that arrived before its retirement.
         """
         if self.state == VersionState.UNUSED:
             return False
         if not self.credential.is_active or now < self.valid_from or self.is_expired(now):
+            return False
+        if self.stops_at is not None and now >= self.stops_at:
             return False
         if self.state == VersionState.RETIRED:
             return self.retired_at is not None and now < self.retired_at

@@ -117,6 +117,12 @@ def old_version_stops_at(
     return stop
 
 
+def _stopped(version: CredentialVersion, now: datetime) -> datetime:
+    """When a version that leaves now stopped working: at the second a scheduled start
+    stopped it (stops_at) if that has passed already, otherwise now."""
+    return version.stops_at if version.stops_at is not None and version.stops_at < now else now
+
+
 def _switch(
     *, credential: Credential, new: CredentialVersion, overlap_ends_at: datetime | None,
     now: datetime,
@@ -125,9 +131,10 @@ def _switch(
     or retired at once. Runs inside the caller's transaction."""
     old = credential.versions.select_for_update().filter(state=VersionState.CURRENT).first()
     # A version still in an earlier overlap leaves now: one overlap at a time.
-    credential.versions.filter(state=VersionState.PREVIOUS).update(
-        state=VersionState.RETIRED, retired_at=now
-    )
+    for previous in credential.versions.filter(state=VersionState.PREVIOUS):
+        previous.state, previous.retired_at = VersionState.RETIRED, _stopped(previous, now)
+        previous.stops_at = None
+        previous.save(update_fields=["state", "retired_at", "stops_at"])
     if old is not None:
         stops_at = old_version_stops_at(mode=RotationMode.IMMEDIATE, starts_at=now,
                                         overlap_ends_at=overlap_ends_at,
@@ -137,8 +144,9 @@ def _switch(
             old.valid_until = stops_at
         else:
             old.state = VersionState.RETIRED
-            old.retired_at = now
-        old.save(update_fields=["state", "valid_until", "retired_at"])
+            old.retired_at = _stopped(old, now)
+        old.stops_at = None
+        old.save(update_fields=["state", "valid_until", "retired_at", "stops_at"])
     new.state = VersionState.CURRENT
     new.number = next_version_number(credential)
     new.activated_at = now
@@ -147,6 +155,29 @@ def _switch(
         new.valid_from = now
     new.save(update_fields=["state", "number", "activated_at", "valid_from", "retired_at"])
     return old
+
+
+def _plan_stops(credential: Credential, *, starts_at: datetime,
+                overlap_ends_at: datetime | None) -> None:
+    """A scheduled rotation to new material takes effect at its start to the second, whether
+    or not the sweep has run: the new version works from `starts_at` (its valid_from), the
+    current one stops at the start or at the overlap end, and one still in an earlier overlap
+    stops at the start (one overlap at a time). A swap is left to the sweep, which moves the
+    connections: the other credential may have none that its partners can use before."""
+    current = credential.versions.filter(state=VersionState.CURRENT).first()
+    if current is not None:
+        current.stops_at = old_version_stops_at(
+            mode=RotationMode.SCHEDULED, starts_at=starts_at, overlap_ends_at=overlap_ends_at,
+            valid_until=current.valid_until)
+        current.save(update_fields=["stops_at"])
+    credential.versions.filter(state=VersionState.PREVIOUS, valid_until__gt=starts_at).update(
+        stops_at=starts_at)
+
+
+def _unplan_stops(credential_id: object) -> None:
+    """The rotation will not happen (cancelled or failed): its planned stops are lifted."""
+    CredentialVersion.objects.filter(credential_id=credential_id, stops_at__isnull=False).update(
+        stops_at=None)
 
 
 def _withdraw_pending(credential: Credential, now: datetime) -> None:
@@ -233,6 +264,8 @@ def _open_rotation(
             valid_from=starts_at, valid_until=_new_valid_until(credential, material, starts_at),
             actor=actor,
         )
+        if mode == RotationMode.SCHEDULED:
+            _plan_stops(credential, starts_at=starts_at, overlap_ends_at=overlap_ends_at)
     try:
         with transaction.atomic():
             rotation = Rotation.objects.create(
@@ -336,6 +369,7 @@ def rotation_cancel(
         CredentialVersion.objects.filter(
             pk=rotation.to_version_id, state=VersionState.PENDING
         ).update(state=VersionState.UNUSED, retired_at=now)
+    _unplan_stops(credential.pk)
     audit_record(
         action="rotation.cancel", actor=actor, organization=credential.business_unit.organization,
         target=credential, source_ip=source_ip,
@@ -551,6 +585,7 @@ def _record_failure(rotation_id: object, reason: str, now: datetime) -> Rotation
                 CredentialVersion.objects.filter(
                     pk=rotation.to_version_id, state=VersionState.PENDING
                 ).update(state=VersionState.UNUSED, retired_at=now)
+            _unplan_stops(rotation.credential_id)
             audit_record(
                 action="rotation.fail", actor=None,
                 organization=rotation.credential.business_unit.organization,

@@ -32,7 +32,7 @@ PUBLIC_VERSION_FIELDS = (
     "id", "credential", "number", "state", "username", "client_id", "key_id", "public_key",
     "fingerprint", "certificate_pem", "cert_subject", "cert_issuer", "cert_serial",
     "cert_not_before", "valid_from", "valid_until", "created_at", "created_by",
-    "activated_at", "retired_at", "last_used_at",
+    "activated_at", "retired_at", "last_used_at", "stops_at",
 )
 LIST_VERSION_FIELDS = ("id", "credential", "state", "username", "client_id", "key_id",
                        "fingerprint", "valid_until")

@@ -165,3 +165,31 @@ def test_it_dates_the_last_use_of_a_version_to_the_minute(client, unit):
         traveller.shift(timedelta(seconds=31))
         _token(client, api)
         assert api.credential.versions.get().last_used_at > first
+
+
+def test_it_switches_at_a_scheduled_start_to_the_second_without_waiting_for_a_job(
+    client, unit
+):
+    from credentials import material as m
+    from credentials.models import Rotation, RotationState
+    from credentials.rotation import rotation_schedule
+
+    start = timezone.now().replace(microsecond=0) + timedelta(hours=1)
+    old = make_api_client(unit, client_id="exact-start")
+    material = m.api_client_secret(client_id="exact-start")
+    rotation_schedule(credential=old.credential, material=material, actor=None, starts_at=start)
+    new = basic_auth("exact-start", material.secret)
+
+    def token(authorization, at):
+        with time_machine.travel(at, tick=False):
+            return client.post(TOKEN, HTTP_AUTHORIZATION=authorization).status_code
+
+    second = timedelta(seconds=1)
+    assert (token(old.basic, start - second), token(new, start - second)) == (200, 401)
+    assert token(old.basic, start) == 401  # no overlap: it stops at the start itself
+    assert token(old.basic, start + second) == 401
+    assert Rotation.objects.get().state == RotationState.SCHEDULED  # no job has run
+    assert token(new, start) == 200  # works from the start, and its first use switches it
+    retired = old.credential.versions.get(number=1)
+    assert (retired.state, retired.retired_at) == (VersionState.RETIRED, start)
+    assert (token(old.basic, start + second), token(new, start + second)) == (401, 200)

@@ -421,3 +421,50 @@ def test_it_numbers_a_version_when_it_goes_live_never_when_it_is_withdrawn(cred,
     assert retried.state == RotationState.COMPLETED
     assert cred.versions.get(state=VersionState.CURRENT).number == 2  # no gap
     assert sorted(cred.versions.values_list("number", flat=True), key=repr) == [1, 2, None]
+
+
+def test_it_takes_a_scheduled_start_to_the_second_and_lifts_it_if_cancelled_or_failed(
+    cred, alice, now
+):
+    second = timedelta(seconds=1)
+    old = versions(cred)[VersionState.CURRENT]
+    start = now + timedelta(hours=1)
+    rotation = rotation_schedule(credential=cred, material=material_for(cred.kind),
+                                 actor=alice, starts_at=start, now=now)
+    old.refresh_from_db()
+    new = rotation.to_version
+    assert old.works_at(start - second) and not new.works_at(start - second)
+    assert not old.works_at(start) and new.works_at(start)  # no job has run
+    rotation_cancel(rotation=rotation, actor=alice, now=start + second)
+    old.refresh_from_db()
+    assert old.works_at(start + 2 * second)  # cancelled: the old one works again
+
+    later = start + timedelta(hours=1)
+    end = later + timedelta(hours=1)
+    rotation = rotation_schedule(credential=cred, material=material_for(cred.kind),
+                                 actor=alice, starts_at=later, overlap_ends_at=end, now=start)
+    old.refresh_from_db()
+    assert old.works_at(end - second) and not old.works_at(end)  # with an overlap: its end
+    with mock.patch.object(rot, "_switch", side_effect=DatabaseError("boom")):
+        sweep_run(now=end + second)
+    rotation.refresh_from_db()
+    old.refresh_from_db()
+    assert rotation.state == RotationState.FAILED
+    assert old.state == VersionState.CURRENT and old.works_at(end + 2 * second)
+
+
+def test_it_stops_a_version_still_in_an_earlier_overlap_at_the_next_scheduled_start(
+    cred, alice, now
+):
+    first = versions(cred)[VersionState.CURRENT]
+    rotation_rotate_now(credential=cred, material=material_for(cred.kind), actor=alice,
+                        overlap_ends_at=now + timedelta(days=3), now=now)
+    start = now + timedelta(days=1)
+    rotation_schedule(credential=cred, material=material_for(cred.kind), actor=alice,
+                      starts_at=start, overlap_ends_at=start + timedelta(hours=2), now=now)
+    first.refresh_from_db()
+    assert first.state == VersionState.PREVIOUS
+    assert first.works_at(start - timedelta(seconds=1)) and not first.works_at(start)
+    sweep_run(now=start + timedelta(seconds=40))  # the job comes a little later
+    first.refresh_from_db()
+    assert (first.state, first.retired_at) == (VersionState.RETIRED, start)
