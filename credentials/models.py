@@ -242,6 +242,12 @@ CONNECTION_CREDENTIAL_KINDS: dict[str, frozenset[str]] = {
 }
 
 
+# Kinds a rotation may switch a credential between, keeping its identity and connections:
+# an SFTP login by password or by key (every SFTP connection accepts both; the headless API's
+# auth_type).
+INTERCHANGEABLE_KINDS = frozenset({Kind.SFTP_PASSWORD, Kind.SFTP_KEY})
+
+
 # Who may manage a connection: those who manage the family of credentials it can use.
 CONNECTION_FAMILY: dict[str, str] = {
     ConnectionKind.INBOUND_SFTP: Family.SFTP,
@@ -342,6 +348,11 @@ class Rotation(models.Model):
     test_before_switch = models.BooleanField(
         default=False,
         help_text="Test the outbound connections with the new material before switching.",
+    )
+    to_kind = models.CharField(
+        max_length=30, choices=Kind.choices, blank=True,
+        help_text="The kind the credential takes at the switch, when the new material is of "
+                  "the other SFTP kind (password or key).",
     )
 
     class Meta:

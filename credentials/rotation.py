@@ -31,6 +31,7 @@ from . import material as m
 from .crypto import KeyRingError, MaterialError
 from .material import Material
 from .models import (
+    INTERCHANGEABLE_KINDS,
     OPEN_ROTATION_STATES,
     Connection,
     Credential,
@@ -254,6 +255,12 @@ def _open_rotation(
             field="replacement",
         )
     _ensure_no_open_rotation(credential)
+    to_kind = ""
+    if material is not None and material.kind != credential.kind:
+        if not {material.kind, credential.kind} <= INTERCHANGEABLE_KINDS:
+            raise RotationError(f"This material is for a {Kind(material.kind).label}, not a "
+                                f"{credential.get_kind_display()}.")
+        to_kind = material.kind
     pending = None
     if material is not None:
         if material.valid_until is not None and material.valid_until <= max(starts_at, now):
@@ -262,7 +269,7 @@ def _open_rotation(
         pending = version_build(
             credential=credential, material=material, state=VersionState.PENDING,
             valid_from=starts_at, valid_until=_new_valid_until(credential, material, starts_at),
-            actor=actor,
+            actor=actor, kind=material.kind,
         )
         if mode == RotationMode.SCHEDULED:
             _plan_stops(credential, starts_at=starts_at, overlap_ends_at=overlap_ends_at)
@@ -273,7 +280,7 @@ def _open_rotation(
                 from_version=credential.versions.filter(state=VersionState.CURRENT).first(),
                 to_version=pending, replacement=replacement, mode=mode, starts_at=starts_at,
                 overlap_ends_at=overlap_ends_at, reason=reason, requested_by=actor,
-                test_before_switch=test_before_switch,
+                test_before_switch=test_before_switch, to_kind=to_kind,
             )
     except IntegrityError:
         raise RotationError(
@@ -303,25 +310,42 @@ def rotation_rotate_now(
     test_before_switch: bool = False,
     source_ip: str | None = None,
     now: datetime | None = None,
+    with_switch: Callable[[Credential], object] | None = None,
 ) -> Rotation:
     """Immediate rotation: the new material works now; the old stops now, or at the overlap
-    end when one is given. A failed switch is recorded (the rotation can be retried) and
-    raised as a RotationError; the old credential keeps working."""
+    end when one is given. A failed switch is recorded (History tab: the rotation can be
+    retried; the "Rotation failed" email) and raised as a RotationError; the old credential
+    keeps working. A refusal (no permission, a rotation already open...) records nothing.
+
+    It runs in transactions of its own and refuses to run inside a caller's (the durable
+    block raises RuntimeError): a caller's rollback would erase the record of a failure along
+    with the failure. What the caller must change together with the switch (a rename, an
+    import marked applied, its own audit event) goes in `with_switch(credential)`, called in
+    the switch transaction with the credential locked: it commits with the switch or not at
+    all, and if it raises, the rotation fails with its message. A later retry runs the switch
+    alone. New material of the other SFTP kind (password or key) switches the kind too."""
     now = now or timezone.now()
-    rotation = _open_rotation(
-        credential=credential, actor=actor, mode=RotationMode.IMMEDIATE, starts_at=now,
-        overlap_ends_at=overlap_ends_at, material=material, replacement=None, reason=reason,
-        test_before_switch=test_before_switch, source_ip=source_ip, now=now,
-    )
-    rotation = rotation_execute(rotation=rotation, now=now)
+    with transaction.atomic(durable=True):
+        rotation = _open_rotation(
+            credential=credential, actor=actor, mode=RotationMode.IMMEDIATE, starts_at=now,
+            overlap_ends_at=overlap_ends_at, material=material, replacement=None,
+            reason=reason, test_before_switch=test_before_switch, source_ip=source_ip, now=now,
+        )
+    if not _claim(rotation, now):  # a worker took it first (it is due): it finishes it
+        rotation = Rotation.objects.get(pk=rotation.pk)
+    else:
+        rotation = _run_claimed(rotation.pk, now, with_switch=with_switch)
     if rotation.state == RotationState.FAILED:
         raise RotationError(
             f"The rotation failed: {rotation.failure_reason} The current credential still "
             "works; correct the problem and retry."
         )
     if rotation.state != RotationState.COMPLETED:  # not even its failure could be recorded
-        raise RotationError("The rotation could not complete; the current credential still "
-                            "works. Try again in a few minutes.")
+        raise RotationError(
+            "The rotation was interrupted and could not be recorded as failed; the current "
+            "credential still works for now. The scheduled pass finishes or fails it within "
+            f"{int(RUNNING_DEADLINE.total_seconds() // 60)} minutes: see the History tab "
+            "before trying again.")
     return rotation
 
 
@@ -435,7 +459,8 @@ def _claim(rotation: Rotation, now: datetime) -> bool:
     ).update(state=RotationState.RUNNING, claimed_at=now, attempts=F("attempts") + 1) == 1
 
 
-def _run_claimed(rotation_id: object, now: datetime) -> Rotation:
+def _run_claimed(rotation_id: object, now: datetime,
+                 with_switch: Callable[[Credential], object] | None = None) -> Rotation:
     try:
         rotation = Rotation.objects.select_related("credential", "to_version").get(
             pk=rotation_id)
@@ -466,6 +491,8 @@ def _run_claimed(rotation_id: object, now: datetime) -> Rotation:
                          if rotation.requested_by else None, **details},
             )
             _announce(rotation)
+            if with_switch is not None:
+                with_switch(credential)
         return rotation
     except Exception as exc:  # every failure is recorded; nothing of the switch was committed
         reason = _readable(exc)
@@ -480,10 +507,22 @@ def _switch_to_new_version(rotation: Rotation, credential: Credential,
         return {"to": version_summary(new), "resumed": True}  # switched before a crash
     if new.state != VersionState.PENDING:
         raise RotationStepError("The new version is no longer pending.")
-    _verify_material(new, now)
+    _verify_material(new, now, kind=rotation.to_kind or credential.kind)
     old = _switch(credential=credential, new=new, overlap_ends_at=rotation.overlap_ends_at,
                   now=now)
-    return {"to": version_summary(new), "from": version_summary(old) if old else None}
+    return {"to": version_summary(new), "from": version_summary(old) if old else None,
+            **_take_kind(credential, rotation)}
+
+
+def _take_kind(credential: Credential, rotation: Rotation) -> dict[str, object]:
+    """A rotation to material of the other SFTP kind switches the credential's kind with its
+    version, in the same transaction."""
+    if not rotation.to_kind or rotation.to_kind == credential.kind:
+        return {}
+    changed = {"kind": {"from": credential.kind, "to": rotation.to_kind}}
+    credential.kind = rotation.to_kind
+    credential.save(update_fields=["kind"])
+    return changed
 
 
 def _swap(rotation: Rotation, credential: Credential, now: datetime) -> dict[str, object]:
@@ -494,7 +533,7 @@ def _swap(rotation: Rotation, credential: Credential, now: datetime) -> dict[str
     if current is None or not current.works_at(now):
         raise RotationStepError(f"The replacement credential {replacement.name} does not work "
                                 "now (expired or without a current version).")
-    _verify_material(current, now)
+    _verify_material(current, now, kind=replacement.kind)
     moved = list(Connection.objects.filter(credential=credential).values_list("pk", flat=True))
     Connection.objects.filter(pk__in=moved).update(credential=replacement)
     old = credential.versions.select_for_update().filter(state=VersionState.CURRENT).first()
@@ -511,12 +550,12 @@ def _swap(rotation: Rotation, credential: Credential, now: datetime) -> dict[str
     return {"swapped_to": str(replacement.pk), "connections_moved": len(moved)}
 
 
-def _verify_material(version: CredentialVersion, now: datetime) -> None:
-    """Checks new material before it goes live: it decrypts, parses, and still holds."""
+def _verify_material(version: CredentialVersion, now: datetime, *, kind: str) -> None:
+    """Checks new material of `kind` before it goes live: it decrypts, parses, and still
+    holds."""
     if version.valid_until is not None and version.valid_until <= now:
         raise RotationStepError("The new material has already expired.")
     secret = version_secret(version)
-    kind = version.credential.kind
     if kind == Kind.SFTP_KEY:
         if not crypto.ssh_public_key_matches(secret, version.public_key):
             raise RotationStepError("The new private key does not match its public key.")
@@ -546,7 +585,7 @@ def _test_connections(credential: Credential, version: CredentialVersion) -> Non
 
 def log_failure(log: logging.Logger, message: str, exc: Exception) -> None:
     """Logs where an exception came from but not its text, which may quote a secret."""
-    if isinstance(exc, RotationStepError | MaterialError):
+    if isinstance(exc, RotationStepError | MaterialError | CredentialError):
         log.warning(message)
         return
     stack = "".join(traceback.format_tb(exc.__traceback__))
@@ -556,7 +595,7 @@ def log_failure(log: logging.Logger, message: str, exc: Exception) -> None:
 def _readable(exc: Exception) -> str:
     """A reason people can act on. Unknown exceptions are named, not quoted: their text could
     hold anything."""
-    if isinstance(exc, RotationStepError):
+    if isinstance(exc, RotationStepError | CredentialError):  # written to be shown
         return str(exc)
     if isinstance(exc, MaterialError):
         return f"The new material was refused: {exc.message}"
@@ -719,6 +758,7 @@ def version_activate(*, version: CredentialVersion, now: datetime | None = None)
             overlap = rotation.overlap_ends_at
         old = _switch(credential=credential, new=version, overlap_ends_at=overlap, now=now)
         if rotation is not None:
+            _take_kind(credential, rotation)
             rotation.state = RotationState.COMPLETED
             rotation.finished_at = now
             rotation.claimed_at = rotation.claimed_at or now

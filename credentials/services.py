@@ -55,10 +55,13 @@ def version_build(
     valid_from: datetime,
     valid_until: datetime | None,
     actor: User | None,
+    kind: str | None = None,
 ) -> CredentialVersion:
     """Creates a version with its secret encrypted under the newest key, bound to its id. A
-    current version gets the next number; a pending one gets its number when it goes live."""
-    if material.kind != credential.kind:
+    current version gets the next number; a pending one gets its number when it goes live.
+    The material must be of the credential's kind, or of `kind` for a rotation that switches
+    the credential to it (credentials.rotation decides when it may)."""
+    if material.kind != (kind or credential.kind):
         raise CredentialError(
             f"This material is for a {material.kind}, not a {credential.get_kind_display()}."
         )

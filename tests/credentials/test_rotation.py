@@ -468,3 +468,25 @@ def test_it_stops_a_version_still_in_an_earlier_overlap_at_the_next_scheduled_st
     sweep_run(now=start + timedelta(seconds=40))  # the job comes a little later
     first.refresh_from_db()
     assert (first.state, first.retired_at) == (VersionState.RETIRED, start)
+
+
+def test_it_refuses_to_rotate_now_inside_a_transaction_it_does_not_own(cred, alice, now):
+    """Its failure must outlive the caller's rollback: callers pass `with_switch` instead."""
+    from django.db import transaction
+
+    with pytest.raises(RuntimeError, match="durable"), transaction.atomic():
+        rotation_rotate_now(credential=cred, material=material_for(cred.kind), actor=alice,
+                            now=now)
+    assert cred.versions.count() == 1 and not Rotation.objects.exists()
+
+
+def test_it_switches_only_between_the_sftp_kinds(cred, alice, now):
+    with pytest.raises(RotationError, match="not a SFTP password"):
+        rotation_rotate_now(credential=cred, material=material_for(Kind.API_CLIENT_SECRET),
+                            actor=alice, now=now)
+    rotation = rotation_rotate_now(credential=cred, material=material_for(Kind.SFTP_KEY),
+                                   actor=alice, now=now)
+    cred.refresh_from_db()
+    assert (rotation.to_kind, cred.kind) == (Kind.SFTP_KEY, Kind.SFTP_KEY)
+    assert AuditEvent.objects.get(action="rotation.complete").details["kind"] == {
+        "from": Kind.SFTP_PASSWORD, "to": Kind.SFTP_KEY}
