@@ -38,7 +38,7 @@ def client_versions(*, client_id: str, now: datetime) -> QuerySet[CredentialVers
         client_id=client_id, credential__kind=Kind.API_CLIENT_SECRET,
     ).select_related("credential").only(
         "number", "state", "client_id", "secret_digest", "valid_from", "valid_until",
-        "retired_at", "last_used_at", "credential__is_active",
+        "retired_at", "stops_at", "last_used_at", "credential__is_active",
     ).order_by()
 
 

@@ -306,66 +306,70 @@ def sftp_credential_update(
     source_ip: str | None = None, now: datetime,
 ) -> Credential:
     """Updates host, port, user, auth type and secret. A new password, key or user is a
-    rotation (rotation_rotate_now: a new version, audit, emails); an empty or omitted secret
-    keeps the existing one; switching auth_type needs the new type's secret. All or nothing:
-    any refusal rolls the whole request back."""
+    rotation (rotation_rotate_now: a new version, audit, emails) and the rest of the request
+    (host, port, name, its audit event) commits with its switch or not at all; a rotation that
+    fails is recorded on the credential's History tab, for a retry, and answered 409. An empty
+    or omitted secret keeps the existing one; switching auth_type needs the new type's secret.
+    A refusal changes nothing."""
     new_kind = AUTH_TYPE_KIND[fields.auth_type]
-    with transaction.atomic():
-        credential = Credential.objects.select_for_update().select_related(
-            "business_unit__organization"
-        ).get(pk=credential.pk)
-        current = current_version(credential)
-        connection = selectors.outbound_sftp_connection(credential)
-        # A name the API derived follows the user and host; a name given in the portal stays.
-        derived_name = credential.name == _derived_name(
-            current.username if current else "", connection.hostname if connection else ""
+    credential = Credential.objects.select_related("business_unit__organization").get(
+        pk=credential.pk)
+    current = current_version(credential)
+    connection = selectors.outbound_sftp_connection(credential)
+    # A name the API derived follows the user and host; a name given in the portal stays.
+    derived_name = credential.name == _derived_name(
+        current.username if current else "", connection.hostname if connection else ""
+    )
+    switching = new_kind != credential.kind
+    if (switching or current is None) and not fields.secret:
+        reason = (f"This field is required to switch auth_type to {fields.auth_type}."
+                  if switching else "This credential has no secret to keep; send one.")
+        raise ValidationFailed({fields.secret_field: [reason]})
+    material = None
+    if fields.secret:
+        material = _sftp_material(
+            auth_type=fields.auth_type, user=fields.user, secret=fields.secret
         )
-        switching = new_kind != credential.kind
-        if (switching or current is None) and not fields.secret:
-            reason = (f"This field is required to switch auth_type to {fields.auth_type}."
-                      if switching else "This credential has no secret to keep; send one.")
-            raise ValidationFailed({fields.secret_field: [reason]})
-        material = None
-        if fields.secret:
-            material = _sftp_material(
-                auth_type=fields.auth_type, user=fields.user, secret=fields.secret
-            )
-        elif current is not None and fields.user != current.username:
-            material = _sftp_material(
-                auth_type=fields.auth_type, user=fields.user, secret=version_secret(current)
-            )
-        if material is not None and not switching and current is not None and _same_material(
-            material, current
-        ):
-            material = None  # PUT is idempotent: resending the same secret rotates nothing
-        changed: list[str] = []
-        if switching:
-            # The credential keeps its identity (the id clients hold) across the switch; the
-            # rotation below gives it its first version of the new kind in this transaction.
-            credential.kind = new_kind
-            credential.save(update_fields=["kind"])
-            changed.append("auth_type")
-        if material is not None:
-            try:
-                rotation_rotate_now(
-                    credential=credential, material=material, actor=None, source_ip=source_ip,
-                    reason=f"Changed through the headless API with the key {api_key.name}",
-                    now=now,
-                )
-            except CredentialError as exc:  # e.g. a rotation already scheduled
-                raise SftpConflict(str(exc)) from None
-            changed.append("secret" if fields.secret else "user")
-        changed += _sftp_connection_sync(credential, fields, source_ip)
-        if derived_name and credential.name != _sftp_name(fields):
-            credential.name = _sftp_name(fields)
-            credential.save(update_fields=["name"])
+    elif current is not None and fields.user != current.username:
+        material = _sftp_material(
+            auth_type=fields.auth_type, user=fields.user, secret=version_secret(current)
+        )
+    if material is not None and not switching and current is not None and _same_material(
+        material, current
+    ):
+        material = None  # PUT is idempotent: resending the same secret rotates nothing
+    rotated: list[str] = []
+    if material is not None:
+        rotated = (["auth_type"] if switching else []) + ["secret" if fields.secret else "user"]
+
+    def finish(locked: Credential) -> None:
+        changed = rotated + _sftp_connection_sync(locked, fields, source_ip)
+        if derived_name and locked.name != _sftp_name(fields):
+            locked.name = _sftp_name(fields)
+            locked.save(update_fields=["name"])
         if changed:
             audit_record(
                 action="api.sftp_credential.update", actor=None,
-                organization=credential.business_unit.organization, target=credential,
+                organization=locked.business_unit.organization, target=locked,
                 source_ip=source_ip, details={**_via(api_key), "changed": changed},
             )
-    return credential
+
+    if material is None:
+        with transaction.atomic():
+            finish(Credential.objects.select_for_update().select_related(
+                "business_unit__organization").get(pk=credential.pk))
+    else:
+        # The rotation switches the kind too when auth_type changes (password <-> key).
+        try:
+            rotation_rotate_now(
+                credential=credential, material=material, actor=None, source_ip=source_ip,
+                reason=f"Changed through the headless API with the key {api_key.name}",
+                now=now, with_switch=finish,
+            )
+        except CredentialError as exc:  # refused (a rotation already scheduled) or failed
+            raise SftpConflict(str(exc)) from None
+    return Credential.objects.select_related("business_unit__organization").get(
+        pk=credential.pk)
 
 
 def _sftp_connection_sync(credential: Credential, fields: SftpFields,

@@ -248,7 +248,9 @@ NEW_CREDENTIALS = Shape("NewCredentials", {
     "clientSecret": Field("string", "The new secret. Store it securely.", required=True),
     "credentialId": Field("string", "The credential's id (it keeps it across rotations).",
                           format="uuid", required=True),
-    "version": Field("integer", "The new version's number.", required=True),
+    "version": Field("integer", "Null: a version gets its number when it goes live (on "
+                     "its first use), so a rotation that is cancelled uses up none.",
+                     required=True, nullable=True),
     "validFrom": Field("string", format="date-time", required=True),
     "validUntil": Field("string", format="date-time", required=True, nullable=True),
     "isActive": Field("boolean", "Always false: it activates on first use.", required=True),

@@ -117,6 +117,13 @@ class VersionState(models.TextChoices):
     CURRENT = "current", "Current"
     PREVIOUS = "previous", "Previous (in overlap)"
     RETIRED = "retired", "Retired"
+    # Withdrawn before it ever became current: its rotation was cancelled, failed (a retry
+    # makes it pending again) or was replaced. It never worked and has no version number.
+    UNUSED = "unused", "Never used"
+
+
+# States of versions that have not gone live (yet): they carry no number.
+UNNUMBERED_STATES = (VersionState.PENDING, VersionState.UNUSED)
 
 
 class CredentialVersion(models.Model):
@@ -125,7 +132,11 @@ class CredentialVersion(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     credential = models.ForeignKey(Credential, on_delete=models.CASCADE, related_name="versions")
-    number = models.PositiveIntegerField()
+    number = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="1, 2, 3... in the order versions went live; none until then, so a "
+                  "cancelled or failed rotation uses up no number.",
+    )
     state = models.CharField(max_length=20, choices=VersionState.choices)
     username = models.CharField(max_length=200, blank=True)
     client_id = models.CharField(max_length=200, blank=True, db_index=True)
@@ -152,6 +163,12 @@ class CredentialVersion(models.Model):
     expiry_recorded_at = models.DateTimeField(
         null=True, blank=True, help_text="When the sweep recorded that this version expired."
     )
+    stops_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="When a scheduled rotation stops this version (its start, or its overlap "
+                  "end), whether or not a job has run by then; cleared if it is cancelled or "
+                  "fails.",
+    )
 
     class Meta:
         ordering = ["-number"]
@@ -169,6 +186,11 @@ class CredentialVersion(models.Model):
             models.CheckConstraint(
                 condition=Q(valid_until__isnull=True) | Q(valid_until__gt=models.F("valid_from")),
                 name="version_valid_window",
+            ),
+            models.CheckConstraint(
+                condition=Q(number__isnull=True, state__in=["pending", "unused"])
+                | (Q(number__isnull=False) & ~Q(state__in=["pending", "unused"])),
+                name="version_numbered_once_live",
             ),
         ]
         # The sweep's queries: versions of a state whose end falls in a window.
@@ -190,11 +212,15 @@ class CredentialVersion(models.Model):
     def works_at(self, now: datetime) -> bool:
         """Whether this version authenticated at `now` (a request's arrival time).
 
-        Time alone decides the edges: an expired or overlapped-out version stops at its exact
-        time even if no job has run, and a version retired after `now` still served a request
-        that arrived before its retirement.
+        Time alone decides the edges: an expired or overlapped-out version, or one a scheduled
+        rotation stops, stops at its exact time even if no job has run, and a version retired
+        after `now` still served a request that arrived before its retirement.
         """
+        if self.state == VersionState.UNUSED:
+            return False
         if not self.credential.is_active or now < self.valid_from or self.is_expired(now):
+            return False
+        if self.stops_at is not None and now >= self.stops_at:
             return False
         if self.state == VersionState.RETIRED:
             return self.retired_at is not None and now < self.retired_at
@@ -214,6 +240,12 @@ CONNECTION_CREDENTIAL_KINDS: dict[str, frozenset[str]] = {
     ConnectionKind.AS2_PROFILE: frozenset({Kind.AS2_CERTIFICATE}),
     ConnectionKind.API_INTEGRATION: frozenset({Kind.API_CLIENT_SECRET, Kind.API_KEY}),
 }
+
+
+# Kinds a rotation may switch a credential between, keeping its identity and connections:
+# an SFTP login by password or by key (every SFTP connection accepts both; the headless API's
+# auth_type).
+INTERCHANGEABLE_KINDS = frozenset({Kind.SFTP_PASSWORD, Kind.SFTP_KEY})
 
 
 # Who may manage a connection: those who manage the family of credentials it can use.
@@ -316,6 +348,11 @@ class Rotation(models.Model):
     test_before_switch = models.BooleanField(
         default=False,
         help_text="Test the outbound connections with the new material before switching.",
+    )
+    to_kind = models.CharField(
+        max_length=30, choices=Kind.choices, blank=True,
+        help_text="The kind the credential takes at the switch, when the new material is of "
+                  "the other SFTP kind (password or key).",
     )
 
     class Meta:

@@ -8,13 +8,15 @@ Invariants:
 - due work is claimed with a conditional UPDATE before it runs, so two workers never run the
   same rotation; a worker killed mid-rotation leaves it `running`, and the next sweep after
   RUNNING_DEADLINE claims it again (the switch transaction either committed or rolled back);
-- every change is audited in its transaction; emails go out after commit.
+- every change is audited in its transaction, and the email it calls for is recorded in it
+  (ROTATION_OUTCOME_HANDLERS) and sent after commit, or by the next sweep.
 """
 
 from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.db import DatabaseError, IntegrityError, transaction
@@ -29,6 +31,7 @@ from . import material as m
 from .crypto import KeyRingError, MaterialError
 from .material import Material
 from .models import (
+    INTERCHANGEABLE_KINDS,
     OPEN_ROTATION_STATES,
     Connection,
     Credential,
@@ -41,6 +44,7 @@ from .models import (
 )
 from .services import (
     CredentialError,
+    next_version_number,
     require_perm,
     version_build,
     version_secret,
@@ -80,28 +84,21 @@ def _ensure_no_open_rotation(credential: Credential, *, exclude: Rotation | None
         )
 
 
-def _notify(rotation: Rotation, milestone: str, *, background: bool = False) -> None:
-    """After commit, emails about the rotation. `background` hands the email to the
-    django-q2 worker, for callers a partner is waiting on (a token request, an SFTP login);
-    otherwise it is sent at once (the sweep runs in the worker already). An email that cannot
-    be sent never undoes or fails the rotation: the sweep retries it."""
-    rotation_id = rotation.pk
+# What must happen with a rotation's outcome, recorded in the very transaction that completes
+# or fails it: each handler is called there with (rotation=, background=). Upper apps fill the
+# list from their AppConfig.ready(): notifications records the "Rotation complete" / "Rotation
+# failed" email (its outbox row) and sends it after commit. A list here, rather than an import
+# of notifications, keeps the dependency pointing notifications -> credentials.
+ROTATION_OUTCOME_HANDLERS: list[Callable[..., object]] = []
 
-    def send() -> None:
-        from django_q.tasks import async_task
 
-        from notifications.services import notify_rotation
-
-        try:
-            if background:
-                async_task("notifications.services.notify_rotation", rotation_id=rotation_id,
-                           milestone=milestone, task_name=f"email {milestone}")
-            else:
-                notify_rotation(rotation_id=rotation_id, milestone=milestone)
-        except Exception as exc:
-            log_failure(logger, f"email {milestone} of rotation {rotation_id} failed", exc)
-
-    transaction.on_commit(send)
+def _announce(rotation: Rotation, *, background: bool = False) -> None:
+    """Inside the transaction that completes or fails `rotation`. `background` asks for
+    anything slow (the email) to go through the django-q2 worker, for callers a partner is
+    waiting on (a token request, an SFTP login). If a handler cannot record its part, the
+    transaction fails with it, as when the audit event cannot be written."""
+    for handler in ROTATION_OUTCOME_HANDLERS:
+        handler(rotation=rotation, background=background)
 
 
 def old_version_stops_at(
@@ -121,6 +118,12 @@ def old_version_stops_at(
     return stop
 
 
+def _stopped(version: CredentialVersion, now: datetime) -> datetime:
+    """When a version that leaves now stopped working: at the second a scheduled start
+    stopped it (stops_at) if that has passed already, otherwise now."""
+    return version.stops_at if version.stops_at is not None and version.stops_at < now else now
+
+
 def _switch(
     *, credential: Credential, new: CredentialVersion, overlap_ends_at: datetime | None,
     now: datetime,
@@ -129,9 +132,10 @@ def _switch(
     or retired at once. Runs inside the caller's transaction."""
     old = credential.versions.select_for_update().filter(state=VersionState.CURRENT).first()
     # A version still in an earlier overlap leaves now: one overlap at a time.
-    credential.versions.filter(state=VersionState.PREVIOUS).update(
-        state=VersionState.RETIRED, retired_at=now
-    )
+    for previous in credential.versions.filter(state=VersionState.PREVIOUS):
+        previous.state, previous.retired_at = VersionState.RETIRED, _stopped(previous, now)
+        previous.stops_at = None
+        previous.save(update_fields=["state", "retired_at", "stops_at"])
     if old is not None:
         stops_at = old_version_stops_at(mode=RotationMode.IMMEDIATE, starts_at=now,
                                         overlap_ends_at=overlap_ends_at,
@@ -141,15 +145,48 @@ def _switch(
             old.valid_until = stops_at
         else:
             old.state = VersionState.RETIRED
-            old.retired_at = now
-        old.save(update_fields=["state", "valid_until", "retired_at"])
+            old.retired_at = _stopped(old, now)
+        old.stops_at = None
+        old.save(update_fields=["state", "valid_until", "retired_at", "stops_at"])
     new.state = VersionState.CURRENT
+    new.number = next_version_number(credential)
     new.activated_at = now
     new.retired_at = None
     if new.valid_from > now:
         new.valid_from = now
-    new.save(update_fields=["state", "activated_at", "valid_from", "retired_at"])
+    new.save(update_fields=["state", "number", "activated_at", "valid_from", "retired_at"])
     return old
+
+
+def _plan_stops(credential: Credential, *, starts_at: datetime,
+                overlap_ends_at: datetime | None) -> None:
+    """A scheduled rotation to new material takes effect at its start to the second, whether
+    or not the sweep has run: the new version works from `starts_at` (its valid_from), the
+    current one stops at the start or at the overlap end, and one still in an earlier overlap
+    stops at the start (one overlap at a time). A swap is left to the sweep, which moves the
+    connections: the other credential may have none that its partners can use before."""
+    current = credential.versions.filter(state=VersionState.CURRENT).first()
+    if current is not None:
+        current.stops_at = old_version_stops_at(
+            mode=RotationMode.SCHEDULED, starts_at=starts_at, overlap_ends_at=overlap_ends_at,
+            valid_until=current.valid_until)
+        current.save(update_fields=["stops_at"])
+    credential.versions.filter(state=VersionState.PREVIOUS, valid_until__gt=starts_at).update(
+        stops_at=starts_at)
+
+
+def _unplan_stops(credential_id: object) -> None:
+    """The rotation will not happen (cancelled or failed): its planned stops are lifted."""
+    CredentialVersion.objects.filter(credential_id=credential_id, stops_at__isnull=False).update(
+        stops_at=None)
+
+
+def _withdraw_pending(credential: Credential, now: datetime) -> None:
+    """A pending version left behind without an open rotation never went live: it is marked
+    unused before a new one is prepared (one pending version per credential)."""
+    credential.versions.filter(state=VersionState.PENDING).update(
+        state=VersionState.UNUSED, retired_at=now
+    )
 
 
 def _new_valid_until(credential: Credential, material: Material, now: datetime) -> datetime | None:
@@ -230,18 +267,24 @@ def _open_rotation(
             field="replacement",
         )
     _ensure_no_open_rotation(credential)
+    to_kind = ""
+    if material is not None and material.kind != credential.kind:
+        if not {material.kind, credential.kind} <= INTERCHANGEABLE_KINDS:
+            raise RotationError(f"This material is for a {Kind(material.kind).label}, not a "
+                                f"{credential.get_kind_display()}.")
+        to_kind = material.kind
     pending = None
     if material is not None:
         if material.valid_until is not None and material.valid_until <= max(starts_at, now):
             raise RotationError("The new certificate has already expired.", field="certificate")
-        credential.versions.filter(state=VersionState.PENDING).update(
-            state=VersionState.RETIRED, retired_at=now
-        )
+        _withdraw_pending(credential, now)
         pending = version_build(
             credential=credential, material=material, state=VersionState.PENDING,
             valid_from=starts_at, valid_until=_new_valid_until(credential, material, starts_at),
-            actor=actor,
+            actor=actor, kind=material.kind,
         )
+        if mode == RotationMode.SCHEDULED:
+            _plan_stops(credential, starts_at=starts_at, overlap_ends_at=overlap_ends_at)
     try:
         with transaction.atomic():
             rotation = Rotation.objects.create(
@@ -249,7 +292,7 @@ def _open_rotation(
                 from_version=credential.versions.filter(state=VersionState.CURRENT).first(),
                 to_version=pending, replacement=replacement, mode=mode, starts_at=starts_at,
                 overlap_ends_at=overlap_ends_at, reason=reason, requested_by=actor,
-                test_before_switch=test_before_switch,
+                test_before_switch=test_before_switch, to_kind=to_kind,
             )
     except IntegrityError:
         raise RotationError(
@@ -279,25 +322,42 @@ def rotation_rotate_now(
     test_before_switch: bool = False,
     source_ip: str | None = None,
     now: datetime | None = None,
+    with_switch: Callable[[Credential], object] | None = None,
 ) -> Rotation:
     """Immediate rotation: the new material works now; the old stops now, or at the overlap
-    end when one is given. A failed switch is recorded (the rotation can be retried) and
-    raised as a RotationError; the old credential keeps working."""
+    end when one is given. A failed switch is recorded (History tab: the rotation can be
+    retried; the "Rotation failed" email) and raised as a RotationError; the old credential
+    keeps working. A refusal (no permission, a rotation already open...) records nothing.
+
+    It runs in transactions of its own and refuses to run inside a caller's (the durable
+    block raises RuntimeError): a caller's rollback would erase the record of a failure along
+    with the failure. What the caller must change together with the switch (a rename, an
+    import marked applied, its own audit event) goes in `with_switch(credential)`, called in
+    the switch transaction with the credential locked: it commits with the switch or not at
+    all, and if it raises, the rotation fails with its message. A later retry runs the switch
+    alone. New material of the other SFTP kind (password or key) switches the kind too."""
     now = now or timezone.now()
-    rotation = _open_rotation(
-        credential=credential, actor=actor, mode=RotationMode.IMMEDIATE, starts_at=now,
-        overlap_ends_at=overlap_ends_at, material=material, replacement=None, reason=reason,
-        test_before_switch=test_before_switch, source_ip=source_ip, now=now,
-    )
-    rotation = rotation_execute(rotation=rotation, now=now)
+    with transaction.atomic(durable=True):
+        rotation = _open_rotation(
+            credential=credential, actor=actor, mode=RotationMode.IMMEDIATE, starts_at=now,
+            overlap_ends_at=overlap_ends_at, material=material, replacement=None,
+            reason=reason, test_before_switch=test_before_switch, source_ip=source_ip, now=now,
+        )
+    if not _claim(rotation, now):  # a worker took it first (it is due): it finishes it
+        rotation = Rotation.objects.get(pk=rotation.pk)
+    else:
+        rotation = _run_claimed(rotation.pk, now, with_switch=with_switch)
     if rotation.state == RotationState.FAILED:
         raise RotationError(
             f"The rotation failed: {rotation.failure_reason} The current credential still "
             "works; correct the problem and retry."
         )
     if rotation.state != RotationState.COMPLETED:  # not even its failure could be recorded
-        raise RotationError("The rotation could not complete; the current credential still "
-                            "works. Try again in a few minutes.")
+        raise RotationError(
+            "The rotation was interrupted and could not be recorded as failed; the current "
+            "credential still works for now. The scheduled pass finishes or fails it within "
+            f"{int(RUNNING_DEADLINE.total_seconds() // 60)} minutes: see the History tab "
+            "before trying again.")
     return rotation
 
 
@@ -342,7 +402,8 @@ def rotation_cancel(
     if rotation.to_version_id:
         CredentialVersion.objects.filter(
             pk=rotation.to_version_id, state=VersionState.PENDING
-        ).update(state=VersionState.RETIRED, retired_at=now)
+        ).update(state=VersionState.UNUSED, retired_at=now)
+    _unplan_stops(credential.pk)
     audit_record(
         action="rotation.cancel", actor=actor, organization=credential.business_unit.organization,
         target=credential, source_ip=source_ip,
@@ -370,9 +431,9 @@ def rotation_retry(
         if rotation.to_version_id:
             credential.versions.filter(state=VersionState.PENDING).exclude(
                 pk=rotation.to_version_id
-            ).update(state=VersionState.RETIRED, retired_at=now)
+            ).update(state=VersionState.UNUSED, retired_at=now)
             CredentialVersion.objects.filter(
-                pk=rotation.to_version_id, state=VersionState.RETIRED
+                pk=rotation.to_version_id, state=VersionState.UNUSED
             ).update(state=VersionState.PENDING, retired_at=None)
         rotation.state = RotationState.SCHEDULED
         rotation.starts_at = min(rotation.starts_at, now)
@@ -408,7 +469,8 @@ def _claim(rotation: Rotation, now: datetime) -> bool:
     ).update(state=RotationState.RUNNING, claimed_at=now, attempts=F("attempts") + 1) == 1
 
 
-def _run_claimed(rotation_id: object, now: datetime) -> Rotation:
+def _run_claimed(rotation_id: object, now: datetime,
+                 with_switch: Callable[[Credential], object] | None = None) -> Rotation:
     try:
         rotation = Rotation.objects.select_related("credential", "to_version").get(
             pk=rotation_id)
@@ -438,7 +500,9 @@ def _run_claimed(rotation_id: object, now: datetime) -> Rotation:
                          "requested_by": rotation.requested_by.get_username()
                          if rotation.requested_by else None, **details},
             )
-            _notify(rotation, "rotation_complete")
+            _announce(rotation)
+            if with_switch is not None:
+                with_switch(credential)
         return rotation
     except Exception as exc:  # every failure is recorded; nothing of the switch was committed
         reason = _readable(exc)
@@ -453,10 +517,22 @@ def _switch_to_new_version(rotation: Rotation, credential: Credential,
         return {"to": version_summary(new), "resumed": True}  # switched before a crash
     if new.state != VersionState.PENDING:
         raise RotationStepError("The new version is no longer pending.")
-    _verify_material(new, now)
+    _verify_material(new, now, kind=rotation.to_kind or credential.kind)
     old = _switch(credential=credential, new=new, overlap_ends_at=rotation.overlap_ends_at,
                   now=now)
-    return {"to": version_summary(new), "from": version_summary(old) if old else None}
+    return {"to": version_summary(new), "from": version_summary(old) if old else None,
+            **_take_kind(credential, rotation)}
+
+
+def _take_kind(credential: Credential, rotation: Rotation) -> dict[str, object]:
+    """A rotation to material of the other SFTP kind switches the credential's kind with its
+    version, in the same transaction."""
+    if not rotation.to_kind or rotation.to_kind == credential.kind:
+        return {}
+    changed = {"kind": {"from": credential.kind, "to": rotation.to_kind}}
+    credential.kind = rotation.to_kind
+    credential.save(update_fields=["kind"])
+    return changed
 
 
 def _swap(rotation: Rotation, credential: Credential, now: datetime) -> dict[str, object]:
@@ -467,7 +543,7 @@ def _swap(rotation: Rotation, credential: Credential, now: datetime) -> dict[str
     if current is None or not current.works_at(now):
         raise RotationStepError(f"The replacement credential {replacement.name} does not work "
                                 "now (expired or without a current version).")
-    _verify_material(current, now)
+    _verify_material(current, now, kind=replacement.kind)
     moved = list(Connection.objects.filter(credential=credential).values_list("pk", flat=True))
     Connection.objects.filter(pk__in=moved).update(credential=replacement)
     old = credential.versions.select_for_update().filter(state=VersionState.CURRENT).first()
@@ -484,12 +560,12 @@ def _swap(rotation: Rotation, credential: Credential, now: datetime) -> dict[str
     return {"swapped_to": str(replacement.pk), "connections_moved": len(moved)}
 
 
-def _verify_material(version: CredentialVersion, now: datetime) -> None:
-    """Checks new material before it goes live: it decrypts, parses, and still holds."""
+def _verify_material(version: CredentialVersion, now: datetime, *, kind: str) -> None:
+    """Checks new material of `kind` before it goes live: it decrypts, parses, and still
+    holds."""
     if version.valid_until is not None and version.valid_until <= now:
         raise RotationStepError("The new material has already expired.")
     secret = version_secret(version)
-    kind = version.credential.kind
     if kind == Kind.SFTP_KEY:
         if not crypto.ssh_public_key_matches(secret, version.public_key):
             raise RotationStepError("The new private key does not match its public key.")
@@ -519,7 +595,7 @@ def _test_connections(credential: Credential, version: CredentialVersion) -> Non
 
 def log_failure(log: logging.Logger, message: str, exc: Exception) -> None:
     """Logs where an exception came from but not its text, which may quote a secret."""
-    if isinstance(exc, RotationStepError | MaterialError):
+    if isinstance(exc, RotationStepError | MaterialError | CredentialError):
         log.warning(message)
         return
     stack = "".join(traceback.format_tb(exc.__traceback__))
@@ -529,7 +605,7 @@ def log_failure(log: logging.Logger, message: str, exc: Exception) -> None:
 def _readable(exc: Exception) -> str:
     """A reason people can act on. Unknown exceptions are named, not quoted: their text could
     hold anything."""
-    if isinstance(exc, RotationStepError):
+    if isinstance(exc, RotationStepError | CredentialError):  # written to be shown
         return str(exc)
     if isinstance(exc, MaterialError):
         return f"The new material was refused: {exc.message}"
@@ -541,7 +617,7 @@ def _readable(exc: Exception) -> str:
 
 
 def _record_failure(rotation_id: object, reason: str, now: datetime) -> Rotation:
-    """Marks a running rotation failed. Its new version is kept (retired, so that it does not
+    """Marks a running rotation failed. Its new version is kept (unused, so that it does not
     work) for a retry to revive; the old version was never touched."""
     try:
         with transaction.atomic():
@@ -557,14 +633,15 @@ def _record_failure(rotation_id: object, reason: str, now: datetime) -> Rotation
             if rotation.to_version_id:
                 CredentialVersion.objects.filter(
                     pk=rotation.to_version_id, state=VersionState.PENDING
-                ).update(state=VersionState.RETIRED, retired_at=now)
+                ).update(state=VersionState.UNUSED, retired_at=now)
+            _unplan_stops(rotation.credential_id)
             audit_record(
                 action="rotation.fail", actor=None,
                 organization=rotation.credential.business_unit.organization,
                 target=rotation.credential, details={"rotation": str(rotation.pk),
                                                      "reason": reason},
             )
-            _notify(rotation, "rotation_failed")
+            _announce(rotation)
     except Exception:
         # Even the failure could not be recorded (the database is down): the rotation stays
         # `running` and the next sweep after RUNNING_DEADLINE takes it up again.
@@ -634,9 +711,7 @@ def rotation_prepare_automatic(
     ):
         return None
     material = material or regenerated_material(credential, current, now)
-    credential.versions.filter(state=VersionState.PENDING).update(
-        state=VersionState.RETIRED, retired_at=now
-    )
+    _withdraw_pending(credential, now)
     # The new version's lifetime starts where the old one's ends, so the cadence holds
     # however early or late the integration switches.
     pending = version_build(
@@ -693,12 +768,13 @@ def version_activate(*, version: CredentialVersion, now: datetime | None = None)
             overlap = rotation.overlap_ends_at
         old = _switch(credential=credential, new=version, overlap_ends_at=overlap, now=now)
         if rotation is not None:
+            _take_kind(credential, rotation)
             rotation.state = RotationState.COMPLETED
             rotation.finished_at = now
             rotation.claimed_at = rotation.claimed_at or now
             rotation.attempts += 1
             rotation.save(update_fields=["state", "finished_at", "claimed_at", "attempts"])
-            _notify(rotation, "rotation_complete", background=True)
+            _announce(rotation, background=True)
         audit_record(
             action="rotation.activate", actor=None,
             organization=credential.business_unit.organization, target=credential,

@@ -32,7 +32,7 @@ PUBLIC_VERSION_FIELDS = (
     "id", "credential", "number", "state", "username", "client_id", "key_id", "public_key",
     "fingerprint", "certificate_pem", "cert_subject", "cert_issuer", "cert_serial",
     "cert_not_before", "valid_from", "valid_until", "created_at", "created_by",
-    "activated_at", "retired_at", "last_used_at",
+    "activated_at", "retired_at", "last_used_at", "stops_at",
 )
 LIST_VERSION_FIELDS = ("id", "credential", "state", "username", "client_id", "key_id",
                        "fingerprint", "valid_until")
@@ -178,11 +178,14 @@ class VersionSet:
 
 
 def credential_versions(credential: Credential) -> VersionSet:
+    """Newest first: versions are created in the order they go live, and one that has not
+    (pending, or never used) has no number yet."""
     versions = list(
         public_versions().filter(credential=credential).select_related("created_by")
-        .order_by("-number")
+        .order_by("-created_at", F("number").desc(nulls_first=True))
     )
-    by_state = {v.state: v for v in versions if v.state != VersionState.RETIRED}
+    by_state = {v.state: v for v in versions
+                if v.state in (VersionState.CURRENT, VersionState.PENDING, VersionState.PREVIOUS)}
     return VersionSet(
         current=by_state.get(VersionState.CURRENT),
         pending=by_state.get(VersionState.PENDING),

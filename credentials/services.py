@@ -55,17 +55,20 @@ def version_build(
     valid_from: datetime,
     valid_until: datetime | None,
     actor: User | None,
+    kind: str | None = None,
 ) -> CredentialVersion:
-    """Creates a version with its secret encrypted under the newest key, bound to its id."""
-    if material.kind != credential.kind:
+    """Creates a version with its secret encrypted under the newest key, bound to its id. A
+    current version gets the next number; a pending one gets its number when it goes live.
+    The material must be of the credential's kind, or of `kind` for a rotation that switches
+    the credential to it (credentials.rotation decides when it may)."""
+    if material.kind != (kind or credential.kind):
         raise CredentialError(
             f"This material is for a {material.kind}, not a {credential.get_kind_display()}."
         )
-    number = (credential.versions.aggregate(n=Max("number"))["n"] or 0) + 1
     cert = material.certificate
     version = CredentialVersion(
         credential=credential,
-        number=number,
+        number=next_version_number(credential) if state == VersionState.CURRENT else None,
         state=state,
         username=material.username,
         client_id=material.client_id,
@@ -86,6 +89,12 @@ def version_build(
     version.secret_ciphertext = crypto.key_ring().encrypt(material.secret, aad=version.aad)
     version.save()
     return version
+
+
+def next_version_number(credential: Credential) -> int:
+    """The number of the next version to go live. Call it with the credential row locked (or
+    just created): numbers are given only to versions that go live, so they have no gaps."""
+    return (credential.versions.aggregate(n=Max("number"))["n"] or 0) + 1
 
 
 def version_secret(version: CredentialVersion) -> str:

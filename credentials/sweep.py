@@ -11,7 +11,7 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from notifications.services import notifications_retry_failed, reminders_send_due
+from notifications.services import notifications_send_unsent, reminders_send_due
 
 from .rotation import (
     log_failure,
@@ -34,7 +34,7 @@ STEPS: list[Callable[..., list[str]]] = [
     versions_record_expiries,
     rotations_prepare_automatic_due,
     reminders_send_due,
-    notifications_retry_failed,
+    notifications_send_unsent,
 ]
 
 

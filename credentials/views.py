@@ -53,6 +53,7 @@ from .models import (
     Rotation,
     RotationMode,
     RotationState,
+    VersionState,
     families_managed_by,
     kinds_managed_by,
 )
@@ -304,6 +305,12 @@ def credential_detail(request: HttpRequest, org_slug: str, pk: UUID) -> HttpResp
         "now": now,
     }
     if tab == "history":
+        # A version that never went live is shown with what stopped it: its rotation.
+        rotation_to = {r.to_version_id: r for r in rotations if r.to_version_id}
+        context["version_rows"] = [
+            (version, rotation_to.get(version.pk) if version.state == VersionState.UNUSED
+             else None) for version in versions.all
+        ]
         context["notifications"] = list(notifications_for_credential(credential))
         context["reveals"] = list(selectors.credential_reveals(credential)) \
             if can_view_audit else None

@@ -210,7 +210,6 @@ def open_rotation_exists(credential: Credential) -> bool:
 
 
 @sensitive_variables("material")
-@transaction.atomic
 def credential_change(
     *,
     credential: Credential,
@@ -221,22 +220,27 @@ def credential_change(
     now: datetime | None = None,
 ) -> Credential:
     """The Change Credential wizard's migration: the new key becomes the current version by
-    an immediate rotation, and the name changes, both or neither. The credential keeps its
-    identity, so its connections, history and audit trail stay; the old version is retired
-    only by the commit that makes the new one current."""
+    an immediate rotation, and the name changes in its switch transaction, both or neither.
+    The credential keeps its identity, so its connections, history and audit trail stay; the
+    old version is retired only by the commit that makes the new one current. A rotation that
+    fails is recorded on the History tab (retry there; it changes the key, not the name)."""
     if credential.kind != Kind.API_KEY:
         raise CredentialError("Change Credential replaces API keys only.")
-    # rotation_rotate_now raises unless the switch completed, rolling this transaction back.
+    if not name.strip():
+        raise CredentialError("Give the credential a name.", field="name")
+
+    def rename(locked: Credential) -> None:
+        credential_update(
+            credential=locked, actor=actor, name=name, notes=locked.notes,
+            rotation_policy=locked.rotation_policy, lifetime_days=locked.lifetime_days,
+            source_ip=source_ip,
+        )
+
     rotation_rotate_now(
         credential=credential, material=material, actor=actor, reason=CHANGE_REASON,
-        source_ip=source_ip, now=now,
+        source_ip=source_ip, now=now, with_switch=rename,
     )
-    credential = Credential.objects.get(pk=credential.pk)
-    return credential_update(
-        credential=credential, actor=actor, name=name, notes=credential.notes,
-        rotation_policy=credential.rotation_policy, lifetime_days=credential.lifetime_days,
-        source_ip=source_ip,
-    )
+    return Credential.objects.get(pk=credential.pk)
 
 
 # --- Export ------------------------------------------------------------------------------
@@ -437,28 +441,35 @@ def import_replace(
     now: datetime | None = None,
 ) -> Credential:
     """Updates an existing credential with the payload's material: an immediate rotation with
-    all its guarantees (the old version stays current unless the switch commits)."""
+    all its guarantees (the old version stays current unless the switch commits). The import
+    is marked applied in the switch transaction; a rotation that fails is recorded on the
+    credential's History tab and the import stays pending."""
     now = now or timezone.now()
     managed = import_open(organization=organization, data=data, password=password, actor=actor,
                           file_name=file_name, pending=pending, source_ip=source_ip,
                           replacing=credential)
     check_replace_target(managed=managed, credential=credential, organization=organization)
     _require_kind_perm(actor, organization, managed.kind)
-    with transaction.atomic():
+    if pending is not None and not PendingImport.objects.filter(
+            pk=pending.pk, state=ImportState.PENDING).exists():
+        raise ImportRefused("This import was already handled; nothing was changed.")
+
+    def record(locked: Credential) -> None:
         _claim(pending, action=ImportAction.UPDATE, actor=actor, now=now)
-        rotation_rotate_now(
-            credential=credential, material=managed.material, actor=actor,
-            reason=f"Managed import {file_name}"[:500], source_ip=source_ip, now=now,
-        )
-        credential = Credential.objects.get(pk=credential.pk)
-        version = current_version(credential)
+        version = current_version(locked)
         _apply_record(
-            pending=pending, organization=organization, credential=credential,
+            pending=pending, organization=organization, credential=locked,
             action=ImportAction.UPDATE, actor=actor, file_name=file_name, data=data,
             source_ip=source_ip,
-            note=f"Updated “{credential.name}”: version {version.number} is current.",
+            note=f"Updated “{locked.name}”: version {version.number} is current.",
         )
-    return credential
+
+    rotation_rotate_now(
+        credential=credential, material=managed.material, actor=actor,
+        reason=f"Managed import {file_name}"[:500], source_ip=source_ip, now=now,
+        with_switch=record,
+    )
+    return Credential.objects.get(pk=credential.pk)
 
 
 def check_replace_target(*, managed: payload.ManagedCredential, credential: Credential,

@@ -3,7 +3,6 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.utils import timezone
 
 
 class Milestone(models.TextChoices):
@@ -24,8 +23,11 @@ class NotificationState(models.TextChoices):
 
 
 class Notification(models.Model):
-    """One email about a credential. The row is claimed before the email is sent, and its
-    unique constraints make a second send of the same milestone impossible."""
+    """One email about a credential, and the outbox it waits in. A reminder's row is created
+    as its claim, just before the email is sent; a rotation's row is recorded in the
+    transaction that completes or fails the rotation, unclaimed (`claimed_at` empty), and
+    claimed by whoever sends it first. Its unique constraints make a second send of the same
+    milestone impossible."""
 
     credential = models.ForeignKey(
         "credentials.Credential", on_delete=models.CASCADE, related_name="notifications"
@@ -45,9 +47,10 @@ class Notification(models.Model):
         max_length=20, choices=NotificationState.choices, default=NotificationState.PENDING
     )
     error = models.CharField(max_length=500, blank=True)
-    attempts = models.PositiveIntegerField(default=1)
+    attempts = models.PositiveIntegerField(default=0, help_text="How often it was claimed.")
     claimed_at = models.DateTimeField(
-        default=timezone.now, help_text="When a worker last took this email to send it."
+        null=True, blank=True,
+        help_text="When a worker last took this email to send it; empty: recorded, not taken.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)

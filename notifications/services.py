@@ -1,6 +1,9 @@
 """Emails about credentials: expiry reminders (30/14/7 days), rotation complete and rotation
-failed. One row per email is claimed (a unique constraint) before the email is sent, so a
-milestone goes out once per credential version however many workers run the sweep."""
+failed. One row per email (a unique constraint) is the outbox: a reminder's row is created as
+its claim just before sending; a rotation's row is recorded in the transaction that completes
+or fails the rotation and sent after commit. Each row is claimed by a conditional UPDATE before
+its email goes, so a milestone goes out once however many workers run the sweep, and an email
+whose sender died is sent by the next sweep."""
 
 from __future__ import annotations
 
@@ -11,12 +14,19 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from credentials.models import Credential, CredentialVersion, Kind, Rotation, VersionState
+from credentials.models import (
+    Credential,
+    CredentialVersion,
+    Kind,
+    Rotation,
+    RotationState,
+    VersionState,
+)
 from organizations.models import BusinessUnit, Membership, User
 from organizations.roles import Role
 
@@ -34,6 +44,10 @@ MILESTONE_LEAD = {
 # (longer than EMAIL_TIMEOUT, so a slow send is never taken over while it runs).
 PENDING_DEADLINE = timedelta(minutes=10)
 MAX_SEND_ATTEMPTS = 3
+ROTATION_MILESTONES = {
+    RotationState.COMPLETED: Milestone.ROTATION_COMPLETE,
+    RotationState.FAILED: Milestone.ROTATION_FAILED,
+}
 
 
 class NotificationError(Exception):
@@ -134,10 +148,10 @@ def _rotation_email(notification: Notification) -> _Email:
 
 
 def _claim(**fields: object) -> Notification | None:
-    """Creates the notification row; None if this email was already claimed by anyone."""
+    """Creates a reminder's row, claimed; None if this email was already claimed by anyone."""
     try:
         with transaction.atomic():
-            return Notification.objects.create(subject="", recipients="", **fields)
+            return Notification.objects.create(subject="", recipients="", attempts=1, **fields)
     except IntegrityError:
         return None
 
@@ -177,16 +191,54 @@ def _load(notification_id: int) -> Notification:
     ).get(pk=notification_id)
 
 
-def notify_rotation(*, rotation_id: object, milestone: str, now: datetime | None = None
-                    ) -> Notification | None:
-    """Sends "Rotation complete" or "Rotation failed" for a rotation, once."""
+def rotation_email_record(*, rotation: Rotation, background: bool = False
+                          ) -> Notification | None:
+    """Records the "Rotation complete" or "Rotation failed" email of `rotation` in the
+    transaction that completes or fails it (credentials.rotation calls it through
+    ROTATION_OUTCOME_HANDLERS), and sends it after that transaction commits: at once, or
+    through the django-q2 worker with `background` (for a partner's token request or SFTP
+    login). A process that dies between the commit and the send leaves the row recorded and
+    unclaimed, and the sweep sends it (notifications_send_unsent)."""
+    try:
+        with transaction.atomic():
+            notification = Notification.objects.create(
+                credential_id=rotation.credential_id, rotation=rotation,
+                version_id=rotation.to_version_id,
+                milestone=ROTATION_MILESTONES[rotation.state], subject="", recipients="",
+            )
+    except IntegrityError:
+        return None  # recorded already: a retried rotation that failed again
+    notification_id = notification.pk
+
+    def send() -> None:
+        from django_q.tasks import async_task
+
+        try:
+            if background:
+                async_task("notifications.services.notification_send",
+                           notification_id=notification_id,
+                           task_name=f"email {notification.milestone}")
+            else:
+                notification_send(notification_id=notification_id)
+        except Exception as exc:  # never undoes the rotation: the sweep sends it
+            logger.warning("email %s not sent after commit: %s", notification_id,
+                           type(exc).__name__)
+
+    transaction.on_commit(send)
+    return notification
+
+
+def notification_send(*, notification_id: int, now: datetime | None = None
+                      ) -> Notification | None:
+    """Sends a recorded email that nobody has taken yet; None if someone has (the sweep or
+    the process that recorded it), so it goes out once."""
     now = now or timezone.now()
-    rotation = Rotation.objects.select_related("credential").get(pk=rotation_id)
-    claimed = _claim(credential=rotation.credential, rotation=rotation,
-                     version=rotation.to_version, milestone=milestone)
-    if claimed is None:
+    claimed = Notification.objects.filter(
+        pk=notification_id, state=NotificationState.PENDING, claimed_at__isnull=True
+    ).update(claimed_at=now, attempts=F("attempts") + 1)
+    if claimed != 1:
         return None
-    return _deliver(_load(claimed.pk), now)
+    return _deliver(_load(notification_id), now)
 
 
 def _due_versions(milestone: str, now: datetime) -> QuerySet[CredentialVersion]:
@@ -217,27 +269,32 @@ def reminders_send_due(*, now: datetime | None = None, dry_run: bool = False) ->
                 done.append(f"would send {label}")
                 continue
             claimed = _claim(credential=version.credential, version=version,
-                             milestone=milestone)
+                             milestone=milestone, claimed_at=now)
             if claimed is not None:
                 _deliver(_load(claimed.pk), now)
                 done.append(f"sent {label}")
     return done
 
 
-def notifications_retry_failed(*, now: datetime | None = None, dry_run: bool = False
-                               ) -> list[str]:
-    """Retries emails that failed to send (or were abandoned mid-send), a few times."""
+def notifications_send_unsent(*, now: datetime | None = None, dry_run: bool = False
+                              ) -> list[str]:
+    """Sends the emails recorded and never taken (their sender died between its commit and
+    the send), takes over those abandoned mid-send, and retries failed ones, a few times.
+    Each is claimed by a conditional UPDATE on what was read, so only one worker sends it."""
     now = now or timezone.now()
-    retry = Notification.objects.filter(
-        Q(state=NotificationState.FAILED) |
-        Q(state=NotificationState.PENDING, claimed_at__lt=now - PENDING_DEADLINE),
+    unsent = Notification.objects.filter(
+        Q(state=NotificationState.PENDING, claimed_at__isnull=True)
+        | Q(state=NotificationState.PENDING, claimed_at__lt=now - PENDING_DEADLINE)
+        | Q(state=NotificationState.FAILED),
         attempts__lt=MAX_SEND_ATTEMPTS,
     ).exclude(recipients="", state=NotificationState.FAILED).only(
         "pk", "state", "attempts", "claimed_at")
     done = []
-    for notification in retry:
+    for notification in unsent:
+        verb = "sent" if notification.claimed_at is None else "retried"
         if dry_run:
-            done.append(f"would retry email {notification.pk}")
+            done.append(f"would send email {notification.pk}" if verb == "sent"
+                        else f"would retry email {notification.pk}")
             continue
         reclaimed = Notification.objects.filter(
             pk=notification.pk, state=notification.state, attempts=notification.attempts,
@@ -246,7 +303,7 @@ def notifications_retry_failed(*, now: datetime | None = None, dry_run: bool = F
                  claimed_at=now)
         if reclaimed == 1:
             _deliver(_load(notification.pk), now)
-            done.append(f"retried email {notification.pk}")
+            done.append(f"{verb} email {notification.pk}")
     return done
 
 

@@ -260,8 +260,9 @@ def _authenticate(
         raise _Stop(Outcome.AUTH_FAILED, f"Authentication failed: the server does not accept "
                     f"this kind of login for {username} (it accepts {allowed}).") from None
     except paramiko.AuthenticationException:
-        raise _Stop(Outcome.AUTH_FAILED, f"Authentication failed for {username} with version "
-                    f"{version.number}.") from None
+        which = f"version {version.number}" if version.number else "the new version"
+        raise _Stop(Outcome.AUTH_FAILED,
+                    f"Authentication failed for {username} with {which}.") from None
     except (paramiko.SSHException, EOFError, OSError) as exc:
         raise _Stop(Outcome.NOT_SSH, f"The connection broke during authentication "
                     f"({type(exc).__name__}).") from None

@@ -63,8 +63,9 @@ def inbound_versions_for_unit(unit: BusinessUnit, now: datetime) -> QuerySet[Cre
             credential__in=inbound_credentials_for_unit(unit).values("pk")
         ))
         .filter(~Q(state=VersionState.RETIRED) | Q(retired_at__gte=now - RECENTLY_RETIRED))
+        .exclude(state=VersionState.UNUSED)
         .select_related("credential")
-        .order_by("credential__name", "credential_id", "-number")
+        .order_by("credential__name", "credential_id", F("number").desc(nulls_first=True))
     )
 
 

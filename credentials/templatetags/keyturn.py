@@ -169,7 +169,8 @@ def timeline(*, current: Any, pending: Any, previous: Any, rotation: Any,
             text_y=TOP + row * ROW_HEIGHT + 11,
             css=f"tl-bar tl-{label.lower()}" + (" tl-expired" if expired else ""),
             open_ended=version_end is None,
-            title=f"{label} version {version.number}: {format_when(version.valid_from)} to "
+            title=f"{label} version {version.number or ''}".rstrip()
+                  + f": {format_when(version.valid_from)} to "
                   + (format_when(version_end) if version_end else "no expiry"),
         ))
     rows_bottom = TOP + len(versions) * ROW_HEIGHT

@@ -47,8 +47,8 @@ def _snapshot(credential_id):
     credential = Credential.objects.get(pk=credential_id)
     return (
         credential.kind, credential.name, credential.is_active,
-        sorted((v.number, v.state, v.username, v.fingerprint, v.secret_ciphertext)
-               for v in credential.versions.all()),
+        sorted(((v.number, v.state, v.username, v.fingerprint, v.secret_ciphertext)
+                for v in credential.versions.all()), key=repr),
         sorted((c.hostname, c.port, c.is_active) for c in credential.connections.all()),
     )
 
@@ -387,3 +387,66 @@ def test_it_refuses_two_private_keys_in_one_field_and_changes_nothing(client, ac
                      _body(auth_type="KEY", private_key=two_keys))
     assert response.status_code == 400 and "private_key" in response.json()["errors"]
     assert _snapshot(created["id"]) == before
+
+
+# --- A rotation that fails -----------------------------------------------------------------
+
+
+def _fail_the_switch():
+    from unittest import mock
+
+    from django.db import DatabaseError
+
+    from credentials import rotation
+
+    return mock.patch.object(rotation, "_switch", side_effect=DatabaseError("deadlock"))
+
+
+def test_it_records_a_failed_rotation_on_the_history_tab_and_changes_nothing_else(
+    client, acme_key, alice
+):
+    from credentials.models import Rotation, RotationState
+    from credentials.rotation import rotation_retry
+
+    created = _create(client, acme_key)
+    url = f"{LIST}{created['id']}/"
+    with _fail_the_switch():
+        response = _send(client, acme_key, "put", url,
+                         _body(hostname="moved.example.com", password="a-brand-new-password-1"))
+    assert response.status_code == 409
+    assert "The rotation failed" in response.json()["message"]
+    credential = Credential.objects.get(pk=created["id"])
+    assert version_secret(current_version(credential)) == PASSWORD  # still works
+    # The host moves with the switch or not at all.
+    assert _send(client, acme_key, "get", url, "").json()["hostname"] == "sftp.example.com"
+    assert not AuditEvent.objects.filter(action="api.sftp_credential.update").exists()
+    rotation = Rotation.objects.get(credential=credential)
+    assert rotation.state == RotationState.FAILED
+    assert "database refused" in rotation.failure_reason
+    assert rotation.to_version.state == VersionState.UNUSED
+    client.force_login(alice)
+    page = client.get(f"/o/acme/credentials/{credential.pk}/?tab=history").content.decode()
+    assert "The last rotation failed" in page
+    assert f"/rotations/{rotation.pk}/retry/" in page
+    assert rotation_retry(rotation=rotation, actor=alice).state == RotationState.COMPLETED
+    assert version_secret(current_version(credential)) == "a-brand-new-password-1"
+
+
+def test_it_switches_the_auth_type_when_a_failed_switch_is_retried(client, acme_key, alice):
+    from credentials.models import Rotation
+    from credentials.rotation import rotation_retry
+
+    created = _create(client, acme_key)
+    url = f"{LIST}{created['id']}/"
+    private_key, info = crypto.generate_ssh_key()
+    with _fail_the_switch():
+        response = _send(client, acme_key, "put", url,
+                         _body(auth_type="KEY", password="", private_key=private_key))
+    assert response.status_code == 409
+    credential = Credential.objects.get(pk=created["id"])
+    assert credential.kind == Kind.SFTP_PASSWORD  # the kind switches with the version
+    assert version_secret(current_version(credential)) == PASSWORD
+    rotation_retry(rotation=Rotation.objects.get(credential=credential), actor=alice)
+    answer = _send(client, acme_key, "get", url, "").json()
+    assert (answer["auth_type"], answer["key_fingerprint"]) == ("KEY", info.fingerprint)
+    assert Credential.objects.get(pk=created["id"]).kind == Kind.SFTP_KEY

@@ -75,7 +75,9 @@ def test_it_activates_a_new_secret_on_first_use_and_then_refuses_the_old_one(
     new = prepare_new_secret(api_client)
     # The overlap: both work, and the old one activates nothing.
     assert _token(client, api_client).status_code == 200
-    assert _versions(api_client.credential) == {1: VersionState.CURRENT, 2: VersionState.PENDING}
+    # The new version gets its number when it goes live.
+    assert _versions(api_client.credential) == {1: VersionState.CURRENT,
+                                                None: VersionState.PENDING}
 
     with django_capture_on_commit_callbacks(execute=True):
         response = _token(client, new)
@@ -264,3 +266,31 @@ def test_it_documents_the_token_body_it_enforces(client, db):
     assert schema["properties"]["grant_type"]["enum"] == ["client_credentials", ""]
     assert schema["additionalProperties"] is True
     assert "RFC 6749" in schema["description"]
+
+
+def test_it_switches_at_a_scheduled_start_to_the_second_without_waiting_for_a_job(
+    client, unit
+):
+    from credentials import material as m
+    from credentials.models import Rotation, RotationState
+    from credentials.rotation import rotation_schedule
+
+    start = timezone.now().replace(microsecond=0) + timedelta(hours=1)
+    old = make_api_client(unit, client_id="exact-start")
+    material = m.api_client_secret(client_id="exact-start")
+    rotation_schedule(credential=old.credential, material=material, actor=None, starts_at=start)
+    new = basic_auth("exact-start", material.secret)
+
+    def token(authorization, at):
+        with time_machine.travel(at, tick=False):
+            return client.post(TOKEN, HTTP_AUTHORIZATION=authorization).status_code
+
+    second = timedelta(seconds=1)
+    assert (token(old.basic, start - second), token(new, start - second)) == (200, 401)
+    assert token(old.basic, start) == 401  # no overlap: it stops at the start itself
+    assert token(old.basic, start + second) == 401
+    assert Rotation.objects.get().state == RotationState.SCHEDULED  # no job has run
+    assert token(new, start) == 200  # works from the start, and its first use switches it
+    retired = old.credential.versions.get(number=1)
+    assert (retired.state, retired.retired_at) == (VersionState.RETIRED, start)
+    assert (token(old.basic, start + second), token(new, start + second)) == (401, 200)

@@ -400,3 +400,93 @@ def test_it_regenerates_a_certificate_with_the_same_common_name(unit, alice, now
     assert credential.versions.get().cert_subject.startswith("O=Partner")  # RFC 4514 order
     new = rot.regenerated_material(credential, credential.versions.get(), now)
     assert new.certificate.subject == "CN=edi.partner.example"
+
+
+def test_it_numbers_a_version_when_it_goes_live_never_when_it_is_withdrawn(cred, alice, now):
+    rotation = rotation_schedule(credential=cred, material=material_for(cred.kind),
+                                 actor=alice, starts_at=now + timedelta(hours=1), now=now)
+    assert rotation.to_version.number is None  # pending: not live yet
+    rotation_cancel(rotation=rotation, actor=alice, now=now)
+    withdrawn = CredentialVersion.objects.get(pk=rotation.to_version_id)
+    assert (withdrawn.state, withdrawn.number) == (VersionState.UNUSED, None)
+    assert not withdrawn.works_at(now + timedelta(hours=2))
+
+    with mock.patch.object(rot, "_switch", side_effect=DatabaseError("boom")), \
+            pytest.raises(RotationError):
+        rotation_rotate_now(credential=cred, material=material_for(cred.kind), actor=alice,
+                            now=now)
+    failed = Rotation.objects.get(state=RotationState.FAILED)
+    assert failed.to_version.state == VersionState.UNUSED and failed.to_version.number is None
+    retried = rotation_retry(rotation=failed, actor=alice, now=now + timedelta(minutes=5))
+    assert retried.state == RotationState.COMPLETED
+    assert cred.versions.get(state=VersionState.CURRENT).number == 2  # no gap
+    assert sorted(cred.versions.values_list("number", flat=True), key=repr) == [1, 2, None]
+
+
+def test_it_takes_a_scheduled_start_to_the_second_and_lifts_it_if_cancelled_or_failed(
+    cred, alice, now
+):
+    second = timedelta(seconds=1)
+    old = versions(cred)[VersionState.CURRENT]
+    start = now + timedelta(hours=1)
+    rotation = rotation_schedule(credential=cred, material=material_for(cred.kind),
+                                 actor=alice, starts_at=start, now=now)
+    old.refresh_from_db()
+    new = rotation.to_version
+    assert old.works_at(start - second) and not new.works_at(start - second)
+    assert not old.works_at(start) and new.works_at(start)  # no job has run
+    rotation_cancel(rotation=rotation, actor=alice, now=start + second)
+    old.refresh_from_db()
+    assert old.works_at(start + 2 * second)  # cancelled: the old one works again
+
+    later = start + timedelta(hours=1)
+    end = later + timedelta(hours=1)
+    rotation = rotation_schedule(credential=cred, material=material_for(cred.kind),
+                                 actor=alice, starts_at=later, overlap_ends_at=end, now=start)
+    old.refresh_from_db()
+    assert old.works_at(end - second) and not old.works_at(end)  # with an overlap: its end
+    with mock.patch.object(rot, "_switch", side_effect=DatabaseError("boom")):
+        sweep_run(now=end + second)
+    rotation.refresh_from_db()
+    old.refresh_from_db()
+    assert rotation.state == RotationState.FAILED
+    assert old.state == VersionState.CURRENT and old.works_at(end + 2 * second)
+
+
+def test_it_stops_a_version_still_in_an_earlier_overlap_at_the_next_scheduled_start(
+    cred, alice, now
+):
+    first = versions(cred)[VersionState.CURRENT]
+    rotation_rotate_now(credential=cred, material=material_for(cred.kind), actor=alice,
+                        overlap_ends_at=now + timedelta(days=3), now=now)
+    start = now + timedelta(days=1)
+    rotation_schedule(credential=cred, material=material_for(cred.kind), actor=alice,
+                      starts_at=start, overlap_ends_at=start + timedelta(hours=2), now=now)
+    first.refresh_from_db()
+    assert first.state == VersionState.PREVIOUS
+    assert first.works_at(start - timedelta(seconds=1)) and not first.works_at(start)
+    sweep_run(now=start + timedelta(seconds=40))  # the job comes a little later
+    first.refresh_from_db()
+    assert (first.state, first.retired_at) == (VersionState.RETIRED, start)
+
+
+def test_it_refuses_to_rotate_now_inside_a_transaction_it_does_not_own(cred, alice, now):
+    """Its failure must outlive the caller's rollback: callers pass `with_switch` instead."""
+    from django.db import transaction
+
+    with pytest.raises(RuntimeError, match="durable"), transaction.atomic():
+        rotation_rotate_now(credential=cred, material=material_for(cred.kind), actor=alice,
+                            now=now)
+    assert cred.versions.count() == 1 and not Rotation.objects.exists()
+
+
+def test_it_switches_only_between_the_sftp_kinds(cred, alice, now):
+    with pytest.raises(RotationError, match="not a SFTP password"):
+        rotation_rotate_now(credential=cred, material=material_for(Kind.API_CLIENT_SECRET),
+                            actor=alice, now=now)
+    rotation = rotation_rotate_now(credential=cred, material=material_for(Kind.SFTP_KEY),
+                                   actor=alice, now=now)
+    cred.refresh_from_db()
+    assert (rotation.to_kind, cred.kind) == (Kind.SFTP_KEY, Kind.SFTP_KEY)
+    assert AuditEvent.objects.get(action="rotation.complete").details["kind"] == {
+        "from": Kind.SFTP_PASSWORD, "to": Kind.SFTP_KEY}

@@ -20,7 +20,7 @@ from imports.models import ImportAction, ImportSource, ImportState, PendingImpor
 from tests.factories import make_credential, material_for
 
 from .conftest import PAYLOAD_PASSWORD, api_key_content, ec_pem, rsa_pem, seal
-from .test_wizard import _refuse_retirement, allow_retirement
+from .test_wizard import _refuse_retirement, allow_retirement, assert_failed_rotation_on_history
 
 LIST = "/o/acme/imports/"
 
@@ -191,7 +191,7 @@ def test_it_keeps_the_old_version_when_the_import_rotation_fails(client, bob, ac
     client.force_login(bob)
     client.post(_password_url(pending, "update", carrier_api),
                 {"action": "update", "credential": carrier_api.pk, "password": PAYLOAD_PASSWORD})
-    before, current = _counts(), current_version(carrier_api)
+    credentials, current = Credential.objects.count(), current_version(carrier_api)
     _refuse_retirement("OLD.state = 'current' AND NEW.state = 'retired'",
                        "OLD.state = 'current' AND NEW.state = 'retired'")
     try:
@@ -200,9 +200,13 @@ def test_it_keeps_the_old_version_when_the_import_rotation_fails(client, bob, ac
         allow_retirement()
     assert response.status_code == 400
     assert "nothing was changed" in response.content.decode()
-    assert (_counts(), current_version(carrier_api)) == (before, current)
+    assert (Credential.objects.count(), current_version(carrier_api)) == (credentials, current)
     pending.refresh_from_db()
     assert pending.state == ImportState.PENDING
+    # The failed rotation is on the History tab (with the imported material, unused) ...
+    rotation = assert_failed_rotation_on_history(client, carrier_api, "database refused")
+    assert rotation.reason == "Managed import carrier.json"
+    assert not AuditEvent.objects.filter(action="import.apply").exists()
     # The password is still sealed in the session: once the cause is fixed, retry.
     assert client.post(f"{LIST}{pending.pk}/preview/").status_code == 302
     assert current_version(carrier_api).key_id == "carrier-key-2"

@@ -114,3 +114,37 @@ def test_it_never_takes_over_an_email_another_worker_is_still_sending(smtp, unit
     time_machine.move_to(abandoned, tick=False)
     assert sweep_run(now=abandoned) == [f"retried email {notification.pk}"]
     assert len(smtp.messages) == 2
+
+
+def test_it_sends_once_the_rotation_email_whose_sender_died_after_the_commit(
+    smtp, unit, alice, time_machine, django_capture_on_commit_callbacks
+):
+    from credentials.models import RotationState
+    from credentials.rotation import rotation_schedule, rotations_run_due
+    from tests.factories import material_for
+
+    now = timezone.now()
+    time_machine.move_to(now, tick=False)
+    credential = make_credential(unit, Kind.SFTP_PASSWORD, actor=alice, name="Acme drop")
+    start = now + timedelta(hours=1)
+    rotation = rotation_schedule(credential=credential, material=material_for(credential.kind),
+                                 actor=alice, starts_at=start, now=now)
+    time_machine.move_to(start, tick=False)
+    # The worker switches the versions, commits, and dies before what follows the commit.
+    with django_capture_on_commit_callbacks() as after_commit:
+        rotations_run_due(now=start)
+    rotation.refresh_from_db()
+    assert rotation.state == RotationState.COMPLETED
+    assert smtp.messages == [] and len(after_commit) == 1
+    notification = Notification.objects.get(rotation=rotation)
+    assert (notification.state, notification.claimed_at) == (NotificationState.PENDING, None)
+
+    later = start + timedelta(minutes=1)
+    time_machine.move_to(later, tick=False)
+    assert sweep_run(now=later) == [f"sent email {notification.pk}"]
+    assert [m["Subject"] for _, m in smtp.messages] == ["[Keyturn] Rotation complete: Acme drop"]
+    after_commit[0]()  # the first sender wakes up late: the email is taken, nothing more goes
+    assert sweep_run(now=later + timedelta(hours=1)) == []
+    assert len(smtp.messages) == 1
+    notification.refresh_from_db()
+    assert (notification.state, notification.attempts) == (NotificationState.SENT, 1)

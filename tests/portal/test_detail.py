@@ -241,3 +241,31 @@ def test_it_lists_the_hosts_of_the_connections_that_use_it(client, alice, unit):
                                   kind=ConnectionKind.OUTBOUND_SFTP, hostname=host)
     client.force_login(alice)
     assert "a.example, b.example" in _detail(client, credential)
+
+
+def test_it_shows_a_cancelled_schedule_as_never_used_and_numbers_only_live_versions(
+        client, alice, unit):
+    from credentials.rotation import rotation_cancel
+
+    credential = make_credential(unit, actor=alice, username="partner")
+    start = timezone.now() + timedelta(days=2)
+    for _ in range(2):
+        cancelled = rotation_schedule(credential=credential, actor=alice, starts_at=start,
+                                      material=material_for(Kind.SFTP_PASSWORD))
+        rotation_cancel(rotation=cancelled, actor=alice)
+    rotation_rotate_now(credential=credential, actor=alice,
+                        material=material_for(Kind.SFTP_PASSWORD, username="partner-2"))
+    assert sorted(credential.versions.values_list("number", flat=True), key=repr) == [
+        1, 2, None, None]  # the two cancelled schedules used up no number
+    assert credential.versions.get(state="current").username == "partner-2"
+    client.force_login(alice)
+    table = _detail(client, credential, "history").split('id="versions"')[1].split(
+        "</table>")[0]
+    rows = table.split("<tr>")[2:]
+    assert [re.search(r'<th scope="row">([^<]+)</th>', row).group(1) for row in rows] == [
+        "2", "—", "—", "1"]
+    assert "Current" in rows[0] and "Retired" in rows[3]
+    for row in rows[1:3]:
+        assert "Never used" in row and "rotation cancelled" in row
+        assert "Retired" not in row
+        assert "never <span" in row  # it never became valid, although it was to start later

@@ -187,3 +187,27 @@ def test_it_logs_in_with_an_uploaded_pkcs8_ecdsa_key(sftp_server, unit, alice):
     )
     make_connection(credential, alice)
     assert can_log_in(sftp_server, "ecdsa-partner", pkey=key_of(credential))
+
+
+def test_it_stops_the_old_password_at_a_scheduled_start_to_the_second_before_any_job(
+    sftp_server, unit, alice, time_machine
+):
+    from credentials.models import Rotation, RotationState
+
+    credential = inbound(unit, alice)
+    user, old_password = username_of(credential), password_of(credential)
+    new_password = m.generate_password()
+    starts_at = timezone.now().replace(microsecond=0) + timedelta(hours=1)
+    rotation_schedule(credential=credential, starts_at=starts_at, actor=alice,
+                      material=m.sftp_password(username=user, password=new_password))
+    time_machine.move_to(starts_at - timedelta(seconds=1))
+    assert can_log_in(sftp_server, user, password=old_password)
+    assert not can_log_in(sftp_server, user, password=new_password)
+    for moment in (starts_at, starts_at + timedelta(seconds=1)):
+        time_machine.move_to(moment)
+        assert not can_log_in(sftp_server, user, password=old_password)
+    assert Rotation.objects.get().state == RotationState.SCHEDULED  # no job has run
+    assert can_log_in(sftp_server, user, password=new_password)
+    old = CredentialVersion.objects.get(credential=credential, number=1)
+    assert (old.state, old.retired_at) == (VersionState.RETIRED, starts_at)
+    assert not can_log_in(sftp_server, user, password=old_password)
