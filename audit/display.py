@@ -113,7 +113,10 @@ def _phrase(summary: dict[str, Any]) -> str:
     parts = []
     if "version" in summary:
         state = summary.get("state")
-        parts.append(f"version {summary['version']}" + (f" ({state})" if state else ""))
+        # A version gets its number when it goes live; until then it is "a new version".
+        number = summary["version"]
+        name = f"version {number}" if number is not None else "a new version"
+        parts.append(name + (f" ({state})" if state else ""))
     for key, value in _ordered(summary):
         if key in ("version", "state") and "version" in summary:
             continue

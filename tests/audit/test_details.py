@@ -94,7 +94,7 @@ def test_the_log_page_shows_details_in_the_viewers_zone(client, unit, time_machi
         table = page.split('id="audit-events"')[1].split("</table>")[0]
         assert f"<dt>Starts</dt><dd>{shown}</dd>" in table
         assert "<dt>Overlap ends</dt><dd>—</dd>" in table
-        assert "<dt>New version</dt><dd>version 2 (pending), user name " in table
+        assert "<dt>New version</dt><dd>a new version (pending), user name " in table
         for raw in ("{", "None", "+01:00", "+00:00", "T08:00", "overlap_ends_at", "starts_at"):
             assert raw not in table, raw
 
