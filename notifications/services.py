@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -86,9 +86,15 @@ def credential_url(credential: Credential) -> str:
     return f"{settings.SITE_URL}{path}"
 
 
+def _render(template_name: str, context: dict[str, object]) -> str:
+    """Emails say their times in UTC, whichever zone the request that sends one runs in (a
+    rotation done in the portal sends its email from the user's request)."""
+    with timezone.override(UTC):
+        return render_to_string(template_name, context)
+
+
 def email_subject(*, name: str, context: dict[str, object]) -> str:
-    return " ".join(render_to_string(f"notifications/emails/{name}_subject.txt",
-                                     context).split())
+    return " ".join(_render(f"notifications/emails/{name}_subject.txt", context).split())
 
 
 def email_send(*, name: str, context: dict[str, object], recipients: list[str]) -> None:
@@ -97,10 +103,10 @@ def email_send(*, name: str, context: dict[str, object], recipients: list[str]) 
     base = f"notifications/emails/{name}"
     subject = email_subject(name=name, context=context)
     message = EmailMultiAlternatives(
-        subject=subject, body=render_to_string(f"{base}_body.txt", context),
+        subject=subject, body=_render(f"{base}_body.txt", context),
         from_email=settings.DEFAULT_FROM_EMAIL, to=recipients,
     )
-    message.attach_alternative(render_to_string(f"{base}_body.html", context), "text/html")
+    message.attach_alternative(_render(f"{base}_body.html", context), "text/html")
     message.send()
 
 

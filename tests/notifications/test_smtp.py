@@ -148,3 +148,21 @@ def test_it_sends_once_the_rotation_email_whose_sender_died_after_the_commit(
     assert len(smtp.messages) == 1
     notification.refresh_from_db()
     assert (notification.state, notification.attempts) == (NotificationState.SENT, 1)
+
+
+def test_it_says_times_in_utc_even_when_sent_from_a_request_in_another_zone(
+        smtp, unit, alice, time_machine):
+    """A rotation done in the portal sends its email from the user's request, in which the
+    user's zone is active; the email still says UTC, and means it."""
+    import zoneinfo
+    from datetime import UTC, datetime
+
+    time_machine.move_to(datetime(2030, 1, 15, 9, 30, tzinfo=UTC), tick=False)
+    make_credential(unit, Kind.SFTP_PASSWORD, expires_in=timedelta(days=6),
+                    actor=alice, name="Acme drop")
+    with timezone.override(zoneinfo.ZoneInfo("Asia/Tokyo")):
+        sweep_run()
+    _, message = smtp.messages[0]
+    text = message.get_body(("plain",)).get_content()
+    assert "21 January 2030, 09:30 UTC" in text
+    assert "21 Jan 2030 09:30 UTC" in message["Subject"]
