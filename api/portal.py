@@ -11,10 +11,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from audit.services import client_ip
+from organizations.access import client_ip, get_organization, require_org_perm
 from organizations.models import Organization
 from organizations.roles import Perm
-from organizations.views import get_organization, require_org_perm
 
 from .forms import ApiKeyForm
 from .models import ApiKey

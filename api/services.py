@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.http import HttpRequest
 
-from audit.services import audit_record, client_ip
+from audit.services import audit_record
 from credentials import crypto
 from credentials import material as m
 from credentials.models import (
@@ -37,7 +37,8 @@ from credentials.services import (
     version_secret,
     version_summary,
 )
-from organizations.models import BusinessUnit, Organization, User
+from organizations.access import SYSTEM, Actor, client_ip, user_of
+from organizations.models import BusinessUnit, Organization
 
 from . import selectors
 from .authentication import ClientCredentials, access_token_issue, client_version_verify
@@ -53,7 +54,7 @@ class ApiKeyError(Exception):
 
 @transaction.atomic
 def api_key_create(
-    *, organization: Organization, name: str, actor: User | None, source_ip: str | None = None,
+    *, organization: Organization, name: str, actor: Actor, source_ip: str | None = None,
     now: datetime,
 ) -> tuple[ApiKey, str]:
     """A new key: (the row, the key itself). The key is not kept; show it once."""
@@ -68,7 +69,8 @@ def api_key_create(
         with transaction.atomic():
             api_key = ApiKey.objects.create(
                 organization=organization, name=name, prefix=prefix,
-                key_digest=crypto.secret_digest(plaintext), created_by=actor, created_at=now,
+                key_digest=crypto.secret_digest(plaintext), created_by=user_of(actor),
+                created_at=now,
             )
     except IntegrityError:  # the same name created at the same moment
         raise ApiKeyError(f"A key named {name!r} already exists; choose another name.") from None
@@ -81,11 +83,11 @@ def api_key_create(
 
 @transaction.atomic
 def api_key_revoke(
-    *, api_key: ApiKey, actor: User | None, source_ip: str | None = None, now: datetime
+    *, api_key: ApiKey, actor: Actor, source_ip: str | None = None, now: datetime
 ) -> bool:
     """Revokes a key from `now` on. Returns False (changing nothing) if it already was."""
     changed = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
-        revoked_at=now, revoked_by=actor
+        revoked_at=now, revoked_by=user_of(actor)
     )
     if changed:
         audit_record(
@@ -104,7 +106,7 @@ def api_key_record_use(
     """Every request made with a key is audited (method, path, answer) and dates the key."""
     ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
     audit_record(
-        action="api_key.use", actor=None, organization=api_key.organization, target=api_key,
+        action="api_key.use", actor=SYSTEM, organization=api_key.organization, target=api_key,
         source_ip=client_ip(request),
         details={"method": request.method, "path": request.path, "status": status},
     )
@@ -196,7 +198,7 @@ def new_credentials_retrieve(
     if pending is not None:
         secret = version_secret(pending)
         audit_record(
-            action="secret.retrieve", actor=None,
+            action="secret.retrieve", actor=SYSTEM,
             organization=credential.business_unit.organization, target=credential,
             source_ip=source_ip,
             details={"via": "GET /api/credentials/new", "client_id": version.client_id,
@@ -275,7 +277,7 @@ def sftp_credential_create(
     with transaction.atomic():
         credential = credential_create(
             business_unit=business_unit, kind=material.kind, name=_sftp_name(fields),
-            material=material, valid_until=None, actor=None, source_ip=source_ip, now=now,
+            material=material, valid_until=None, actor=SYSTEM, source_ip=source_ip, now=now,
         )
         connection_save(
             connection=Connection(
@@ -283,10 +285,10 @@ def sftp_credential_create(
                 kind=ConnectionKind.OUTBOUND_SFTP, credential=credential,
                 hostname=fields.hostname, port=fields.port,
             ),
-            actor=None, source_ip=source_ip,
+            actor=SYSTEM, source_ip=source_ip,
         )
         audit_record(
-            action="api.sftp_credential.create", actor=None,
+            action="api.sftp_credential.create", actor=SYSTEM,
             organization=business_unit.organization, target=credential, source_ip=source_ip,
             details=_via(api_key),
         )
@@ -349,7 +351,7 @@ def sftp_credential_update(
             locked.save(update_fields=["name"])
         if changed:
             audit_record(
-                action="api.sftp_credential.update", actor=None,
+                action="api.sftp_credential.update", actor=SYSTEM,
                 organization=locked.business_unit.organization, target=locked,
                 source_ip=source_ip, details={**_via(api_key), "changed": changed},
             )
@@ -362,7 +364,7 @@ def sftp_credential_update(
         # The rotation switches the kind too when auth_type changes (password <-> key).
         try:
             rotation_rotate_now(
-                credential=credential, material=material, actor=None, source_ip=source_ip,
+                credential=credential, material=material, actor=SYSTEM, source_ip=source_ip,
                 reason=f"Changed through the headless API with the key {api_key.name}",
                 now=now, with_switch=finish,
             )
@@ -386,7 +388,7 @@ def _sftp_connection_sync(credential: Credential, fields: SftpFields,
     if changed or connection._state.adding:
         connection.hostname, connection.port = fields.hostname, fields.port
         connection.name = _connection_name(fields)
-        connection_save(connection=connection, actor=None, source_ip=source_ip)
+        connection_save(connection=connection, actor=SYSTEM, source_ip=source_ip)
     return changed
 
 
@@ -401,14 +403,14 @@ def sftp_credential_deactivate(
             "business_unit__organization"
         ).get(pk=credential.pk)
         was_active = credential.is_active
-        credential_set_active(credential=credential, active=False, actor=None,
+        credential_set_active(credential=credential, active=False, actor=SYSTEM,
                               source_ip=source_ip)
         for connection in credential.connections.filter(is_active=True):
             connection.is_active = False
-            connection_save(connection=connection, actor=None, source_ip=source_ip)
+            connection_save(connection=connection, actor=SYSTEM, source_ip=source_ip)
         if was_active:
             audit_record(
-                action="api.sftp_credential.deactivate", actor=None,
+                action="api.sftp_credential.deactivate", actor=SYSTEM,
                 organization=credential.business_unit.organization, target=credential,
                 source_ip=source_ip, details=_via(api_key),
             )

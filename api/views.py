@@ -12,8 +12,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 
-from audit.services import client_ip
 from credentials.models import Credential
+from organizations.access import client_ip
 from organizations.models import BusinessUnit, Organization
 
 from . import selectors, services

@@ -6,20 +6,12 @@ from datetime import datetime
 from typing import Any
 
 from django.db import models, transaction
-from django.http import HttpRequest
+
+from organizations.access import Actor, user_of
+from organizations.models import Organization
 
 from .models import AuditEvent
 from .times import iso_utc
-
-SYSTEM_ACTOR = "system"
-
-
-def client_ip(request: HttpRequest | None) -> str | None:
-    """The address the request came from (REMOTE_ADDR; put a proxy's own header handling
-    in front of Django rather than trusting X-Forwarded-For here)."""
-    if request is None:
-        return None
-    return request.META.get("REMOTE_ADDR") or None
 
 
 def _jsonable(value: Any) -> Any:
@@ -36,8 +28,8 @@ def _jsonable(value: Any) -> Any:
 def audit_record(
     *,
     action: str,
-    actor: Any = None,
-    organization: Any = None,
+    actor: Actor,
+    organization: Organization | None = None,
     target: models.Model | None = None,
     target_label: str = "",
     source_ip: str | None = None,
@@ -45,11 +37,10 @@ def audit_record(
 ) -> AuditEvent:
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_record must run inside the action's transaction")
-    actor_label = actor.get_username() if actor is not None else SYSTEM_ACTOR
     return AuditEvent.objects.create(
         action=action,
-        actor=actor,
-        actor_label=actor_label,
+        actor=user_of(actor),
+        actor_label=actor.get_username(),
         organization=organization,
         target_type=target._meta.model_name if target is not None else "",
         target_id=str(target.pk) if target is not None else "",

@@ -7,16 +7,15 @@ import json
 from collections.abc import Iterator
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
+from organizations.access import get_organization, require_org_perm
 from organizations.models import Organization, User
 from organizations.roles import Perm
-from organizations.views import get_organization
 
 from .display import detail_rows, export_details, target_kind
 from .forms import SYSTEM, AuditFilterForm
@@ -32,8 +31,7 @@ CSV_COLUMNS = ["at_utc", "actor", "action", "target_type", "target_id", "target"
 def _filtered(request: HttpRequest, org_slug: str) -> tuple[Organization, AuditFilterForm,
                                                              object]:
     organization = get_organization(request, org_slug)
-    if not request.user.has_org_perm(organization, Perm.VIEW_AUDIT):
-        raise PermissionDenied
+    require_org_perm(request, organization, Perm.VIEW_AUDIT)
     members = list(User.objects.filter(memberships__organization=organization)
                    .order_by("username"))
     form = AuditFilterForm(request.GET or None, members=members,

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from organizations.access import SYSTEM
 from organizations.models import BusinessUnit, Organization, User
 from organizations.roles import Role
 from organizations.services import membership_set_role
@@ -111,7 +112,7 @@ def load_demo_data(now: datetime | None = None) -> list[DemoUser]:
     for demo in DEMO_USERS:
         membership_set_role(
             organization=orgs[demo.organization], user=_user(demo), role=demo.role,
-            actor=None,
+            actor=SYSTEM,
         )
     owner = User.objects.get(username="owner")
     warehousing = _unit(northwind, "Warehousing", "warehousing", "warehouse-ops@example.com")

@@ -24,7 +24,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from audit.services import audit_record
-from organizations.models import User
+from organizations.access import SYSTEM, Actor, require_perm, user_of
 
 from . import crypto
 from . import material as m
@@ -45,7 +45,6 @@ from .models import (
 from .services import (
     CredentialError,
     next_version_number,
-    require_perm,
     version_build,
     version_secret,
     version_summary,
@@ -238,7 +237,7 @@ def rotation_times_check(*, mode: str, starts_at: datetime, overlap_ends_at: dat
 def _open_rotation(
     *,
     credential: Credential,
-    actor: User | None,
+    actor: Actor,
     mode: str,
     starts_at: datetime,
     overlap_ends_at: datetime | None,
@@ -250,7 +249,7 @@ def _open_rotation(
     now: datetime,
 ) -> Rotation:
     credential = _lock(credential)
-    require_perm(actor, credential, credential.manage_perm)
+    require_perm(actor, credential.organization, credential.manage_perm)
     if not credential.is_active:
         raise RotationError("This credential is deactivated; reactivate it before rotating.")
     if (material is None) == (replacement is None):
@@ -291,7 +290,7 @@ def _open_rotation(
                 credential=credential,
                 from_version=credential.versions.filter(state=VersionState.CURRENT).first(),
                 to_version=pending, replacement=replacement, mode=mode, starts_at=starts_at,
-                overlap_ends_at=overlap_ends_at, reason=reason, requested_by=actor,
+                overlap_ends_at=overlap_ends_at, reason=reason, requested_by=user_of(actor),
                 test_before_switch=test_before_switch, to_kind=to_kind,
             )
     except IntegrityError:
@@ -316,7 +315,7 @@ def rotation_rotate_now(
     *,
     credential: Credential,
     material: Material,
-    actor: User | None,
+    actor: Actor,
     overlap_ends_at: datetime | None = None,
     reason: str = "",
     test_before_switch: bool = False,
@@ -365,7 +364,7 @@ def rotation_schedule(
     *,
     credential: Credential,
     starts_at: datetime,
-    actor: User | None,
+    actor: Actor,
     material: Material | None = None,
     replacement: Credential | None = None,
     overlap_ends_at: datetime | None = None,
@@ -387,13 +386,13 @@ def rotation_schedule(
 
 @transaction.atomic
 def rotation_cancel(
-    *, rotation: Rotation, actor: User | None, source_ip: str | None = None,
+    *, rotation: Rotation, actor: Actor, source_ip: str | None = None,
     now: datetime | None = None,
 ) -> Rotation:
     """Cancels a pending scheduled rotation; the credential stays exactly as it was."""
     now = now or timezone.now()
     credential = _lock(rotation.credential)
-    require_perm(actor, credential, credential.manage_perm)
+    require_perm(actor, credential.organization, credential.manage_perm)
     changed = Rotation.objects.filter(pk=rotation.pk, state=RotationState.SCHEDULED).update(
         state=RotationState.CANCELLED, finished_at=now
     )
@@ -414,14 +413,14 @@ def rotation_cancel(
 
 
 def rotation_retry(
-    *, rotation: Rotation, actor: User | None, source_ip: str | None = None,
+    *, rotation: Rotation, actor: Actor, source_ip: str | None = None,
     now: datetime | None = None,
 ) -> Rotation:
     """Runs a failed rotation again, now, with the same new material (which was kept)."""
     now = now or timezone.now()
     with transaction.atomic():
         credential = _lock(rotation.credential)
-        require_perm(actor, credential, credential.manage_perm)
+        require_perm(actor, credential.organization, credential.manage_perm)
         rotation = Rotation.objects.select_for_update().get(pk=rotation.pk)
         if rotation.state != RotationState.FAILED:
             raise RotationError("Only a failed rotation can be retried.")
@@ -494,7 +493,7 @@ def _run_claimed(rotation_id: object, now: datetime,
             rotation.finished_at = now
             rotation.save(update_fields=["state", "finished_at"])
             audit_record(
-                action="rotation.complete", actor=None,
+                action="rotation.complete", actor=SYSTEM,
                 organization=credential.business_unit.organization, target=credential,
                 details={"mode": rotation.mode, "rotation": str(rotation.pk),
                          "requested_by": rotation.requested_by.get_username()
@@ -585,7 +584,7 @@ def _test_connections(credential: Credential, version: CredentialVersion) -> Non
     from sftpd.client import connection_test
 
     for connection in credential.connections.filter(is_active=True, kind="outbound_sftp"):
-        result = connection_test(connection=connection, version=version, actor=None)
+        result = connection_test(connection=connection, version=version, actor=SYSTEM)
         if not result.ok:
             raise RotationStepError(
                 f"The connection test of {connection.name} failed with the new material: "
@@ -636,7 +635,7 @@ def _record_failure(rotation_id: object, reason: str, now: datetime) -> Rotation
                 ).update(state=VersionState.UNUSED, retired_at=now)
             _unplan_stops(rotation.credential_id)
             audit_record(
-                action="rotation.fail", actor=None,
+                action="rotation.fail", actor=SYSTEM,
                 organization=rotation.credential.business_unit.organization,
                 target=rotation.credential, details={"rotation": str(rotation.pk),
                                                      "reason": reason},
@@ -717,7 +716,7 @@ def rotation_prepare_automatic(
     pending = version_build(
         credential=credential, material=material, state=VersionState.PENDING, valid_from=now,
         valid_until=max(current.valid_until, now) + timedelta(days=credential.lifetime_days),
-        actor=None,
+        actor=SYSTEM,
     )
     rotation = Rotation.objects.create(
         credential=credential, from_version=current, to_version=pending,
@@ -726,7 +725,7 @@ def rotation_prepare_automatic(
         reason="Automatic rotation before expiry",
     )
     audit_record(
-        action="rotation.prepare", actor=None, organization=credential.business_unit.organization,
+        action="rotation.prepare", actor=SYSTEM, organization=credential.business_unit.organization,
         target=credential, details={"mode": "automatic", "to": version_summary(pending)},
     )
     return rotation
@@ -776,7 +775,7 @@ def version_activate(*, version: CredentialVersion, now: datetime | None = None)
             rotation.save(update_fields=["state", "finished_at", "claimed_at", "attempts"])
             _announce(rotation, background=True)
         audit_record(
-            action="rotation.activate", actor=None,
+            action="rotation.activate", actor=SYSTEM,
             organization=credential.business_unit.organization, target=credential,
             details={"to": version_summary(version),
                      "from": version_summary(old) if old else None,
@@ -805,7 +804,7 @@ def versions_end_overlaps(*, now: datetime, dry_run: bool = False) -> list[str]:
             ).update(state=VersionState.RETIRED, retired_at=version.valid_until)
             if changed:
                 audit_record(
-                    action="version.overlap_end", actor=None,
+                    action="version.overlap_end", actor=SYSTEM,
                     organization=version.credential.business_unit.organization,
                     target=version.credential, details=version_summary(version),
                 )
@@ -830,7 +829,7 @@ def versions_record_expiries(*, now: datetime, dry_run: bool = False) -> list[st
             ).update(expiry_recorded_at=now)
             if changed:
                 audit_record(
-                    action="credential.expired", actor=None,
+                    action="credential.expired", actor=SYSTEM,
                     organization=version.credential.business_unit.organization,
                     target=version.credential,
                     details={**version_summary(version),

@@ -7,12 +7,12 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 from django.apps import apps
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from audit.services import audit_record
+from organizations.access import Actor, require_perm, user_of
 from organizations.models import BusinessUnit, User
 from organizations.roles import Perm
 
@@ -42,10 +42,6 @@ class CredentialError(Exception):
         self.field = field
 
 
-def require_perm(user: User | None, credential: Credential, perm: str) -> None:
-    if user is not None and not user.has_org_perm(credential.business_unit.organization, perm):
-        raise PermissionDenied
-
 
 def version_build(
     *,
@@ -54,7 +50,7 @@ def version_build(
     state: str,
     valid_from: datetime,
     valid_until: datetime | None,
-    actor: User | None,
+    actor: Actor,
     kind: str | None = None,
 ) -> CredentialVersion:
     """Creates a version with its secret encrypted under the newest key, bound to its id. A
@@ -83,7 +79,7 @@ def version_build(
         secret_digest=crypto.secret_digest(material.secret) if material.digest_secret else "",
         valid_from=valid_from,
         valid_until=material.valid_until or valid_until,
-        created_by=actor,
+        created_by=user_of(actor),
         activated_at=valid_from if state == VersionState.CURRENT else None,
     )
     version.secret_ciphertext = crypto.key_ring().encrypt(material.secret, aad=version.aad)
@@ -119,7 +115,7 @@ def credential_create(
     name: str,
     material: Material,
     valid_until: datetime | None,
-    actor: User | None,
+    actor: Actor,
     notes: str = "",
     rotation_policy: str | None = None,
     lifetime_days: int = 180,
@@ -127,10 +123,7 @@ def credential_create(
     now: datetime | None = None,
 ) -> Credential:
     now = now or timezone.now()
-    if actor is not None and not actor.has_org_perm(
-        business_unit.organization, FAMILY_PERM[KIND_FAMILY[kind]]
-    ):
-        raise PermissionDenied
+    require_perm(actor, business_unit.organization, FAMILY_PERM[KIND_FAMILY[kind]])
     if not name.strip():
         raise CredentialError("Give the credential a name.", field="name")
     if valid_until is None and kind in AUTOMATIC_BY_DEFAULT:
@@ -147,7 +140,7 @@ def credential_create(
         rotation_policy=rotation_policy
         or (RotationPolicy.AUTOMATIC if kind in AUTOMATIC_BY_DEFAULT else RotationPolicy.REMINDERS),
         lifetime_days=lifetime_days,
-        created_by=actor,
+        created_by=user_of(actor),
     )
     version = version_build(
         credential=credential, material=material, state=VersionState.CURRENT,
@@ -172,7 +165,7 @@ def credential_update(
     lifetime_days: int,
     source_ip: str | None = None,
 ) -> Credential:
-    require_perm(actor, credential, credential.manage_perm)
+    require_perm(actor, credential.organization, credential.manage_perm)
     if not name.strip():
         raise CredentialError("Give the credential a name.", field="name")
     changes = {}
@@ -195,7 +188,7 @@ def credential_update(
 def credential_set_active(
     *, credential: Credential, active: bool, actor: User, source_ip: str | None = None
 ) -> Credential:
-    require_perm(actor, credential, credential.manage_perm)
+    require_perm(actor, credential.organization, credential.manage_perm)
     if credential.is_active != active:
         credential.is_active = active
         credential.save(update_fields=["is_active"])
@@ -220,7 +213,7 @@ def secret_reveal(
 
     With `pending`, the new secret a rotation has prepared, so that partners can be given
     it before the switch."""
-    require_perm(actor, credential, Perm.REVEAL)
+    require_perm(actor, credential.organization, Perm.REVEAL)
     state = VersionState.PENDING if pending else VersionState.CURRENT
     version = credential.versions.filter(state=state).first()
     if version is None:
@@ -238,7 +231,7 @@ def secret_reveal(
 def connection_save(
     *,
     connection: Connection,
-    actor: User | None,
+    actor: Actor,
     source_ip: str | None = None,
 ) -> Connection:
     """Creates or updates a connection after checking the credential it uses fits it."""
@@ -252,11 +245,7 @@ def connection_save(
                 f"A {connection.get_kind_display()} cannot use a "
                 f"{credential.get_kind_display()}.", "credential",
             )
-    # actor None is the system (an API-key request, a job), as in require_perm.
-    if actor is not None and not actor.has_org_perm(
-        org, FAMILY_PERM[CONNECTION_FAMILY[connection.kind]]
-    ):
-        raise PermissionDenied
+    require_perm(actor, org, FAMILY_PERM[CONNECTION_FAMILY[connection.kind]])
     adding = connection._state.adding
     connection.save()
     audit_record(

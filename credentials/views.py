@@ -19,11 +19,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
-from audit.services import client_ip
 from notifications.selectors import notifications_for_credential
+from organizations.access import client_ip, get_organization, require_org_perm
 from organizations.models import Organization
 from organizations.roles import Perm
-from organizations.views import get_organization, require_org_perm
 
 from . import crypto, selectors
 from .crypto import MaterialError

@@ -31,7 +31,6 @@ from credentials.models import (
     OPEN_ROTATION_STATES,
     Credential,
     CredentialVersion,
-    Family,
     Kind,
     families_managed_by,
 )
@@ -46,6 +45,7 @@ from credentials.services import (
     version_summary,
 )
 from credentials.templatetags.keyturn import format_when
+from organizations.access import SYSTEM, Actor, require_perm, user_of
 from organizations.models import BusinessUnit, Organization, User
 
 from . import payload
@@ -261,7 +261,7 @@ def credential_export(
     *,
     credential: Credential,
     password: str,
-    actor: User | None = None,
+    actor: Actor,
     via: str = "manage.py export_credential",
     now: datetime | None = None,
     kdf: dict[str, int] | None = None,
@@ -269,9 +269,7 @@ def credential_export(
     """The credential's current version as a payload sealed with `password`; audited as
     credential.export (what was exported and the payload's hash, never the secret)."""
     now = now or timezone.now()
-    if actor is not None and not actor.has_org_perm(credential.organization,
-                                                    credential.manage_perm):
-        raise ImportRefused("You may not export this credential.")
+    require_perm(actor, credential.organization, credential.manage_perm)
     version = current_version(credential)
     if version is None:
         raise ImportRefused("This credential has no current version to export.")
@@ -312,7 +310,7 @@ def import_open(
     organization: Organization,
     data: bytes,
     password: str,
-    actor: User | None,
+    actor: Actor,
     file_name: str,
     pending: PendingImport | None = None,
     source_ip: str | None = None,
@@ -329,7 +327,7 @@ def import_open(
         with transaction.atomic():
             if pending is not None and exc.stage == "content":
                 PendingImport.objects.filter(pk=pending.pk, state=ImportState.PENDING).update(
-                    state=ImportState.FAILED, result_note=exc.message, decided_by=actor,
+                    state=ImportState.FAILED, result_note=exc.message, decided_by=user_of(actor),
                     decided_at=timezone.now(),
                 )
             audit_record(
@@ -342,30 +340,21 @@ def import_open(
         raise
 
 
-def _require_kind_perm(actor: User | None, organization: Organization, kind: str) -> None:
-    family = KIND_FAMILY[kind]
-    if actor is not None and not actor.has_org_perm(organization, FAMILY_PERM[family]):
-        raise ImportRefused(
-            f"This payload holds {Kind(kind).label}; you may not manage "
-            f"{Family(family).label} in this organization."
-        )
-
-
-def _claim(pending: PendingImport | None, *, action: str, actor: User | None,
+def _claim(pending: PendingImport | None, *, action: str, actor: Actor,
            now: datetime) -> None:
     """Takes the pending import for this migration, inside its transaction: a second
     confirmation (another tab, another administrator) finds it no longer pending."""
     if pending is None:
         return
     claimed = PendingImport.objects.filter(pk=pending.pk, state=ImportState.PENDING).update(
-        state=ImportState.APPLIED, action=action, decided_by=actor, decided_at=now
+        state=ImportState.APPLIED, action=action, decided_by=user_of(actor), decided_at=now
     )
     if claimed != 1:
         raise ImportRefused("This import was already handled; nothing was changed.")
 
 
 def _apply_record(*, pending: PendingImport | None, organization: Organization,
-                  credential: Credential, action: str, note: str, actor: User | None,
+                  credential: Credential, action: str, note: str, actor: Actor,
                   file_name: str, data: bytes, source_ip: str | None) -> None:
     if pending is not None:
         PendingImport.objects.filter(pk=pending.pk).update(credential=credential,
@@ -387,7 +376,7 @@ def import_add(
     organization: Organization,
     data: bytes,
     password: str,
-    actor: User | None,
+    actor: Actor,
     business_unit: BusinessUnit | None = None,
     name: str | None = None,
     pending: PendingImport | None = None,
@@ -410,7 +399,7 @@ def import_add(
     if business_unit.organization_id != organization.pk:
         raise ImportRefused("Choose a business unit of this organization.",
                             field="business_unit")
-    _require_kind_perm(actor, organization, managed.kind)
+    require_perm(actor, organization, FAMILY_PERM[KIND_FAMILY[managed.kind]])
     with transaction.atomic():
         _claim(pending, action=ImportAction.ADD, actor=actor, now=now)
         credential = credential_create(
@@ -434,7 +423,7 @@ def import_replace(
     data: bytes,
     password: str,
     credential: Credential,
-    actor: User | None,
+    actor: Actor,
     pending: PendingImport | None = None,
     file_name: str = "",
     source_ip: str | None = None,
@@ -449,7 +438,7 @@ def import_replace(
                           file_name=file_name, pending=pending, source_ip=source_ip,
                           replacing=credential)
     check_replace_target(managed=managed, credential=credential, organization=organization)
-    _require_kind_perm(actor, organization, managed.kind)
+    require_perm(actor, organization, FAMILY_PERM[KIND_FAMILY[managed.kind]])
     if pending is not None and not PendingImport.objects.filter(
             pk=pending.pk, state=ImportState.PENDING).exists():
         raise ImportRefused("This import was already handled; nothing was changed.")
@@ -501,7 +490,7 @@ def pending_import_receive(
     data: bytes,
     file_name: str,
     source: str,
-    actor: User | None = None,
+    actor: Actor,
     source_ip: str | None = None,
 ) -> PendingImport:
     """Queues a payload for an administrator. The file is checked as far as it can be
@@ -517,7 +506,7 @@ def pending_import_receive(
         try:
             with transaction.atomic():
                 pending = PendingImport.objects.create(
-                    organization=organization, source=source, uploaded_by=actor,
+                    organization=organization, source=source, uploaded_by=user_of(actor),
                     file_name=file_name, payload=data, sha256=digest,
                 )
         except IntegrityError:  # another worker queued the same file a moment ago
@@ -542,7 +531,7 @@ def pending_import_discard(
     if not is_import_admin(actor, pending.organization):
         raise ImportRefused("You may not handle imports in this organization.")
     changed = PendingImport.objects.filter(pk=pending.pk, state=ImportState.PENDING).update(
-        state=ImportState.DISCARDED, decided_by=actor, decided_at=now,
+        state=ImportState.DISCARDED, decided_by=user_of(actor), decided_at=now,
         result_note=f"Discarded by {actor.get_username()}.",
     )
     if changed != 1:
@@ -645,7 +634,7 @@ def _scan_one(path: Path, folder: Path, organization: Organization | None,
     data = _read_bounded(path)
     try:
         pending_import_receive(organization=organization, data=data, file_name=path.name,
-                               source=ImportSource.DROP_FOLDER)
+                               source=ImportSource.DROP_FOLDER, actor=SYSTEM)
     except payload.PayloadError as exc:
         _reject(path, folder / REJECTED_DIR, exc.message, result)
         return

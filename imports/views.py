@@ -19,12 +19,11 @@ from django.urls import NoReverseMatch, reverse
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_POST
 
-from audit.services import client_ip
 from credentials.crypto import MaterialError
 from credentials.models import Credential, CredentialVersion, Family, Kind
 from credentials.services import CredentialError, current_version
+from organizations.access import client_ip, get_organization, require_org_perm
 from organizations.models import Organization
-from organizations.views import get_organization
 
 from . import payload, services
 from .forms import (
@@ -56,8 +55,7 @@ def _get_api_key_credential(request: HttpRequest, organization: Organization,
         .select_related("business_unit__organization"),
         pk=pk,
     )
-    if not request.user.has_org_perm(organization, credential.manage_perm):
-        raise PermissionDenied
+    require_org_perm(request, organization, credential.manage_perm)
     return credential
 
 

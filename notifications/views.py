@@ -4,9 +4,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from organizations.access import get_organization
 from organizations.models import BusinessUnit
 from organizations.roles import Role
-from organizations.views import get_organization
 
 from .models import ReminderOptOut
 from .services import NotificationError, recipients_for, reminder_opt_out_set

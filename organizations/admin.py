@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 from django.http import HttpRequest
 
-from audit.services import client_ip
+from organizations.access import client_ip
 
 from .models import BusinessUnit, Invitation, Membership, Organization, User
 from .services import user_disable

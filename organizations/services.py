@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from audit.services import audit_record
 
+from .access import Actor, require_perm, user_of
 from .models import Invitation, InvitationState, Membership, Organization, User
 from .roles import Perm, Role
 
@@ -22,13 +23,12 @@ class MembershipError(Exception):
 
 @transaction.atomic
 def membership_set_role(
-    *, organization: Organization, user: User, role: str, actor: User | None,
+    *, organization: Organization, user: User, role: str, actor: Actor,
     source_ip: str | None = None,
 ) -> Membership:
     if role not in Role.values:
         raise MembershipError(f"Unknown role {role!r}.")
-    if actor is not None and not actor.has_org_perm(organization, Perm.MANAGE_MEMBERS):
-        raise MembershipError("You may not manage members of this organization.")
+    require_perm(actor, organization, Perm.MANAGE_MEMBERS)
     membership, created = Membership.objects.select_for_update().get_or_create(
         organization=organization, user=user, defaults={"role": role}
     )
@@ -59,10 +59,9 @@ def _keep_an_owner(
 
 @transaction.atomic
 def membership_remove(
-    *, membership: Membership, actor: User, source_ip: str | None = None
+    *, membership: Membership, actor: Actor, source_ip: str | None = None
 ) -> None:
-    if not actor.has_org_perm(membership.organization, Perm.MANAGE_MEMBERS):
-        raise MembershipError("You may not manage members of this organization.")
+    require_perm(actor, membership.organization, Perm.MANAGE_MEMBERS)
     _keep_an_owner(membership.organization, membership, new_role=None)
     audit_record(
         action="member.remove", actor=actor, organization=membership.organization,
@@ -72,7 +71,7 @@ def membership_remove(
 
 
 @transaction.atomic
-def user_disable(*, user: User, actor: User | None, source_ip: str | None = None) -> int:
+def user_disable(*, user: User, actor: Actor, source_ip: str | None = None) -> int:
     """Disables a user and ends every session they have. Returns how many sessions ended."""
     user.is_active = False
     user.save(update_fields=["is_active"])
@@ -116,11 +115,6 @@ def _new_token() -> tuple[str, str]:
     return token, invitation_token_hash(token)
 
 
-def _check_manage_members(organization: Organization, actor: User) -> None:
-    if not actor.has_org_perm(organization, Perm.MANAGE_MEMBERS):
-        raise MembershipError("You may not manage members of this organization.")
-
-
 @transaction.atomic
 def invitation_create(
     *, organization: Organization, email: str, role: str, actor: User, now: datetime,
@@ -131,7 +125,7 @@ def invitation_create(
     The token is returned once, for the email, and never stored. Inviting an address that
     already has an open invitation here sends it again with a new link (the old one stops
     working) and the role given now. Refuses the address of a member of this organization."""
-    _check_manage_members(organization, actor)
+    require_perm(actor, organization, Perm.MANAGE_MEMBERS)
     if role not in Role.values:
         raise MembershipError(f"Unknown role {role!r}.")
     email = User.objects.normalize_email((email or "").strip())
@@ -148,7 +142,7 @@ def invitation_create(
     if invitation is None:
         invitation = Invitation(organization=organization, email=email, created_at=now)
     invitation.role = role
-    invitation.invited_by = actor
+    invitation.invited_by = user_of(actor)
     invitation.token_hash = token_hash
     invitation.sent_at = now
     invitation.expires_at = now + INVITATION_LIFETIME
@@ -167,7 +161,7 @@ def invitation_resend(
 ) -> str:
     """A new link for an open or expired invitation, valid for another INVITATION_LIFETIME;
     the previous link stops working. Returns the new token."""
-    _check_manage_members(invitation.organization, actor)
+    require_perm(actor, invitation.organization, Perm.MANAGE_MEMBERS)
     token, token_hash = _new_token()
     updated = Invitation.objects.filter(
         pk=invitation.pk, accepted_at__isnull=True, revoked_at__isnull=True,
@@ -189,7 +183,7 @@ def invitation_revoke(
     *, invitation: Invitation, actor: User, now: datetime, source_ip: str | None = None
 ) -> None:
     """Its link stops working at once."""
-    _check_manage_members(invitation.organization, actor)
+    require_perm(actor, invitation.organization, Perm.MANAGE_MEMBERS)
     updated = Invitation.objects.filter(
         pk=invitation.pk, accepted_at__isnull=True, revoked_at__isnull=True,
     ).update(revoked_at=now)

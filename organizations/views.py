@@ -20,9 +20,9 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from audit.selectors import recent_changes, recent_reveals
-from audit.services import client_ip
 from credentials import selectors
 from credentials.status import Badge, credential_badges
+from organizations.access import client_ip
 
 from .emails import invitation_email_send
 from .forms import InvitationSignUpForm, InviteForm, RoleForm

@@ -21,8 +21,8 @@ from django.db import transaction
 from audit.services import audit_record
 from credentials import crypto
 from credentials.models import Connection, ConnectionKind, CredentialVersion, Kind
-from credentials.services import current_version, require_perm, version_secret
-from organizations.models import User
+from credentials.services import current_version, version_secret
+from organizations.access import Actor, require_perm
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def connection_test(
     *,
     connection: Connection,
     version: CredentialVersion | None = None,
-    actor: User | None,
+    actor: Actor,
     source_ip: str | None = None,
     trust_new_host_key: bool = False,
     confirmed_fingerprint: str | None = None,
@@ -109,8 +109,8 @@ def connection_test(
     Every test is audited as "connection.test"; network work happens outside any transaction.
     """
     credential = connection.credential
-    if actor is not None and credential is not None:
-        require_perm(actor, credential, credential.manage_perm)
+    if credential is not None:
+        require_perm(actor, credential.organization, credential.manage_perm)
     started = time.monotonic()
     pinned_before = connection.host_key_fingerprint
     state: dict[str, object] = {"fingerprint": "", "pin": False, "entries": [], "count": 0}
@@ -146,7 +146,7 @@ class _Trust:
 
     new_host_key: bool
     confirmed_fingerprint: str | None
-    actor: User | None
+    actor: Actor
     source_ip: str | None
 
 
@@ -291,7 +291,7 @@ def _list(connection: Connection, transport: paramiko.Transport, state: dict[str
 
 @transaction.atomic
 def _record(
-    connection: Connection, result: ConnectionTestResult, actor: User | None,
+    connection: Connection, result: ConnectionTestResult, actor: Actor,
     source_ip: str | None,
 ) -> None:
     details: dict[str, object] = {

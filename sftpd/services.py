@@ -25,8 +25,9 @@ from credentials import crypto
 from credentials.crypto import KeyRingError
 from credentials.models import Connection, Credential, CredentialVersion, Kind, VersionState
 from credentials.rotation import version_activate
-from credentials.services import require_perm, version_secret, version_summary
-from organizations.models import BusinessUnit, User
+from credentials.services import version_secret, version_summary
+from organizations.access import SYSTEM, Actor, require_perm
+from organizations.models import BusinessUnit
 
 from . import selectors
 from .models import Direction, FailedLogin, HostKey, TransferLog
@@ -45,7 +46,7 @@ def host_key_create() -> HostKey:
     host_key.private_key_ciphertext = crypto.key_ring().encrypt(private_key, aad=host_key.aad)
     host_key.save()
     audit_record(
-        action="sftp.host_key_create", actor=None, target=host_key,
+        action="sftp.host_key_create", actor=SYSTEM, target=host_key,
         details={"fingerprint": host_key.fingerprint},
     )
     return host_key
@@ -213,7 +214,7 @@ def login_record_success(*, decision: LoginDecision, address: str, now: datetime
             Q(last_used_at__isnull=True) | Q(last_used_at__lt=now), pk=version.pk
         ).update(last_used_at=now)
         audit_record(
-            action="sftp.login", actor=None, organization=credential.business_unit.organization,
+            action="sftp.login", actor=SYSTEM, organization=credential.business_unit.organization,
             target=credential, source_ip=address,
             details={"username": decision.username, "method": decision.method,
                      "address": address, **version_summary(version)},
@@ -232,7 +233,7 @@ def login_record_failure(*, decision: LoginDecision, address: str, now: datetime
             reason=decision.reason, business_unit=unit, at=now,
         )
         audit_record(
-            action="sftp.login_failed", actor=None,
+            action="sftp.login_failed", actor=SYSTEM,
             organization=unit.organization if unit else None,
             target=decision.credential, target_label=decision.username[:300],
             source_ip=address,
@@ -282,14 +283,15 @@ class PinError(Exception):
 
 @transaction.atomic
 def connection_pin_host_key(
-    *, connection: Connection, fingerprint: str, actor: User | None,
+    *, connection: Connection, fingerprint: str, actor: Actor,
     source_ip: str | None = None,
 ) -> Connection:
     """Pins a partner server's host key on a connection that has none yet. A conditional
     UPDATE, so two administrators confirming different keys at once cannot both win; a pin
     is replaced only by clearing it on the connection first."""
-    if actor is not None and connection.credential is not None:
-        require_perm(actor, connection.credential, connection.credential.manage_perm)
+    if connection.credential is not None:
+        credential = connection.credential
+        require_perm(actor, credential.organization, credential.manage_perm)
     if not fingerprint.startswith("SHA256:"):
         raise PinError("Not a SHA256 fingerprint.")
     changed = Connection.objects.filter(pk=connection.pk, host_key_fingerprint="").update(

@@ -6,17 +6,15 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from audit.services import client_ip
 from credentials.models import Connection, ConnectionKind
+from organizations.access import client_ip, get_organization, require_org_perm
 from organizations.roles import Perm
-from organizations.views import get_organization
 
 from . import selectors
 from .client import connection_test
@@ -74,8 +72,7 @@ def _get_outbound_connection(request: HttpRequest, org_slug: str, pk: object) ->
         pk=pk, business_unit__organization=organization, kind=ConnectionKind.OUTBOUND_SFTP,
     )
     perm = connection.credential.manage_perm if connection.credential else Perm.MANAGE_SFTP
-    if not request.user.has_org_perm(organization, perm):
-        raise PermissionDenied
+    require_org_perm(request, organization, perm)
     return connection
 
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 from credentials import material as m
 from credentials.models import Connection, ConnectionKind, Credential, Kind
 from credentials.services import connection_save, credential_create
+from organizations.access import SYSTEM, Actor
 from organizations.models import BusinessUnit, Organization, User
 from organizations.roles import Role
 from organizations.services import membership_set_role
@@ -30,7 +31,7 @@ def make_user(username: str, organization: Organization | None = None,
         time_zone=time_zone,
     )
     if organization is not None:
-        membership_set_role(organization=organization, user=user, role=role, actor=None)
+        membership_set_role(organization=organization, user=user, role=role, actor=SYSTEM)
     return user
 
 
@@ -64,7 +65,7 @@ def material_for(kind: str, *, now: datetime | None = None, **overrides: str) ->
 def make_credential(
     unit: BusinessUnit, kind: str = Kind.SFTP_PASSWORD, *, name: str | None = None,
     valid_until: datetime | None = None, expires_in: timedelta | None = None,
-    actor: User | None = None, now: datetime | None = None, **material_overrides: str,
+    actor: Actor = SYSTEM, now: datetime | None = None, **material_overrides: str,
 ) -> Credential:
     now = now or timezone.now()
     if expires_in is not None:

@@ -15,6 +15,7 @@ from credentials import material as m
 from credentials.models import Credential, Kind
 from credentials.rotation import rotation_prepare_automatic
 from credentials.services import credential_create
+from organizations.access import SYSTEM
 from organizations.models import BusinessUnit
 
 # The browser fixtures of tests/browser (one chromium per module), for test_browser.py.
@@ -43,7 +44,7 @@ def make_api_client(unit: BusinessUnit, *, client_id: str = "erp-prod",
     material = m.api_client_secret(client_id=client_id)
     credential = credential_create(
         business_unit=unit, kind=Kind.API_CLIENT_SECRET, name=f"API {client_id}",
-        material=material, valid_until=now + expires_in, actor=None, now=now,
+        material=material, valid_until=now + expires_in, actor=SYSTEM, now=now,
     )
     return Client(credential, client_id, material.secret)
 

@@ -17,6 +17,7 @@ from credentials.crypto import MaterialError
 from credentials.models import CredentialVersion, VersionState
 from credentials.rotation import rotation_prepare_automatic
 from credentials.services import credential_create
+from organizations.access import SYSTEM
 from tests.api.conftest import Client, make_api_client
 
 TOKEN = "/authentication/token"
@@ -42,7 +43,7 @@ def odd_client(unit):
     material = m.api_client_secret(client_id="erp.prod_1", client_secret=ODD_SECRET)
     credential = credential_create(
         business_unit=unit, kind="api_client_secret", name="ERP", material=material,
-        valid_until=None, actor=None, now=timezone.now(),
+        valid_until=None, actor=SYSTEM, now=timezone.now(),
     )
     return Client(credential, "erp.prod_1", ODD_SECRET)
 

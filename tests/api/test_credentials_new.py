@@ -12,6 +12,7 @@ from audit.models import AuditEvent
 from credentials import material as m
 from credentials.models import VersionState
 from credentials.rotation import rotation_rotate_now
+from organizations.access import SYSTEM
 from tests.api.conftest import basic_auth, make_api_client, prepare_new_secret
 
 NEW = "/api/credentials/new"
@@ -68,7 +69,7 @@ def test_it_answers_404_before_a_rotation_and_410_once_the_new_secret_is_active(
 def test_it_answers_410_after_an_immediate_rotation_too(client, unit):
     api = make_api_client(unit, client_id="portal-rotated")
     material = m.api_client_secret(client_id="portal-rotated")
-    rotation_rotate_now(credential=api.credential, material=material, actor=None)
+    rotation_rotate_now(credential=api.credential, material=material, actor=SYSTEM)
     assert client.get(NEW, HTTP_AUTHORIZATION=basic_auth("portal-rotated", material.secret)
                       ).status_code == 410
 

@@ -17,6 +17,7 @@ from api.services import client_token_issue
 from audit.models import AuditEvent
 from credentials.models import VersionState
 from credentials.services import credential_set_active
+from organizations.access import SYSTEM
 from tests.api.conftest import basic_auth, make_api_client, prepare_new_secret
 
 TOKEN = "/authentication/token"
@@ -278,7 +279,7 @@ def test_it_switches_at_a_scheduled_start_to_the_second_without_waiting_for_a_jo
     start = timezone.now().replace(microsecond=0) + timedelta(hours=1)
     old = make_api_client(unit, client_id="exact-start")
     material = m.api_client_secret(client_id="exact-start")
-    rotation_schedule(credential=old.credential, material=material, actor=None, starts_at=start)
+    rotation_schedule(credential=old.credential, material=material, actor=SYSTEM, starts_at=start)
     new = basic_auth("exact-start", material.secret)
 
     def token(authorization, at):

@@ -17,6 +17,7 @@ from audit.models import AuditEvent
 from audit.services import audit_record
 from credentials.models import Kind
 from credentials.rotation import rotation_cancel, rotation_schedule
+from organizations.access import SYSTEM
 from organizations.roles import Role
 from tests.factories import make_credential, make_user, material_for
 
@@ -49,7 +50,7 @@ def test_services_write_times_in_utc_with_z_to_the_second(unit, time_machine):
 
 def test_audit_record_writes_any_datetime_that_way_at_any_depth(acme):
     with transaction.atomic():
-        event = audit_record(action="test.times", organization=acme, details={
+        event = audit_record(action="test.times", actor=SYSTEM, organization=acme, details={
             "at": datetime(2030, 7, 1, 12, 0, 59, 999999, tzinfo=ZoneInfo("America/New_York")),
             "nested": {"when": datetime(2030, 1, 1, tzinfo=UTC)},
             "many": [datetime(2030, 1, 1, 1, tzinfo=UTC)],

@@ -14,6 +14,7 @@ from playwright.sync_api import Page, expect
 from credentials.models import Kind
 from imports import services
 from imports.models import ImportSource
+from organizations.access import SYSTEM
 from tests.browser.conftest import sign_in
 from tests.browser.layout import (
     WIDTHS,
@@ -92,7 +93,8 @@ def test_the_change_credential_wizard_reads_like_the_portal(page, bob, carrier_a
 
 def _pending(organization, data: bytes, name: str):
     return services.pending_import_receive(organization=organization, data=data,
-                                           file_name=name, source=ImportSource.DROP_FOLDER)
+                                           file_name=name, source=ImportSource.DROP_FOLDER,
+                                           actor=SYSTEM)
 
 
 @pytest.mark.parametrize("width", WIDTHS)

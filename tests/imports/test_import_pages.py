@@ -17,6 +17,7 @@ from credentials.services import current_version, version_secret
 from imports import services
 from imports.context_processors import pending_imports
 from imports.models import ImportAction, ImportSource, ImportState, PendingImport
+from organizations.access import SYSTEM
 from tests.factories import make_credential, material_for
 
 from .conftest import PAYLOAD_PASSWORD, api_key_content, ec_pem, rsa_pem, seal
@@ -29,7 +30,7 @@ def _upload(client, data: bytes, name: str = "carrier.json"):
     return client.post(LIST + "upload/", {"file": SimpleUploadedFile(name, data)})
 
 
-def _pending(data: bytes, organization, user=None) -> PendingImport:
+def _pending(data: bytes, organization, user=SYSTEM) -> PendingImport:
     return services.pending_import_receive(
         organization=organization, data=data, file_name="carrier.json",
         source=ImportSource.UPLOAD, actor=user)

@@ -12,6 +12,7 @@ from credentials.models import Kind
 from credentials.services import current_version
 from imports import services
 from imports.models import ImportSource
+from organizations.access import SYSTEM
 from organizations.roles import Role
 from tests.factories import make_credential, make_user
 
@@ -45,7 +46,8 @@ def test_it_says_not_recorded_only_for_keys_saved_before_keyturn_kept_their_type
 
 def test_the_import_list_shows_no_server_path(client, bob, acme):
     services.pending_import_receive(organization=acme, data=seal(api_key_content(ec_pem())),
-                                    file_name="carrier.json", source=ImportSource.DROP_FOLDER)
+                                    file_name="carrier.json", source=ImportSource.DROP_FOLDER,
+                                    actor=SYSTEM)
     client.force_login(bob)
     page = client.get("/o/acme/imports/").content.decode()
     assert "carrier.json" in page

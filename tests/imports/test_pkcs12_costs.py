@@ -348,7 +348,8 @@ def test_it_refuses_garbage_as_not_a_bundle(garbage):
 def test_the_import_page_refuses_it_fast_and_marks_the_import_failed(client, bob, acme):
     data = _payload(_with_rounds(_bundle(pkcs12.PBES.PBESv2SHA256AndAES256CBC), HUGE))
     pending = services.pending_import_receive(
-        organization=acme, data=data, file_name="edi.json", source=ImportSource.UPLOAD)
+        organization=acme, data=data, file_name="edi.json", source=ImportSource.UPLOAD,
+        actor=bob)
     client.force_login(bob)
     url = f"/o/acme/imports/{pending.pk}/password/?action=add"
     started = time.perf_counter()

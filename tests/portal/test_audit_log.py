@@ -13,6 +13,7 @@ from django.db import transaction
 from audit.models import AuditEvent
 from audit.services import audit_record
 from credentials.services import secret_reveal
+from organizations.access import SYSTEM
 from tests.factories import make_credential, make_user
 
 URL = "/o/acme/audit/"
@@ -39,7 +40,7 @@ def trail(unit, alice, bob, acme, globex, charlie, time_machine):
     secret_reveal(credential=drop, actor=bob, source_ip="192.0.2.4")
     secret_reveal(credential=key, actor=alice, source_ip="192.0.2.5")
     with transaction.atomic():
-        audit_record(action="test.formula", actor=None, organization=acme,
+        audit_record(action="test.formula", actor=SYSTEM, organization=acme,
                      target_label="=HYPERLINK(\"http://evil\")")
     make_credential(globex.business_units.get(), actor=charlie, name="Not ours")
     return {"drop": drop, "key": key}

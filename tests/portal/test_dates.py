@@ -20,6 +20,7 @@ from credentials.rotation import rotation_schedule
 from credentials.services import credential_create
 from imports import services as import_services
 from imports.models import ImportSource, ImportState, PendingImport
+from organizations.access import SYSTEM
 from organizations.dates import LATEST
 from organizations.roles import Role
 from tests.factories import (
@@ -201,7 +202,7 @@ def test_it_refuses_an_imported_expiry_out_of_range_before_the_preview(
                "material": {"username": "partner", "password": "imported-password-123"}}
     pending = import_services.pending_import_receive(
         organization=acme, data=seal(content), file_name="forever.json",
-        source=ImportSource.UPLOAD, actor=None)
+        source=ImportSource.UPLOAD, actor=SYSTEM)
     client.force_login(make_user("olga", acme, Role.OWNER, time_zone="Pacific/Kiritimati"))
     response = client.post(f"/o/acme/imports/{pending.pk}/password/?action=add",
                            {"action": "add", "password": PAYLOAD_PASSWORD}, follow=True)

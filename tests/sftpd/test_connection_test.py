@@ -13,6 +13,7 @@ from credentials import material as m
 from credentials.models import ConnectionKind, Kind
 from credentials.rotation import rotation_schedule
 from credentials.services import current_version
+from organizations.access import SYSTEM
 from sftpd import client as sftp_client
 from sftpd.client import Outcome, connection_test
 from sftpd.services import host_key_create
@@ -141,11 +142,11 @@ def test_it_tests_a_given_version_before_the_switch(sftp_server, partner_credent
         actor=alice, material=m.sftp_password(username="someone-new",
                                               password=m.generate_password()),
     )
-    result = connection_test(connection=connection, version=rotation.to_version, actor=None)
+    result = connection_test(connection=connection, version=rotation.to_version, actor=SYSTEM)
     assert result.outcome == Outcome.AUTH_FAILED
     assert result.version_number is None  # numbered only if it goes live
     assert "with the new version" in result.message
-    assert connection_test(connection=connection, actor=None).ok  # current still works
+    assert connection_test(connection=connection, actor=SYSTEM).ok  # current still works
     assert current_version(partner_credential).number == 1
 
 

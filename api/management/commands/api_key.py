@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from api.services import ApiKeyError, api_key_create, api_key_revoke
+from organizations.access import SYSTEM
 from organizations.models import Organization
 
 
@@ -40,7 +41,7 @@ class Command(BaseCommand):
     def _create(self, organization: Organization, options: dict[str, Any]) -> None:
         try:
             api_key, plaintext = api_key_create(
-                organization=organization, name=options["name"], actor=None, now=timezone.now()
+                organization=organization, name=options["name"], actor=SYSTEM, now=timezone.now()
             )
         except ApiKeyError as exc:
             raise CommandError(str(exc)) from None
@@ -62,7 +63,7 @@ class Command(BaseCommand):
         api_key = organization.api_keys.filter(prefix=prefix).first()
         if api_key is None:
             raise CommandError(f"{organization.name} has no API key with the prefix {prefix!r}.")
-        if api_key_revoke(api_key=api_key, actor=None, now=timezone.now()):
+        if api_key_revoke(api_key=api_key, actor=SYSTEM, now=timezone.now()):
             self.stdout.write(f"Revoked the API key {api_key.name!r} ({api_key.display_prefix}).")
         else:
             self.stdout.write(f"The API key {api_key.name!r} was already revoked.")

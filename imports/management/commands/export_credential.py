@@ -9,6 +9,7 @@ from credentials.services import CredentialError
 from imports import payload
 from imports.management.passwords import read_password
 from imports.services import credential_export, sha256_hex
+from organizations.access import SYSTEM
 
 PASSWORD_ENV = "KEYTURN_EXPORT_PASSWORD"
 
@@ -33,7 +34,7 @@ class Command(BaseCommand):
             raise CommandError(f"{out} exists; pass --force to overwrite it.")
         password = read_password(PASSWORD_ENV, confirm=True)
         try:
-            data = credential_export(credential=found, password=password)
+            data = credential_export(credential=found, password=password, actor=SYSTEM)
         except (payload.PayloadError, CredentialError) as exc:
             raise CommandError(getattr(exc, "message", None) or str(exc)) from None
         # Owner-only from the first byte: the payload is encrypted, but it is still a copy.

@@ -9,6 +9,7 @@ from credentials.services import CredentialError, current_version
 from imports import payload
 from imports.management.passwords import read_password
 from imports.services import import_add, import_replace
+from organizations.access import SYSTEM
 from organizations.models import Organization
 
 PASSWORD_ENV = "KEYTURN_IMPORT_PASSWORD"
@@ -51,7 +52,7 @@ class Command(BaseCommand):
                 raise CommandError(f"{organization.name} has no credential {replace}.")
         password = read_password(PASSWORD_ENV)
         common = {"organization": organization, "data": data, "password": password,
-                  "actor": None, "file_name": file.name}
+                  "actor": SYSTEM, "file_name": file.name}
         try:
             if credential is None:
                 result = import_add(business_unit=unit, name=name, **common)

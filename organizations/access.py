@@ -1,0 +1,75 @@
+"""Who may see and do what: the one place every app asks.
+
+- Views resolve the organization named in the URL among the user's own with
+  `get_organization` (404 otherwise), look the object up within it (404), and only then check
+  the permission with `require_org_perm` (403). Existence comes before permission, so another
+  organization's ids answer 404 whatever the user's role.
+- Services check the permission themselves with `require_perm(actor, organization, perm)`,
+  whoever calls them: a view, a command, a job or an API key's request.
+- The actor of a change is a user, or Keyturn itself acting as an explicit `SystemActor`
+  (a scheduled job, a command, an API key's request); never `None`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
+
+from .models import Organization, User
+
+
+@dataclass(frozen=True)
+class SystemActor:
+    """Keyturn acting on its own. `label` is how the audit trail names it ("system", or an
+    API key by name and prefix). Scoped to one organization when `organization_id` is set
+    (an API key acts only in its own); otherwise everywhere (jobs, commands)."""
+
+    label: str = "system"
+    organization_id: int | None = None
+
+    def has_org_perm(self, organization: Organization, perm: str) -> bool:
+        return self.organization_id is None or self.organization_id == organization.pk
+
+    def get_username(self) -> str:
+        return self.label
+
+
+SYSTEM = SystemActor()
+Actor = Union[User, SystemActor]  # noqa: UP007 (a runtime alias: used in annotations)
+
+
+def user_of(actor: Actor) -> User | None:
+    """The user behind an actor, for "created by" columns; None when Keyturn itself acted."""
+    return actor if isinstance(actor, User) else None
+
+
+def require_perm(actor: Actor, organization: Organization, perm: str) -> None:
+    """For services: PermissionDenied unless `actor` holds `perm` in `organization`."""
+    if not actor.has_org_perm(organization, perm):
+        raise PermissionDenied
+
+
+def get_organization(request: HttpRequest, slug: str) -> Organization:
+    """For views: the organization named in the URL, if the user belongs to it (404
+    otherwise). It becomes the page's organization (header, sidebar, error pages)."""
+    organization = get_object_or_404(Organization.objects.for_user(request.user), slug=slug)
+    request.organization = organization  # type: ignore[attr-defined]
+    return organization
+
+
+def require_org_perm(request: HttpRequest, organization: Organization, perm: str) -> None:
+    """For views: 403 for a member of the organization without `perm`, once the object the
+    page is about was found in it."""
+    require_perm(request.user, organization, perm)  # type: ignore[arg-type]
+
+
+def client_ip(request: HttpRequest | None) -> str | None:
+    """The address the request came from (REMOTE_ADDR; put a proxy's own header handling
+    in front of Django rather than trusting X-Forwarded-For here)."""
+    if request is None:
+        return None
+    return request.META.get("REMOTE_ADDR") or None
