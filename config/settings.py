@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "django_q",
     "organizations",
     "audit",
+    "members",
     "credentials",
     "notifications",
     "api",

@@ -7,7 +7,7 @@ from organizations import views as org_views
 
 urlpatterns = [
     path("", org_views.home, name="home"),
-    path("healthz", org_views.healthz, name="healthz"),
+    path("healthz", config_views.healthz, name="healthz"),
     path("favicon.ico", config_views.favicon, name="favicon"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
@@ -22,7 +22,7 @@ urlpatterns = [
         name="password_change_done",
     ),
     path("admin/", admin.site.urls),
-    path("", include("organizations.urls")),
+    path("", include("members.urls")),
     path("", include("credentials.urls")),
     path("", include("audit.urls")),
     path("", include("notifications.urls")),

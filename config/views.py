@@ -8,10 +8,12 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import get_template
 from django.templatetags.static import static
+from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import requires_csrf_token
 
 logger = logging.getLogger(__name__)
@@ -100,3 +102,11 @@ def favicon(request: HttpRequest) -> HttpResponse:
     """Browsers and tools that ask for /favicon.ico get the portal's icon (a temporary
     redirect: the icon's address changes with its content)."""
     return redirect(static("keyturn/favicon.svg"))
+
+
+@never_cache
+def healthz(request: HttpRequest) -> HttpResponse:
+    """For load balancers and monitors: the web process answers and reaches its database."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return JsonResponse({"status": "ok"})

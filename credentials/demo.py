@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from members.services import membership_set_role
 from organizations.access import SYSTEM
 from organizations.models import BusinessUnit, Organization, User
 from organizations.roles import Role
-from organizations.services import membership_set_role
 
 from . import material as m
 from .models import Connection, ConnectionKind, Credential

@@ -6,6 +6,8 @@ org = "o/<slug:org_slug>/"
 credential = org + "credentials/<uuid:pk>/"
 
 urlpatterns = [
+    path(org, views.organization_overview, name="organization_overview"),
+    path(org + "units/", views.unit_list, name="unit_list"),
     path(org + "credentials/", views.credential_list, name="credential_list"),
     path(org + "credentials/new/", views.credential_new, name="credential_new"),
     path(org + "credentials/new/<slug:kind>/", views.credential_create_view,

@@ -19,6 +19,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
+from audit.selectors import recent_changes, recent_reveals
 from notifications.selectors import notifications_for_credential
 from organizations.access import client_ip, get_organization, require_org_perm
 from organizations.models import Organization
@@ -157,6 +158,43 @@ def _add_service_error(forms: list[Any], exc: CredentialError | MaterialError) -
             form.add_error(exc.field, message)
             return
     forms[0].add_error(None, message)
+
+
+# --- Overview and units -------------------------------------------------------------------
+
+
+@login_required
+def organization_overview(request: HttpRequest, org_slug: str) -> HttpResponse:
+    organization = get_organization(request, org_slug)
+    now = timezone.now()
+    user = request.user
+    counts = selectors.status_counts(user=user, organization=organization, now=now)
+    expiring = list(selectors.credentials_expiring(user=user, organization=organization, now=now))
+    expired = list(selectors.credentials_expired(user=user, organization=organization, now=now))
+    for credential in expiring + expired:
+        credential.badges = credential_badges(credential, now)
+    can_view_audit = user.has_org_perm(organization, Perm.VIEW_AUDIT)
+    return render(request, "credentials/overview.html", {
+        "organization": organization,
+        "total": counts["total"],
+        "stats": [(badge, counts[badge.value]) for badge in Badge],
+        "expiring": expiring,
+        "expired": expired,
+        "scheduled": list(selectors.rotations_scheduled(user=user, organization=organization)),
+        "can_view_audit": can_view_audit,
+        "reveals": list(recent_reveals(organization)) if can_view_audit else [],
+        "changes": list(recent_changes(organization)) if can_view_audit else [],
+        "now": now,
+    })
+
+
+@login_required
+def unit_list(request: HttpRequest, org_slug: str) -> HttpResponse:
+    organization = get_organization(request, org_slug)
+    return render(request, "credentials/unit_list.html", {
+        "organization": organization,
+        "units": selectors.units_with_counts(request.user, organization),
+    })
 
 
 # --- Lists -------------------------------------------------------------------------------

@@ -14,10 +14,10 @@ from django.utils import timezone
 from credentials import material as m
 from credentials.models import Connection, ConnectionKind, Credential, Kind
 from credentials.services import connection_save, credential_create
+from members.services import membership_set_role
 from organizations.access import SYSTEM, Actor
 from organizations.models import BusinessUnit, Organization, User
 from organizations.roles import Role
-from organizations.services import membership_set_role
 
 PASSWORD = "correct-horse-battery"
 NO_EXPIRY = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)  # RFC 5280's 99991231235959Z

@@ -5,14 +5,14 @@ from django.test import override_settings
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from organizations.models import Membership
-from organizations.roles import Role
-from organizations.services import (
+from members.services import (
     MembershipError,
     membership_remove,
     membership_set_role,
     user_disable,
 )
+from organizations.models import Membership
+from organizations.roles import Role
 from tests.factories import PASSWORD, make_user
 
 

@@ -13,9 +13,8 @@ from django.db import IntegrityError, connection
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from organizations.models import Invitation, InvitationState, Membership
-from organizations.roles import Role
-from organizations.services import (
+from members.models import Invitation, InvitationState
+from members.services import (
     InvitationError,
     invitation_accept,
     invitation_create,
@@ -23,6 +22,8 @@ from organizations.services import (
     invitation_revoke,
     invitation_token_hash,
 )
+from organizations.models import Membership
+from organizations.roles import Role
 from tests.factories import make_org, make_user
 
 THREADS = 8
@@ -80,12 +81,12 @@ def test_it_shows_invitations_read_only_in_the_admin_without_the_token_hash(clie
     root.is_staff = root.is_superuser = True
     root.save()
     client.force_login(root)
-    listing = client.get("/admin/organizations/invitation/")
+    listing = client.get("/admin/members/invitation/")
     assert listing.status_code == 200 and "dana@partner.example" in listing.content.decode()
-    page = client.get(f"/admin/organizations/invitation/{invitation.pk}/change/")
+    page = client.get(f"/admin/members/invitation/{invitation.pk}/change/")
     assert page.status_code == 200
     assert invitation.token_hash not in page.content.decode()
-    assert client.get("/admin/organizations/invitation/add/").status_code == 403
+    assert client.get("/admin/members/invitation/add/").status_code == 403
 
 
 @pytest.mark.postgres

@@ -63,7 +63,7 @@ def test_it_checks_permissions_in_the_services_too(unit, acme, alice, bob, rita,
 
     from credentials.models import Connection, ConnectionKind, Kind
     from credentials.services import connection_save
-    from organizations.services import membership_set_role
+    from members.services import membership_set_role
     from tests.factories import make_credential
 
     with pytest.raises(PermissionDenied):

@@ -18,8 +18,8 @@ from credentials.models import ConnectionKind, Credential, Kind, Rotation, Rotat
 from credentials.rotation import rotation_schedule
 from imports.models import ImportSource
 from imports.services import pending_import_receive
+from members.services import invitation_create
 from organizations.models import Membership
-from organizations.services import invitation_create
 from tests.factories import make_connection, make_credential, material_for
 from tests.imports.conftest import api_key_content, ec_pem, seal
 from tests.portal.conftest import credential_pages, organization_pages

@@ -14,9 +14,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from organizations.models import Invitation, Membership, User
+from members.models import Invitation
+from members.services import invitation_create
+from organizations.models import Membership, User
 from organizations.roles import Role
-from organizations.services import invitation_create
 from tests.factories import PASSWORD, make_user
 
 URL = "/o/acme/members/"

@@ -1,7 +1,7 @@
 """The invitation email: text + HTML, with an absolute link built from SITE_URL.
 
-Organizations sit below notifications in the app layers, so this app sends its one email
-with Django's mail itself, in the same trio shape as notifications/emails/."""
+Members sit below notifications in the app layers, so this app sends its one email with
+Django's mail itself, in the same trio shape as notifications/emails/."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from .models import Invitation
 
-TEMPLATES = "organizations/emails/invitation"
+TEMPLATES = "members/emails/invitation"
 
 
 def invitation_url(token: str) -> str:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from .models import Invitation, Membership, Organization
+from organizations.models import Membership, Organization
+
+from .models import Invitation
 
 
 def organization_members(organization: Organization) -> QuerySet[Membership]:

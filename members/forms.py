@@ -7,8 +7,8 @@ from typing import Any
 from django import forms
 from django.contrib.auth.forms import UserCreationForm
 
-from .models import User
-from .roles import Role
+from organizations.models import User
+from organizations.roles import Role
 
 
 class InviteForm(forms.Form):

@@ -11,10 +11,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audit_record
+from organizations.access import Actor, require_perm, user_of
+from organizations.models import Membership, Organization, User
+from organizations.roles import Perm, Role
 
-from .access import Actor, require_perm, user_of
-from .models import Invitation, InvitationState, Membership, Organization, User
-from .roles import Perm, Role
+from .models import Invitation, InvitationState
 
 
 class MembershipError(Exception):

@@ -5,8 +5,6 @@ from . import views
 org = "o/<slug:org_slug>/"
 
 urlpatterns = [
-    path(org, views.organization_overview, name="organization_overview"),
-    path(org + "units/", views.unit_list, name="unit_list"),
     path(org + "members/", views.member_list, name="member_list"),
     path(org + "members/<int:pk>/role/", views.member_role, name="member_role"),
     path(org + "members/<int:pk>/remove/", views.member_remove, name="member_remove"),
