@@ -105,9 +105,11 @@ def django_setup(env: dict[str, str]) -> None:
 
 class Processes:
     """Children started in process groups of their own; stop_all() ends every group (workers
-    included): SIGTERM, then SIGKILL for whatever is alive ten seconds later."""
+    included): SIGTERM, then SIGKILL for whatever is alive `grace` seconds later. A bench
+    whose children start servers of their own gives them more grace than they give theirs."""
 
-    def __init__(self) -> None:
+    def __init__(self, grace: float = 5.0) -> None:
+        self.grace = grace
         self.children: list[tuple[str, subprocess.Popen]] = []
 
     def __enter__(self) -> Processes:
@@ -124,10 +126,10 @@ class Processes:
         self.children.append((name, child))
         return child
 
-    def stop(self, child: subprocess.Popen, timeout: float = 10.0) -> None:
+    def stop(self, child: subprocess.Popen) -> None:
         _signal_group(child.pid, signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
-            child.wait(timeout=timeout)
+            child.wait(timeout=self.grace)
         # The group outlives its leader when a worker ignores SIGTERM: kill what is left.
         _signal_group(child.pid, signal.SIGKILL)
         child.wait()
@@ -136,7 +138,7 @@ class Processes:
     def stop_all(self) -> None:
         for _, child in self.children:
             _signal_group(child.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + self.grace
         for _, child in self.children:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 child.wait(timeout=max(0.1, deadline - time.monotonic()))
