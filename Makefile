@@ -43,7 +43,7 @@ test: install chromium lint
 test-postgres: install
 	$(PY) -m pytest -m "not browser" $(PYTEST_ARGS)
 
-# The benchmarks of the README's Benchmarks section, each printing its own table (about 15
+# The benchmarks of the README's Benchmarks section, each printing its own table (about 20
 # minutes; BENCH_ARGS=--quick for a short trial run). The scripts install Debian's wrk and
 # openssh-server themselves when missing, without starting the system's sshd.
 bench: install
