@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: run test test-postgres install env-file chromium lint bench
 
@@ -42,7 +43,12 @@ test: install chromium lint
 test-postgres: install
 	$(PY) -m pytest -m "not browser" $(PYTEST_ARGS)
 
+# The benchmarks of the README's Benchmarks section, each printing its own table (about 20
+# minutes; BENCH_ARGS=--quick for a short trial run). The scripts install Debian's wrk and
+# openssh-server themselves when missing, without starting the system's sshd.
 bench: install
-	$(PY) bench/pages
-	$(PY) bench/sweep
-	$(PY) bench/api
+	$(PY) bench/http $(BENCH_ARGS)
+	$(PY) bench/pages $(BENCH_ARGS)
+	$(PY) bench/sweep $(BENCH_ARGS)
+	$(PY) bench/sftp $(BENCH_ARGS)
+	$(PY) bench/api $(BENCH_ARGS)
