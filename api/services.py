@@ -18,6 +18,7 @@ from django.http import HttpRequest
 from audit.services import audit_record
 from credentials import crypto
 from credentials import material as m
+from credentials.errors import CredentialError
 from credentials.models import (
     Connection,
     ConnectionKind,
@@ -27,9 +28,9 @@ from credentials.models import (
     RotationState,
     VersionState,
 )
-from credentials.rotation import rotation_rotate_now, version_activate
+from credentials.rotation.automatic import version_activate
+from credentials.rotation.requests import rotation_rotate_now
 from credentials.services import (
-    CredentialError,
     connection_save,
     credential_create,
     credential_set_active,

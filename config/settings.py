@@ -253,6 +253,26 @@ LOGGING = {
     "loggers": {"axes": {"level": "WARNING"}},
 }
 
+# The scheduled pass (credentials.sweep), every minute, in this order: finish what was
+# interrupted, switch what is due, tidy versions by time, prepare automatic rotations (so a
+# 30-day reminder can say "new credentials ready"), then send what is due.
+KEYTURN_SWEEP_STEPS = [
+    "credentials.rotation.steps.rotations_recover_stuck",
+    "credentials.rotation.steps.rotations_run_due",
+    "credentials.rotation.steps.versions_end_overlaps",
+    "credentials.rotation.steps.versions_record_expiries",
+    "credentials.rotation.steps.rotations_prepare_automatic_due",
+    "notifications.services.reminders_send_due",
+    "notifications.services.notifications_send_unsent",
+]
+# The django-q2 schedules, installed after every `migrate` (credentials.schedules); interval
+# schedules in UTC, unaffected by daylight-saving changes.
+KEYTURN_SCHEDULES = {
+    "keyturn-sweep": {"func": "credentials.tasks.sweep", "minutes": 1},
+    # Managed credential payloads dropped in KEYTURN_IMPORT_DROP_DIR become pending imports.
+    "keyturn-import-drop-folder": {"func": "imports.tasks.scan_drop_folder", "minutes": 1},
+}
+
 KEYTURN_SFTP_HOST = env.str("KEYTURN_SFTP_HOST", default="127.0.0.1")
 KEYTURN_SFTP_PORT = env.int("KEYTURN_SFTP_PORT", default=2222)
 # Managed credential payloads dropped into <dir>/<organization slug>/ become pending imports.

@@ -19,7 +19,8 @@ from organizations.roles import Role
 
 from . import material as m
 from .models import Connection, ConnectionKind, Credential
-from .rotation import rotation_execute, rotation_schedule
+from .rotation.engine import rotation_execute
+from .rotation.requests import rotation_schedule
 from .services import connection_save, credential_create, credential_set_active
 
 DEMO_PASSWORD = "keyturn-demo-2026"

@@ -16,8 +16,9 @@ from organizations.models import BusinessUnit, Organization
 
 from . import material, network
 from .crypto import MaterialError
+from .errors import RotationError
 from .models import Connection, Credential, Family, Kind, RotationMode, RotationPolicy
-from .rotation import RotationError, rotation_times_check
+from .rotation.requests import rotation_times_check
 from .selectors import SORTS
 from .services import AUTOMATIC_BY_DEFAULT
 from .status import Badge

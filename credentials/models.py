@@ -314,6 +314,12 @@ class RotationState(models.TextChoices):
 OPEN_ROTATION_STATES = (RotationState.SCHEDULED, RotationState.RUNNING)
 
 
+class RotationQuerySet(models.QuerySet):
+    def open(self) -> RotationQuerySet:
+        """Scheduled or running: at most one per credential (a database constraint)."""
+        return self.filter(state__in=OPEN_ROTATION_STATES)
+
+
 class Rotation(models.Model):
     """A switch from one version to another (or, for a swap, to another credential)."""
 
@@ -354,6 +360,8 @@ class Rotation(models.Model):
         help_text="The kind the credential takes at the switch, when the new material is of "
                   "the other SFTP kind (password or key).",
     )
+
+    objects = RotationQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

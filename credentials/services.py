@@ -17,6 +17,7 @@ from organizations.models import BusinessUnit, User
 from organizations.roles import Perm
 
 from . import crypto
+from .errors import CredentialError
 from .material import Material
 from .models import (
     CONNECTION_CREDENTIAL_KINDS,
@@ -34,13 +35,14 @@ from .models import (
 AUTOMATIC_BY_DEFAULT = {Kind.API_CLIENT_SECRET, Kind.API_KEY}
 
 
-class CredentialError(Exception):
-    """A request the rules refuse; the message is safe to show to the user."""
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
-
+def credential_lock(credential: Credential | object) -> Credential:
+    """The credential's row, locked until the end of the caller's transaction (with its
+    unit and organization). Every write that must not race another on the same credential
+    (rotations, activation, the headless API's changes, imports) takes this lock first, and
+    takes it before any lock on the credential's versions or rotations."""
+    pk = credential.pk if isinstance(credential, Credential) else credential
+    return Credential.objects.select_for_update().select_related(
+        "business_unit__organization").get(pk=pk)
 
 
 def version_build(

@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -20,13 +21,13 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from audit.selectors import recent_changes, recent_reveals
-from notifications.selectors import notifications_for_credential
 from organizations.access import client_ip, get_organization, require_org_perm
 from organizations.models import Organization
 from organizations.roles import Perm
 
 from . import crypto, selectors
 from .crypto import MaterialError
+from .errors import CredentialError, RotationError
 from .forms import (
     MATERIAL_FORMS,
     METHOD_SWAP,
@@ -39,6 +40,8 @@ from .forms import (
     RotatePlanForm,
     SwapForm,
 )
+from .hooks import HISTORY_SECTIONS
+from .lifecycle import old_version_stops_at
 from .models import (
     CONNECTION_CREDENTIAL_KINDS,
     CONNECTION_FAMILY,
@@ -57,16 +60,13 @@ from .models import (
     families_managed_by,
     kinds_managed_by,
 )
-from .rotation import (
-    RotationError,
-    old_version_stops_at,
+from .rotation.requests import (
     rotation_cancel,
     rotation_retry,
     rotation_rotate_now,
     rotation_schedule,
 )
 from .services import (
-    CredentialError,
     connection_save,
     credential_create,
     credential_set_active,
@@ -348,7 +348,10 @@ def credential_detail(request: HttpRequest, org_slug: str, pk: UUID) -> HttpResp
             (version, rotation_to.get(version.pk) if version.state == VersionState.UNUSED
              else None) for version in versions.all
         ]
-        context["notifications"] = list(notifications_for_credential(credential))
+        context["history_sections"] = [
+            render_to_string(section.template_name, section.context)
+            for section in (make(credential) for make in HISTORY_SECTIONS)
+        ]
         context["reveals"] = list(selectors.credential_reveals(credential)) \
             if can_view_audit else None
     return render(request, "credentials/credential_detail.html", context)

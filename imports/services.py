@@ -24,6 +24,7 @@ from django.views.decorators.debug import sensitive_variables
 from audit.services import audit_record
 from config.files import private_dir
 from credentials import crypto
+from credentials.errors import CredentialError
 from credentials.material import Material
 from credentials.models import (
     FAMILY_PERM,
@@ -34,10 +35,9 @@ from credentials.models import (
     Kind,
     families_managed_by,
 )
-from credentials.rotation import rotation_rotate_now
+from credentials.rotation.requests import rotation_rotate_now
 from credentials.services import (
     AUTOMATIC_BY_DEFAULT,
-    CredentialError,
     credential_create,
     credential_update,
     current_version,

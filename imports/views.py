@@ -20,8 +20,9 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django.views.decorators.http import require_POST
 
 from credentials.crypto import MaterialError
+from credentials.errors import CredentialError
 from credentials.models import Credential, CredentialVersion, Family, Kind
-from credentials.services import CredentialError, current_version
+from credentials.services import current_version
 from organizations.access import client_ip, get_organization, require_org_perm
 from organizations.models import Organization
 

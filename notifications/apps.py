@@ -1,14 +1,14 @@
 from django.apps import AppConfig
 
+from credentials import hooks
+
 
 class NotificationsConfig(AppConfig):
     name = "notifications"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from credentials.rotation import ROTATION_OUTCOME_HANDLERS
+        from .services import credential_emails_section, rotation_email_record
 
-        from .services import rotation_email_record
-
-        if rotation_email_record not in ROTATION_OUTCOME_HANDLERS:
-            ROTATION_OUTCOME_HANDLERS.append(rotation_email_record)
+        hooks.register(hooks.ROTATION_OUTCOME_HANDLERS, rotation_email_record)
+        hooks.register(hooks.HISTORY_SECTIONS, credential_emails_section)

@@ -19,6 +19,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from credentials.hooks import HistorySection
 from credentials.models import (
     Credential,
     CredentialVersion,
@@ -31,6 +32,7 @@ from organizations.models import BusinessUnit, Membership, User
 from organizations.roles import Role
 
 from .models import EXPIRY_MILESTONES, Milestone, Notification, NotificationState, ReminderOptOut
+from .selectors import notifications_for_credential
 
 logger = logging.getLogger(__name__)
 
@@ -338,3 +340,10 @@ def reminder_opt_out_set(*, user: User, business_unit: BusinessUnit, opted_out: 
         )
     return changed
 
+
+
+def credential_emails_section(credential: Credential) -> HistorySection:
+    """The "Emails sent" section of a credential's History tab: every email sent (or tried)
+    about it, newest first."""
+    return HistorySection("notifications/_credential_emails.html",
+                          {"notifications": list(notifications_for_credential(credential))})

@@ -31,7 +31,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 from paramiko.sftp import SFTP_FAILURE, SFTP_OK, SFTP_OP_UNSUPPORTED, SFTP_PERMISSION_DENIED
 
-from credentials.rotation import log_failure
+from credentials.errors import log_failure
 
 from . import services
 from .client import paramiko_private_key

@@ -24,7 +24,7 @@ from audit.services import audit_record
 from credentials import crypto
 from credentials.crypto import KeyRingError
 from credentials.models import Connection, Credential, CredentialVersion, Kind, VersionState
-from credentials.rotation import version_activate
+from credentials.rotation.automatic import version_activate
 from credentials.services import version_secret, version_summary
 from organizations.access import SYSTEM, Actor, require_perm
 from organizations.models import BusinessUnit

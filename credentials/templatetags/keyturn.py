@@ -13,7 +13,7 @@ from django.http import QueryDict
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 
-from credentials.rotation import old_version_stops_at
+from credentials.lifecycle import old_version_stops_at
 from organizations.roles import Role
 
 register = template.Library()

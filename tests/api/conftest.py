@@ -13,7 +13,7 @@ from django.utils import timezone
 from api.services import api_key_create
 from credentials import material as m
 from credentials.models import Credential, Kind
-from credentials.rotation import rotation_prepare_automatic
+from credentials.rotation.automatic import rotation_prepare_automatic
 from credentials.services import credential_create
 from organizations.access import SYSTEM
 from organizations.models import BusinessUnit

@@ -15,7 +15,7 @@ from django.utils import timezone
 from credentials import material as m
 from credentials.crypto import MaterialError
 from credentials.models import CredentialVersion, VersionState
-from credentials.rotation import rotation_prepare_automatic
+from credentials.rotation.automatic import rotation_prepare_automatic
 from credentials.services import credential_create
 from organizations.access import SYSTEM
 from tests.api.conftest import Client, make_api_client

@@ -11,7 +11,7 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from credentials import material as m
 from credentials.models import VersionState
-from credentials.rotation import rotation_rotate_now
+from credentials.rotation.requests import rotation_rotate_now
 from organizations.access import SYSTEM
 from tests.api.conftest import basic_auth, make_api_client, prepare_new_secret
 

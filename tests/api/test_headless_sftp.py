@@ -16,7 +16,7 @@ from audit.models import AuditEvent
 from credentials import crypto
 from credentials import material as m
 from credentials.models import Connection, ConnectionKind, Credential, Kind, VersionState
-from credentials.rotation import rotation_schedule
+from credentials.rotation.requests import rotation_schedule
 from credentials.services import current_version, version_secret
 from organizations.access import SYSTEM
 from tests.factories import make_connection, make_credential
@@ -398,16 +398,16 @@ def _fail_the_switch():
 
     from django.db import DatabaseError
 
-    from credentials import rotation
+    from credentials.rotation import engine
 
-    return mock.patch.object(rotation, "_switch", side_effect=DatabaseError("deadlock"))
+    return mock.patch.object(engine, "switch_versions", side_effect=DatabaseError("deadlock"))
 
 
 def test_it_records_a_failed_rotation_on_the_history_tab_and_changes_nothing_else(
     client, acme_key, alice
 ):
     from credentials.models import Rotation, RotationState
-    from credentials.rotation import rotation_retry
+    from credentials.rotation.requests import rotation_retry
 
     created = _create(client, acme_key)
     url = f"{LIST}{created['id']}/"
@@ -435,7 +435,7 @@ def test_it_records_a_failed_rotation_on_the_history_tab_and_changes_nothing_els
 
 def test_it_switches_the_auth_type_when_a_failed_switch_is_retried(client, acme_key, alice):
     from credentials.models import Rotation
-    from credentials.rotation import rotation_retry
+    from credentials.rotation.requests import rotation_retry
 
     created = _create(client, acme_key)
     url = f"{LIST}{created['id']}/"

@@ -8,7 +8,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from credentials.models import Kind
-from credentials.rotation import rotation_schedule
+from credentials.rotation.requests import rotation_schedule
 from credentials.services import credential_set_active
 from tests.api.conftest import prepare_new_secret
 from tests.factories import make_connection, make_credential, material_for

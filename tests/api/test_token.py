@@ -274,7 +274,7 @@ def test_it_switches_at_a_scheduled_start_to_the_second_without_waiting_for_a_jo
 ):
     from credentials import material as m
     from credentials.models import Rotation, RotationState
-    from credentials.rotation import rotation_schedule
+    from credentials.rotation.requests import rotation_schedule
 
     start = timezone.now().replace(microsecond=0) + timedelta(hours=1)
     old = make_api_client(unit, client_id="exact-start")

@@ -16,7 +16,7 @@ from audit.display import DetailRow, detail_rows, export_details
 from audit.models import AuditEvent
 from audit.services import audit_record
 from credentials.models import Kind
-from credentials.rotation import rotation_cancel, rotation_schedule
+from credentials.rotation.requests import rotation_cancel, rotation_schedule
 from organizations.access import SYSTEM
 from organizations.roles import Role
 from tests.factories import make_credential, make_user, material_for

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from credentials.models import Kind
-from credentials.rotation import rotation_schedule
+from credentials.rotation.requests import rotation_schedule
 from credentials.services import secret_reveal
 from tests.factories import make_connection, make_credential, material_for
 

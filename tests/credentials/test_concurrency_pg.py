@@ -15,9 +15,9 @@ from django.db import connection
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from credentials import rotation as rot
 from credentials.models import Kind, Rotation, RotationState, VersionState
-from credentials.rotation import rotation_schedule
+from credentials.rotation import engine
+from credentials.rotation.requests import rotation_schedule
 from credentials.sweep import sweep_run
 from notifications.models import Notification, NotificationState
 from tests.factories import make_connection, make_credential, make_org, make_user, material_for
@@ -152,7 +152,7 @@ def test_it_finishes_a_rotation_whose_worker_was_killed_mid_switch(tmp_path):
     assert credential.versions.filter(state=VersionState.CURRENT).count() == 1
 
     assert sweep_run(now=now + timedelta(minutes=1)) == []  # not yet past the deadline
-    sweep_run(now=now + rot.RUNNING_DEADLINE + timedelta(seconds=1))
+    sweep_run(now=now + engine.RUNNING_DEADLINE + timedelta(seconds=1))
     rotation.refresh_from_db()
     old.refresh_from_db()
     assert rotation.state == RotationState.COMPLETED

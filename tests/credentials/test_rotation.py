@@ -9,7 +9,7 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from credentials import rotation as rot
+from credentials.errors import RotationError
 from credentials.models import (
     Connection,
     CredentialVersion,
@@ -18,8 +18,8 @@ from credentials.models import (
     RotationState,
     VersionState,
 )
-from credentials.rotation import (
-    RotationError,
+from credentials.rotation import automatic, engine
+from credentials.rotation.requests import (
     rotation_cancel,
     rotation_retry,
     rotation_rotate_now,
@@ -234,7 +234,7 @@ def test_it_fails_safely_when_the_switch_fails_and_can_be_retried(
 ):
     old = cred.versions.get()
     start = now + timedelta(hours=1)
-    with mock.patch.object(rot, "_switch", side_effect=DatabaseError("deadlock")), \
+    with mock.patch.object(engine, "switch_versions", side_effect=DatabaseError("deadlock")), \
             django_capture_on_commit_callbacks(execute=True):
         _schedule_and_run(cred, alice, now, start)
     rotation = _assert_failed_safely(cred, old, "database refused the switch", None)
@@ -252,14 +252,14 @@ def test_it_fails_safely_when_the_audit_event_cannot_be_written(
     cred, alice, now, django_capture_on_commit_callbacks
 ):
     old = cred.versions.get()
-    real = rot.audit_record
+    real = engine.audit_record
 
     def audit_unless_complete(**kwargs):
         if kwargs["action"] == "rotation.complete":
             raise DatabaseError("audit table unavailable")
         return real(**kwargs)
 
-    with mock.patch.object(rot, "audit_record", side_effect=audit_unless_complete), \
+    with mock.patch.object(engine, "audit_record", side_effect=audit_unless_complete), \
             django_capture_on_commit_callbacks(execute=True):
         _schedule_and_run(cred, alice, now, now + timedelta(hours=1))
     _assert_failed_safely(cred, old, "nothing was changed", None)
@@ -289,7 +289,7 @@ def test_it_fails_safely_when_the_new_certificate_has_expired_by_the_time_it_run
 
 def test_it_raises_a_readable_error_when_an_immediate_rotation_fails(cred, alice, now):
     old = cred.versions.get()
-    with mock.patch.object(rot, "_switch", side_effect=DatabaseError("boom")), \
+    with mock.patch.object(engine, "switch_versions", side_effect=DatabaseError("boom")), \
             pytest.raises(RotationError, match="current credential still works"):
         rotation_rotate_now(credential=cred, material=material_for(cred.kind), actor=alice,
                             now=now)
@@ -309,7 +309,7 @@ def test_it_resumes_a_rotation_left_running_by_a_killed_worker(cred, alice, now)
     assert sweep_run(now=start + timedelta(minutes=5)) == []  # maybe still running: leave it
     old.refresh_from_db()
     assert old.state == VersionState.CURRENT
-    actions = sweep_run(now=start + rot.RUNNING_DEADLINE + timedelta(seconds=1))
+    actions = sweep_run(now=start + engine.RUNNING_DEADLINE + timedelta(seconds=1))
     assert any("resumed stuck rotation" in a for a in actions)
     rotation.refresh_from_db()
     assert rotation.state == RotationState.COMPLETED and rotation.attempts == 2
@@ -321,7 +321,7 @@ def test_it_keeps_the_secret_out_of_failure_reasons_and_emails(
 ):
     material = material_for(cred.kind)
     start = now + timedelta(hours=1)
-    with mock.patch.object(rot, "_switch", side_effect=DatabaseError(material.secret)), \
+    with mock.patch.object(engine, "switch_versions", side_effect=DatabaseError(material.secret)), \
             django_capture_on_commit_callbacks(execute=True):
         rotation_schedule(credential=cred, material=material, actor=alice, starts_at=start,
                           now=now)
@@ -361,16 +361,17 @@ def test_it_logs_where_a_rotation_failed_but_never_the_exception_text(cred, alic
     records = []
     handler = logging.Handler()
     handler.emit = records.append
-    logging.getLogger("credentials.rotation").addHandler(handler)
+    logging.getLogger("credentials.rotation.engine").addHandler(handler)
     try:
-        with mock.patch.object(rot, "_switch", side_effect=DatabaseError(material.secret)):
+        failing = DatabaseError(material.secret)
+        with mock.patch.object(engine, "switch_versions", side_effect=failing):
             rotation_schedule(credential=cred, material=material, actor=alice,
                               starts_at=now + timedelta(hours=1), now=now)
             sweep_run(now=now + timedelta(hours=1))
     finally:
-        logging.getLogger("credentials.rotation").removeHandler(handler)
+        logging.getLogger("credentials.rotation.engine").removeHandler(handler)
     logged = "\n".join(handler.format(record) for record in records)
-    assert "DatabaseError" in logged and "_switch" in logged  # where, and what kind
+    assert "DatabaseError" in logged and "switch_versions" in logged  # where, and what kind
     assert material.secret not in logged
 
 
@@ -398,7 +399,7 @@ def test_it_regenerates_a_certificate_with_the_same_common_name(unit, alice, now
         material=m.as2_certificate(certificate=cert.public_bytes(
             crypto.serialization.Encoding.PEM).decode(), private_key=key_pem), now=now)
     assert credential.versions.get().cert_subject.startswith("O=Partner")  # RFC 4514 order
-    new = rot.regenerated_material(credential, credential.versions.get(), now)
+    new = automatic.regenerated_material(credential, credential.versions.get(), now)
     assert new.certificate.subject == "CN=edi.partner.example"
 
 
@@ -411,7 +412,7 @@ def test_it_numbers_a_version_when_it_goes_live_never_when_it_is_withdrawn(cred,
     assert (withdrawn.state, withdrawn.number) == (VersionState.UNUSED, None)
     assert not withdrawn.works_at(now + timedelta(hours=2))
 
-    with mock.patch.object(rot, "_switch", side_effect=DatabaseError("boom")), \
+    with mock.patch.object(engine, "switch_versions", side_effect=DatabaseError("boom")), \
             pytest.raises(RotationError):
         rotation_rotate_now(credential=cred, material=material_for(cred.kind), actor=alice,
                             now=now)
@@ -445,7 +446,7 @@ def test_it_takes_a_scheduled_start_to_the_second_and_lifts_it_if_cancelled_or_f
                                  actor=alice, starts_at=later, overlap_ends_at=end, now=start)
     old.refresh_from_db()
     assert old.works_at(end - second) and not old.works_at(end)  # with an overlap: its end
-    with mock.patch.object(rot, "_switch", side_effect=DatabaseError("boom")):
+    with mock.patch.object(engine, "switch_versions", side_effect=DatabaseError("boom")):
         sweep_run(now=end + second)
     rotation.refresh_from_db()
     old.refresh_from_db()

@@ -5,7 +5,7 @@ import pytest
 from django.utils import timezone
 
 from credentials.models import Credential
-from credentials.rotation import rotation_schedule
+from credentials.rotation.requests import rotation_schedule
 from credentials.services import credential_set_active
 from credentials.status import (
     Badge,

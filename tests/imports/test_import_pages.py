@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from credentials.models import Credential, CredentialVersion, Kind, VersionState
-from credentials.rotation import rotation_schedule
+from credentials.rotation.requests import rotation_schedule
 from credentials.services import current_version, version_secret
 from imports import services
 from imports.context_processors import pending_imports

@@ -251,7 +251,7 @@ def test_it_lets_the_administrator_retry_after_a_failure(client, bob, carrier_ap
 
     from django.utils import timezone
 
-    from credentials.rotation import RUNNING_DEADLINE
+    from credentials.rotation.engine import RUNNING_DEADLINE
     from credentials.sweep import sweep_run
 
     client.force_login(bob)

@@ -120,7 +120,8 @@ def test_it_sends_once_the_rotation_email_whose_sender_died_after_the_commit(
     smtp, unit, alice, time_machine, django_capture_on_commit_callbacks
 ):
     from credentials.models import RotationState
-    from credentials.rotation import rotation_schedule, rotations_run_due
+    from credentials.rotation.requests import rotation_schedule
+    from credentials.rotation.steps import rotations_run_due
     from tests.factories import material_for
 
     now = timezone.now()

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from credentials.models import Credential, Kind
-from credentials.rotation import rotation_schedule
+from credentials.rotation.requests import rotation_schedule
 from tests.factories import make_connection, make_credential, material_for
 
 

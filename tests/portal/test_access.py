@@ -15,7 +15,7 @@ from django.utils import timezone
 from api.services import api_key_create
 from audit.models import AuditEvent
 from credentials.models import ConnectionKind, Credential, Kind, Rotation, RotationState
-from credentials.rotation import rotation_schedule
+from credentials.rotation.requests import rotation_schedule
 from imports.models import ImportSource
 from imports.services import pending_import_receive
 from members.services import invitation_create

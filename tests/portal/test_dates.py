@@ -16,7 +16,7 @@ from django.urls import reverse
 from api.services import api_key_create
 from credentials import material as m
 from credentials.models import Credential, CredentialVersion, Kind, Rotation
-from credentials.rotation import rotation_schedule
+from credentials.rotation.requests import rotation_schedule
 from credentials.services import credential_create
 from imports import services as import_services
 from imports.models import ImportSource, ImportState, PendingImport

@@ -14,7 +14,7 @@ from django.utils.html import escape
 
 from audit.models import AuditEvent
 from credentials.models import Connection, ConnectionKind, CredentialVersion, Kind, Rotation
-from credentials.rotation import rotation_rotate_now, rotation_schedule
+from credentials.rotation.requests import rotation_rotate_now, rotation_schedule
 from credentials.services import credential_set_active, secret_reveal, version_secret
 from notifications.models import Milestone, Notification
 from tests.factories import make_connection, make_credential, make_user, material_for
@@ -245,7 +245,7 @@ def test_it_lists_the_hosts_of_the_connections_that_use_it(client, alice, unit):
 
 def test_it_shows_a_cancelled_schedule_as_never_used_and_numbers_only_live_versions(
         client, alice, unit):
-    from credentials.rotation import rotation_cancel
+    from credentials.rotation.requests import rotation_cancel
 
     credential = make_credential(unit, actor=alice, username="partner")
     start = timezone.now() + timedelta(days=2)

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from credentials.models import Credential, Kind
-from credentials.rotation import rotation_schedule
+from credentials.rotation.requests import rotation_schedule
 from credentials.services import credential_set_active
 from tests.factories import make_connection, make_credential, material_for
 
@@ -111,7 +111,7 @@ def test_it_searches_name_user_client_id_and_fingerprint_of_the_current_version(
 
 
 def test_it_searches_only_the_current_version_not_old_ones(client, alice, assorted):
-    from credentials.rotation import rotation_rotate_now
+    from credentials.rotation.requests import rotation_rotate_now
 
     client.force_login(alice)
     rotation_rotate_now(credential=assorted["far"], actor=alice,

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from audit.models import AuditEvent
 from credentials.models import Credential, CredentialVersion, Kind, Rotation, RotationState
-from credentials.rotation import rotation_schedule
+from credentials.rotation.requests import rotation_schedule
 from credentials.services import version_secret
 from tests.factories import make_connection, make_credential, make_user, material_for
 from tests.portal.test_credential_forms import _assert_refused

@@ -9,9 +9,9 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from credentials import rotation as rot
 from credentials.models import ConnectionKind, Kind, Rotation, RotationState, VersionState
-from credentials.rotation import rotation_schedule
+from credentials.rotation import engine
+from credentials.rotation.requests import rotation_schedule
 from credentials.services import version_secret
 from credentials.sweep import sweep_run
 from tests.factories import make_connection, make_credential, material_for
@@ -28,7 +28,7 @@ def failed(unit, alice):
     now = timezone.now()
     rotation = rotation_schedule(credential=credential, material=material_for(credential.kind),
                                  actor=alice, starts_at=now + timedelta(seconds=1), now=now)
-    with mock.patch.object(rot, "_switch", side_effect=DatabaseError("lost")):
+    with mock.patch.object(engine, "switch_versions", side_effect=DatabaseError("lost")):
         sweep_run(now=now + timedelta(seconds=2))
     rotation.refresh_from_db()
     assert rotation.state == RotationState.FAILED

@@ -11,7 +11,7 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from credentials import material as m
 from credentials.models import ConnectionKind, Kind
-from credentials.rotation import rotation_schedule
+from credentials.rotation.requests import rotation_schedule
 from credentials.services import current_version
 from organizations.access import SYSTEM
 from sftpd import client as sftp_client

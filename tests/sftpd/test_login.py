@@ -8,11 +8,8 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from credentials import material as m
 from credentials.models import CredentialVersion, Kind, VersionState
-from credentials.rotation import (
-    rotation_prepare_automatic,
-    rotation_rotate_now,
-    rotation_schedule,
-)
+from credentials.rotation.automatic import rotation_prepare_automatic
+from credentials.rotation.requests import rotation_rotate_now, rotation_schedule
 from credentials.services import credential_create, credential_set_active, current_version
 from sftpd.client import paramiko_private_key
 from sftpd.models import FailedLogin

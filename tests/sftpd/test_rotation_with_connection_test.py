@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from credentials import material as m
 from credentials.models import ConnectionKind, Kind, RotationState, VersionState
-from credentials.rotation import rotation_retry, rotation_rotate_now, rotation_schedule
+from credentials.rotation.requests import rotation_retry, rotation_rotate_now, rotation_schedule
 from credentials.services import credential_create
 from credentials.sweep import sweep_run
 from tests.factories import make_connection

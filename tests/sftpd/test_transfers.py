@@ -8,7 +8,7 @@ import pytest
 
 from credentials import material as m
 from credentials.models import Kind
-from credentials.rotation import rotation_rotate_now
+from credentials.rotation.requests import rotation_rotate_now
 from credentials.services import current_version
 from sftpd.models import TransferLog
 from sftpd.selectors import last_logins_for

@@ -4,8 +4,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from credentials.errors import CredentialError
 from credentials.models import Credential
-from credentials.services import CredentialError
 from imports import payload
 from imports.management.passwords import read_password
 from imports.services import credential_export, sha256_hex

@@ -4,8 +4,9 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from credentials.crypto import MaterialError
+from credentials.errors import CredentialError
 from credentials.models import Credential
-from credentials.services import CredentialError, current_version
+from credentials.services import current_version
 from imports import payload
 from imports.management.passwords import read_password
 from imports.services import import_add, import_replace

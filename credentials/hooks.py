@@ -1,0 +1,43 @@
+"""Where the apps above credentials plug into its work, so that credentials never imports
+them. Each is filled once, by the upper app's AppConfig.ready():
+
+- ROTATION_OUTCOME_HANDLERS: called with (rotation=, background=) inside the transaction that
+  completes or fails a rotation (notifications records the email there, and sends it after
+  commit). A handler that cannot record its part fails the transaction with it.
+- CONNECTION_TESTERS: connection kind -> a function testing that connection with a given
+  version (sftpd tests outbound SFTP connections); a rotation that asks for it tests every
+  active connection of a kind listed here before it switches.
+- HISTORY_SECTIONS: functions of a credential that return a section of its History tab
+  (notifications lists the emails sent about it).
+
+The scheduled pass is composed in settings instead (KEYTURN_SWEEP_STEPS), where its order is
+written down once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+class ConnectionTestOutcome(Protocol):
+    ok: bool
+    message: str
+
+
+@dataclass(frozen=True)
+class HistorySection:
+    template_name: str
+    context: dict[str, Any]
+
+
+ROTATION_OUTCOME_HANDLERS: list[Callable[..., object]] = []
+CONNECTION_TESTERS: dict[str, Callable[..., ConnectionTestOutcome]] = {}
+HISTORY_SECTIONS: list[Callable[[Any], HistorySection]] = []
+
+
+def register(registry: list[Callable[..., Any]], function: Callable[..., Any]) -> None:
+    """Adds `function` once (ready() may run more than once in tests)."""
+    if function not in registry:
+        registry.append(function)
