@@ -85,7 +85,9 @@ def _version(ring: Any, credential: Any, number: int, state: str, n: int,
     from credentials.models import CredentialVersion, Kind
 
     version = CredentialVersion(
-        id=uuid.uuid4(), credential=credential, number=number, state=state,
+        # A version gets its number when it goes live (a pending one has none yet).
+        id=uuid.uuid4(), credential=credential, number=number if state != "pending" else None,
+        state=state,
         username=f"partner-{n:05}" if credential.kind != Kind.API_CLIENT_SECRET else "",
         client_id=f"client-{n:05}-{number}" if credential.kind == Kind.API_CLIENT_SECRET else "",
         fingerprint=f"SHA256:{secrets.token_urlsafe(32)}" if credential.kind == Kind.SFTP_KEY
