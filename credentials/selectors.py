@@ -16,6 +16,7 @@ from audit.models import AuditEvent
 from organizations.models import BusinessUnit, Organization, User
 
 from .models import (
+    CONNECTION_CREDENTIAL_KINDS,
     KIND_FAMILY,
     Connection,
     Credential,
@@ -225,8 +226,6 @@ def swap_candidates(credential: Credential, user: User) -> QuerySet[Credential]:
 def attachable_connections(credential: Credential, user: User) -> QuerySet[Connection]:
     """The organization's connections whose kind may use this credential and that use
     another credential (or none)."""
-    from .models import CONNECTION_CREDENTIAL_KINDS
-
     kinds = [kind for kind, fits in CONNECTION_CREDENTIAL_KINDS.items()
              if credential.kind in fits]
     return Connection.objects.for_user(user).filter(

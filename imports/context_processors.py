@@ -1,6 +1,9 @@
 from django.http import HttpRequest
 from django.urls import reverse
 
+from .models import ImportState, PendingImport
+from .services import is_import_admin
+
 IMPORT_PAGES = {"import_list", "import_upload", "import_choose", "import_password",
                 "import_preview", "import_discard"}
 
@@ -16,9 +19,6 @@ def pending_imports(request: HttpRequest) -> dict[str, object]:
     match = getattr(request, "resolver_match", None)
     if match is not None and match.url_name in IMPORT_PAGES:
         return {"pending_import_count": 0}  # these pages are where the banner leads
-    from .models import ImportState, PendingImport
-    from .services import is_import_admin
-
     if not is_import_admin(user, organization):
         return {"pending_import_count": 0}
     return {

@@ -15,7 +15,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_POST
 
@@ -82,12 +82,8 @@ def _get_pending(request: HttpRequest, org_slug: str,
 
 
 def _credential_url(credential: Credential) -> str:
-    """The portal's page of the credential, when the portal has one (credentials.urls)."""
-    try:
-        return reverse("credential_detail", kwargs={
-            "org_slug": credential.business_unit.organization.slug, "pk": credential.pk})
-    except NoReverseMatch:
-        return ""
+    return reverse("credential_detail", kwargs={
+        "org_slug": credential.business_unit.organization.slug, "pk": credential.pk})
 
 
 def _crumbs(credential: Credential) -> dict[str, object]:

@@ -18,7 +18,9 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django_q.tasks import async_task
 
+from audit.services import audit_record
 from credentials.hooks import HistorySection
 from credentials.models import (
     Credential,
@@ -219,8 +221,6 @@ def rotation_email_record(*, rotation: Rotation, background: bool = False
     notification_id = notification.pk
 
     def send() -> None:
-        from django_q.tasks import async_task
-
         try:
             if background:
                 async_task("notifications.services.notification_send",
@@ -321,8 +321,6 @@ def notifications_send_unsent(*, now: datetime | None = None, dry_run: bool = Fa
 @transaction.atomic
 def reminder_opt_out_set(*, user: User, business_unit: BusinessUnit, opted_out: bool) -> bool:
     """Stops (or restarts) reminder emails about one unit for a user; owners cannot opt out."""
-    from audit.services import audit_record
-
     is_owner = Membership.objects.filter(
         user=user, organization_id=business_unit.organization_id, role=Role.OWNER
     ).exists()

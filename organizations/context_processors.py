@@ -1,5 +1,7 @@
 from django.http import HttpRequest
 
+from .models import Organization
+
 
 def current_organization(request: HttpRequest) -> dict[str, object]:
     """The organization the page is about (set by the view that resolved it) and the
@@ -8,8 +10,6 @@ def current_organization(request: HttpRequest) -> dict[str, object]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"current_organization": organization, "user_organizations": []}
-    from .models import Organization
-
     return {
         "current_organization": organization,
         "user_organizations": Organization.objects.for_user(user).only("name", "slug"),

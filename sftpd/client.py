@@ -24,6 +24,8 @@ from credentials.models import Connection, ConnectionKind, CredentialVersion, Ki
 from credentials.services import current_version, version_secret
 from organizations.access import Actor, require_perm
 
+from .services import PinError, connection_pin_host_key
+
 logger = logging.getLogger(__name__)
 
 PARAMIKO_KEY_CLASSES: dict[str, type[paramiko.PKey]] = {
@@ -234,8 +236,6 @@ def _check_host_key(
         raise _Stop(Outcome.HOST_KEY_CHANGED, f"Host key changed: you confirmed "
                     f"{trust.confirmed_fingerprint}, the server now presents {seen}. Nothing was "
                     "pinned.")
-    from .services import PinError, connection_pin_host_key
-
     try:
         connection_pin_host_key(
             connection=connection, fingerprint=seen, actor=trust.actor, source_ip=trust.source_ip

@@ -45,13 +45,6 @@ def _with_last_use(versions: QuerySet[CredentialVersion]) -> QuerySet[Credential
     )
 
 
-def last_logins_for(credential: Credential) -> QuerySet[CredentialVersion]:
-    """The credential's versions, newest first, each annotated with `last_login_at` (its last
-    successful SFTP login, kept in `last_used_at`) and `last_transfer_at` (its last upload or
-    download): what an administrator checks to see files flowing after a rotation."""
-    return _with_last_use(credential.versions.all()).order_by("-number")
-
-
 RECENTLY_RETIRED = timedelta(days=30)
 
 

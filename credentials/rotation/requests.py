@@ -75,45 +75,16 @@ def _open_rotation(
     source_ip: str | None,
     now: datetime,
 ) -> Rotation:
+    """Checks a rotation request and records it (with the pending version of new material)
+    in one transaction, the credential locked."""
     credential = credential_lock(credential)
     require_perm(actor, credential.organization, credential.manage_perm)
-    if not credential.is_active:
-        raise RotationError("This credential is deactivated; reactivate it before rotating.")
-    if (material is None) == (replacement is None):
-        raise RotationError("Give either new material or a credential to swap in.")
-    rotation_times_check(mode=mode, starts_at=starts_at, overlap_ends_at=overlap_ends_at,
-                         now=now)
-    if replacement is not None and (
-        replacement.pk == credential.pk
-        or replacement.kind != credential.kind
-        or replacement.business_unit.organization_id != credential.business_unit.organization_id
-    ):
-        raise RotationError(
-            "Choose another credential of the same kind in this organization.",
-            field="replacement",
-        )
-    _refuse_if_open(credential)
-    to_kind = ""
-    if material is not None and material.kind != credential.kind:
-        if not {material.kind, credential.kind} <= INTERCHANGEABLE_KINDS:
-            raise RotationError(f"This material is for a {Kind(material.kind).label}, not a "
-                                f"{credential.get_kind_display()}.")
-        to_kind = material.kind
+    to_kind = _check_request(credential, material=material, replacement=replacement, mode=mode,
+                             starts_at=starts_at, overlap_ends_at=overlap_ends_at, now=now)
     pending = None
     if material is not None:
-        if material.valid_until is not None and material.valid_until <= max(starts_at, now):
-            raise RotationError("The new certificate has already expired.", field="certificate")
-        withdraw_pending(credential, now)
-        pending = version_build(
-            credential=credential, material=material, state=VersionState.PENDING,
-            valid_from=starts_at,
-            valid_until=rotated_version_valid_until(
-                credential=credential, material_valid_until=material.valid_until,
-                current_valid_until=_current_valid_until(credential), starts_at=starts_at),
-            actor=actor, kind=material.kind,
-        )
-        if mode == RotationMode.SCHEDULED:
-            versions_plan_stops(credential, starts_at=starts_at, overlap_ends_at=overlap_ends_at)
+        pending = _prepare_pending(credential, material=material, mode=mode, starts_at=starts_at,
+                                   overlap_ends_at=overlap_ends_at, actor=actor, now=now)
     try:
         with transaction.atomic():
             rotation = Rotation.objects.create(
@@ -139,9 +110,58 @@ def _open_rotation(
     return rotation
 
 
-def _current_valid_until(credential: Credential) -> datetime | None:
+def _check_request(credential: Credential, *, material: Material | None,
+                   replacement: Credential | None, mode: str, starts_at: datetime,
+                   overlap_ends_at: datetime | None, now: datetime) -> str:
+    """Refuses what the rules refuse, naming the field at fault. Returns the kind the
+    credential switches to ("" for none: only the two SFTP kinds are interchangeable)."""
+    if not credential.is_active:
+        raise RotationError("This credential is deactivated; reactivate it before rotating.")
+    if (material is None) == (replacement is None):
+        raise RotationError("Give either new material or a credential to swap in.")
+    rotation_times_check(mode=mode, starts_at=starts_at, overlap_ends_at=overlap_ends_at,
+                         now=now)
+    if replacement is not None and (
+        replacement.pk == credential.pk
+        or replacement.kind != credential.kind
+        or replacement.business_unit.organization_id != credential.business_unit.organization_id
+    ):
+        raise RotationError(
+            "Choose another credential of the same kind in this organization.",
+            field="replacement",
+        )
+    _refuse_if_open(credential)
+    if material is None:
+        return ""
+    if material.valid_until is not None and material.valid_until <= max(starts_at, now):
+        raise RotationError("The new certificate has already expired.", field="certificate")
+    if material.kind == credential.kind:
+        return ""
+    if not {material.kind, credential.kind} <= INTERCHANGEABLE_KINDS:
+        raise RotationError(f"This material is for a {Kind(material.kind).label}, not a "
+                            f"{credential.get_kind_display()}.")
+    return material.kind
+
+
+def _prepare_pending(credential: Credential, *, material: Material, mode: str,
+                     starts_at: datetime, overlap_ends_at: datetime | None, actor: Actor,
+                     now: datetime) -> CredentialVersion:
+    """The new material as a pending version that works from the start; a scheduled one
+    also plans when the current version stops (credentials.lifecycle)."""
+    withdraw_pending(credential, now)
     current = credential.versions.filter(state=VersionState.CURRENT).first()
-    return current.valid_until if current is not None else None
+    pending = version_build(
+        credential=credential, material=material, state=VersionState.PENDING,
+        valid_from=starts_at,
+        valid_until=rotated_version_valid_until(
+            credential=credential, material_valid_until=material.valid_until,
+            current_valid_until=current.valid_until if current is not None else None,
+            starts_at=starts_at),
+        actor=actor, kind=material.kind,
+    )
+    if mode == RotationMode.SCHEDULED:
+        versions_plan_stops(credential, starts_at=starts_at, overlap_ends_at=overlap_ends_at)
+    return pending
 
 
 def rotation_rotate_now(

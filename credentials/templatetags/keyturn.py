@@ -126,6 +126,31 @@ def _clamp(value: float, low: float, high: float) -> float:
     return max(low, min(high, value))
 
 
+@dataclass(frozen=True)
+class _Axis:
+    """Time along the SVG's x axis, in seconds (not datetimes: padding an end date near the
+    last day Python knows, a certificate's 9999, must not overflow)."""
+
+    start: float
+    end: float
+
+    @classmethod
+    def spanning(cls, moments: list[datetime], now: datetime, open_ended: bool) -> _Axis:
+        points = [moment.timestamp() for moment in moments]
+        start, end = min(points), max(points)
+        month, week = timedelta(days=30).total_seconds(), timedelta(days=7).total_seconds()
+        if open_ended or end - start < week:
+            end = max(end, now.timestamp() + month, start + month)
+        pad = (end - start) * 0.04
+        return cls(start - pad, end + pad)
+
+    def x(self, moment: datetime | None) -> float:
+        """Where `moment` falls; None (no expiry) is the axis' right end."""
+        seconds = self.end if moment is None else moment.timestamp()
+        share = (seconds - self.start) / (self.end - self.start)
+        return round(LEFT + _clamp(share, 0, 1) * (WIDTH - LEFT - RIGHT), 1)
+
+
 def timeline(*, current: Any, pending: Any, previous: Any, rotation: Any,
              now: datetime) -> dict[str, Any] | None:
     """Geometry of the SVG: one bar per living version, the overlap window in which two
@@ -142,52 +167,56 @@ def timeline(*, current: Any, pending: Any, previous: Any, rotation: Any,
             mode=rotation.mode, starts_at=rotation.starts_at,
             overlap_ends_at=rotation.overlap_ends_at, valid_until=current.valid_until)
     ends = {id(v): (current_end if v is current else v.valid_until) for v, _ in versions}
-    # The axis is in seconds, not datetimes: padding an end date near the last day Python
-    # knows (a certificate's 9999) must not overflow.
-    points = [moment.timestamp() for moment in
-              [now] + [v.valid_from for v, _ in versions] + [e for e in ends.values() if e]]
-    start, end = min(points), max(points)
-    month, week = timedelta(days=30).total_seconds(), timedelta(days=7).total_seconds()
-    if any(e is None for e in ends.values()) or end - start < week:
-        end = max(end, now.timestamp() + month, start + month)
-    pad = (end - start) * 0.04
-    start, end = start - pad, end + pad
-    span = end - start
-
-    def x(moment: datetime | float) -> float:
-        seconds = moment if isinstance(moment, float) else moment.timestamp()
-        share = (seconds - start) / span
-        return round(LEFT + _clamp(share, 0, 1) * (WIDTH - LEFT - RIGHT), 1)
-
-    bars = []
-    for row, (version, label) in enumerate(versions):
-        version_end = ends[id(version)]
-        left, right = x(version.valid_from), x(version_end or end)
-        expired = version_end is not None and version_end <= now
-        bars.append(Bar(
-            label=label, x=left, width=max(right - left, 2), y=TOP + row * ROW_HEIGHT,
-            text_y=TOP + row * ROW_HEIGHT + 11,
-            css=f"tl-bar tl-{label.lower()}" + (" tl-expired" if expired else ""),
-            open_ended=version_end is None,
-            title=f"{label} version {version.number or ''}".rstrip()
-                  + f": {format_when(version.valid_from)} to "
-                  + (format_when(version_end) if version_end else "no expiry"),
-        ))
-    rows_bottom = TOP + len(versions) * ROW_HEIGHT
-    overlap = None
+    axis = _Axis.spanning([now] + [v.valid_from for v, _ in versions]
+                          + [e for e in ends.values() if e],
+                          now, open_ended=any(e is None for e in ends.values()))
+    bars = [_bar(version, label, row, ends[id(version)], axis, now)
+            for row, (version, label) in enumerate(versions)]
     others = [v for v, _ in versions if v is not current]
-    if current is not None and others:
-        other = others[0]
-        begin = max(current.valid_from, other.valid_from)
-        known_ends = [e for e in (ends[id(current)], ends[id(other)]) if e is not None]
-        finish = min(known_ends) if known_ends else None
-        if finish is None or finish > begin:
-            until = f"to {format_when(finish)}" if finish else "on"
-            overlap = {"x": x(begin), "width": max(x(finish or end) - x(begin), 2),
-                       "title": f"Overlap: both work from {format_when(begin)} {until}"}
-    marks = [Mark("Today", x(now), "tl-today", 0, "middle")]
+    overlap = _overlap(current, others[0], ends, axis) if current and others else None
+    marks = _marks(current, pending, previous, current_end, axis, now)
+    rows_bottom = TOP + len(versions) * ROW_HEIGHT
+    levels = _place_labels(marks, rows_bottom)
+    return {
+        "width": WIDTH, "height": rows_bottom + 14 * levels + 8, "left": LEFT,
+        "right": WIDTH - RIGHT, "rows_bottom": rows_bottom, "bars": bars, "overlap": overlap,
+        "marks": marks, "label_x": LEFT - 8,
+    }
+
+
+def _bar(version: Any, label: str, row: int, version_end: datetime | None, axis: _Axis,
+         now: datetime) -> Bar:
+    left, right = axis.x(version.valid_from), axis.x(version_end)
+    expired = version_end is not None and version_end <= now
+    return Bar(
+        label=label, x=left, width=max(right - left, 2), y=TOP + row * ROW_HEIGHT,
+        text_y=TOP + row * ROW_HEIGHT + 11,
+        css=f"tl-bar tl-{label.lower()}" + (" tl-expired" if expired else ""),
+        open_ended=version_end is None,
+        title=f"{label} version {version.number or ''}".rstrip()
+              + f": {format_when(version.valid_from)} to "
+              + (format_when(version_end) if version_end else "no expiry"),
+    )
+
+
+def _overlap(current: Any, other: Any, ends: dict[int, datetime | None],
+             axis: _Axis) -> dict[str, Any] | None:
+    """The window in which the current version and the other one both work, if any."""
+    begin = max(current.valid_from, other.valid_from)
+    known_ends = [e for e in (ends[id(current)], ends[id(other)]) if e is not None]
+    finish = min(known_ends) if known_ends else None
+    if finish is not None and finish <= begin:
+        return None
+    until = f"to {format_when(finish)}" if finish else "on"
+    return {"x": axis.x(begin), "width": max(axis.x(finish) - axis.x(begin), 2),
+            "title": f"Overlap: both work from {format_when(begin)} {until}"}
+
+
+def _marks(current: Any, pending: Any, previous: Any, current_end: datetime | None,
+           axis: _Axis, now: datetime) -> list[Mark]:
+    marks = [Mark("Today", axis.x(now), "tl-today", 0, "middle")]
     if pending is not None:
-        marks.append(Mark("New ready " + _short(pending.valid_from), x(pending.valid_from),
+        marks.append(Mark("New ready " + _short(pending.valid_from), axis.x(pending.valid_from),
                           "tl-ready", 0, "middle"))
     if current_end is not None:
         word = "Stops "
@@ -195,16 +224,12 @@ def timeline(*, current: Any, pending: Any, previous: Any, rotation: Any,
             word = "Expires "
         if current_end <= now:
             word = "Expired "
-        marks.append(Mark(word + _short(current_end), x(current_end), "tl-expiry", 0, "middle"))
+        marks.append(Mark(word + _short(current_end), axis.x(current_end), "tl-expiry", 0,
+                          "middle"))
     if previous is not None and previous.valid_until is not None:
         marks.append(Mark("Previous stops " + _short(previous.valid_until),
-                          x(previous.valid_until), "tl-ready", 0, "middle"))
-    levels = _place_labels(marks, rows_bottom)
-    return {
-        "width": WIDTH, "height": rows_bottom + 14 * levels + 8, "left": LEFT,
-        "right": WIDTH - RIGHT, "rows_bottom": rows_bottom, "bars": bars, "overlap": overlap,
-        "marks": marks, "label_x": LEFT - 8,
-    }
+                          axis.x(previous.valid_until), "tl-ready", 0, "middle"))
+    return marks
 
 
 def _place_labels(marks: list[Mark], rows_bottom: float) -> int:

@@ -5,13 +5,14 @@ import os
 
 import paramiko
 import pytest
+from django.utils import timezone
 
 from credentials import material as m
 from credentials.models import Kind
 from credentials.rotation.requests import rotation_rotate_now
 from credentials.services import current_version
 from sftpd.models import TransferLog
-from sftpd.selectors import last_logins_for
+from sftpd.selectors import inbound_versions_for_unit
 from tests.factories import make_connection, make_credential
 from tests.sftpd.helpers import connect, key_of, password_of, username_of
 
@@ -147,7 +148,8 @@ def test_it_tells_each_versions_last_login_and_transfer(sftp_server, partner, al
         credential=partner, actor=alice,
         material=m.sftp_password(username=username_of(partner), password=m.generate_password()),
     )
-    new, old = last_logins_for(partner)
+    # What the unit's SFTP page lists: each live version, newest first.
+    new, old = inbound_versions_for_unit(partner.business_unit, timezone.now())
     assert (new.number, new.last_login_at, new.last_transfer_at) == (2, None, None)
     upload = TransferLog.objects.get()
     assert old.last_login_at is not None and old.last_transfer_at == upload.at

@@ -1,0 +1,36 @@
+"""The apps import one way: organizations <- audit <- members <- credentials <- notifications,
+api, sftpd, imports. Work that spans apps is composed above them (settings, credentials.hooks
+filled by the upper app's AppConfig.ready()), never by an import of an upper app."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LAYERS = {"organizations": 0, "audit": 1, "members": 2, "credentials": 3,
+          "notifications": 4, "api": 4, "sftpd": 4, "imports": 4}
+
+
+def _imports(path: Path) -> list[tuple[int, str]]:
+    tree = ast.parse(path.read_text())
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.lineno, node.module))
+        elif isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+    return found
+
+
+def test_no_app_imports_an_app_above_it_or_beside_it():
+    wrong = []
+    for app, layer in LAYERS.items():
+        for path in (ROOT / app).rglob("*.py"):
+            if "migrations" in path.parts:
+                continue
+            for line, module in _imports(path):
+                other = module.split(".")[0]
+                if other in LAYERS and other != app and LAYERS[other] >= layer:
+                    wrong.append(f"{path.relative_to(ROOT)}:{line} imports {module}")
+    assert wrong == []
