@@ -26,7 +26,7 @@ from tests.browser.layout import (
     within_window,
 )
 from tests.factories import make_connection, make_credential
-from tests.imports.conftest import PAYLOAD_PASSWORD, api_key_content, ec_pem, rsa_pem, seal
+from tests.imports.helpers import PAYLOAD_PASSWORD, api_key_content, ec_pem, rsa_pem, seal
 
 pytestmark = pytest.mark.browser
 

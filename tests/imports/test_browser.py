@@ -12,8 +12,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 from credentials.services import current_version, version_secret
 from imports import services
 from tests.factories import PASSWORD
-
-from .conftest import PAYLOAD_PASSWORD, api_key_content, ec_pem, seal
+from tests.imports.helpers import PAYLOAD_PASSWORD, api_key_content, ec_pem, seal
 
 pytestmark = pytest.mark.browser
 

@@ -17,8 +17,7 @@ from credentials.services import current_version, version_secret
 from imports.management import passwords
 from imports.models import PendingImport
 from tests.factories import make_connection, make_credential
-
-from .conftest import api_key_content, ec_pem, rsa_pem, seal
+from tests.imports.helpers import api_key_content, ec_pem, rsa_pem, seal
 
 EXPORT_PASSWORD = "export-passphrase-for-tests-42"
 

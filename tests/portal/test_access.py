@@ -21,7 +21,7 @@ from imports.services import pending_import_receive
 from organizations.models import Membership
 from organizations.services import invitation_create
 from tests.factories import make_connection, make_credential, material_for
-from tests.imports.conftest import api_key_content, ec_pem, seal
+from tests.imports.helpers import api_key_content, ec_pem, seal
 from tests.portal.helpers import credential_pages, organization_pages
 
 OK, FORBIDDEN, NOT_FOUND = 200, 403, 404

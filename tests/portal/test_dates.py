@@ -29,7 +29,7 @@ from tests.factories import (
     make_user,
     partner_certificate,
 )
-from tests.imports.conftest import PAYLOAD_PASSWORD, seal
+from tests.imports.helpers import PAYLOAD_PASSWORD, seal
 from tests.portal.helpers import (
     CREDENTIAL_FORM,
     assert_refused,
