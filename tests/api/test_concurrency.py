@@ -14,7 +14,7 @@ from django.test import Client
 
 from audit.models import AuditEvent
 from credentials.models import Rotation, RotationState, VersionState
-from tests.api.conftest import make_api_client, prepare_new_secret
+from tests.api.helpers import make_api_client, prepare_new_secret
 
 TOKEN = "/authentication/token"
 THREADS = 12

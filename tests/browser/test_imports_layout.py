@@ -14,7 +14,7 @@ from playwright.sync_api import Page, expect
 from credentials.models import Kind
 from imports import services
 from imports.models import ImportSource
-from tests.browser.conftest import sign_in
+from tests.browser.helpers import sign_in
 from tests.browser.layout import (
     WIDTHS,
     box,

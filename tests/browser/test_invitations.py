@@ -17,9 +17,8 @@ from playwright.sync_api import Page, expect
 
 from organizations.models import Membership
 from organizations.roles import Role
+from tests.browser.helpers import sign_in
 from tests.factories import PASSWORD
-
-from .conftest import sign_in
 
 pytestmark = pytest.mark.browser
 
