@@ -1,15 +1,17 @@
 """Shared fixtures: alice the owner, bob the manager, rita the reviewer and vic the viewer of
-Acme; charlie the owner of Globex, another organization; and for the browser tests of every
-app, one Debian chromium per module driven by Playwright, with a fresh context (its own
-cookies) per test against pytest-django's live server."""
+Acme; charlie the owner of Globex, another organization; a real SMTP server on loopback;
+and for the browser tests of every app, one Debian chromium per module driven by Playwright,
+with a fresh context (its own cookies) per test against pytest-django's live server."""
 
 from collections.abc import Iterator
 
 import pytest
+from aiosmtpd.controller import Controller
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from organizations.roles import Role
 from tests.factories import make_org, make_user
+from tests.helpers import Inbox, free_port
 
 
 @pytest.fixture
@@ -50,6 +52,23 @@ def vic(acme):
 @pytest.fixture
 def charlie(globex):
     return make_user("charlie", globex, Role.OWNER)
+
+
+@pytest.fixture
+def smtp_server(settings) -> Iterator[Inbox]:
+    """A real SMTP server (aiosmtpd) on loopback, which Django's SMTP backend sends to."""
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    inbox.port = controller.port
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    try:
+        yield inbox
+    finally:
+        controller.stop()
 
 
 @pytest.fixture(autouse=True)

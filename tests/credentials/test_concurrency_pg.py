@@ -188,50 +188,37 @@ sweep_run(now=datetime.datetime.fromisoformat(sys.argv[1]))
 
 
 def test_it_sends_the_email_of_a_rotation_whose_worker_died_between_commit_and_send(
-    tmp_path, settings
+    tmp_path, smtp_server
 ):
-    from aiosmtpd.controller import Controller
+    inbox = smtp_server
+    org = make_org("outbox")
+    unit = org.business_units.get()
+    owner = make_user("outbox-owner", org, "owner")
+    now = timezone.now()
+    rotations = []
+    for n in range(25):
+        credential = make_credential(unit, Kind.SFTP_PASSWORD, name=f"partner {n:02}",
+                                     expires_in=timedelta(days=90), actor=owner,
+                                     now=now - timedelta(days=1))
+        rotations.append(rotation_schedule(
+            credential=credential, material=material_for(credential.kind), actor=owner,
+            starts_at=now - timedelta(minutes=1), now=now - timedelta(hours=1)))
+    env = _env(tmp_path)
+    env["EMAIL_URL"] = f"smtp://127.0.0.1:{inbox.port}"
+    worker = subprocess.run([sys.executable, "-c", KILLED_AFTER_COMMIT, now.isoformat(), "7"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert worker.returncode == -signal.SIGKILL, worker.stderr
+    assert Rotation.objects.filter(state=RotationState.COMPLETED).count() == 7
+    assert len(inbox.messages) == 6  # the seventh rotation committed; its email did not go
 
-    from tests.notifications.test_smtp import Inbox, _free_port
+    sweep_run(now=now + timedelta(minutes=1))
+    sweep_run(now=now + timedelta(minutes=30))  # past every deadline: nothing more to send
 
-    inbox = Inbox()
-    smtp = Controller(inbox, hostname="127.0.0.1", port=_free_port())
-    smtp.start()
-    try:
-        org = make_org("outbox")
-        unit = org.business_units.get()
-        owner = make_user("outbox-owner", org, "owner")
-        now = timezone.now()
-        rotations = []
-        for n in range(25):
-            credential = make_credential(unit, Kind.SFTP_PASSWORD, name=f"partner {n:02}",
-                                         expires_in=timedelta(days=90), actor=owner,
-                                         now=now - timedelta(days=1))
-            rotations.append(rotation_schedule(
-                credential=credential, material=material_for(credential.kind), actor=owner,
-                starts_at=now - timedelta(minutes=1), now=now - timedelta(hours=1)))
-        env = _env(tmp_path)
-        env["EMAIL_URL"] = f"smtp://127.0.0.1:{smtp.port}"
-        worker = subprocess.run([sys.executable, "-c", KILLED_AFTER_COMMIT, now.isoformat(), "7"],
-                                cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-        assert worker.returncode == -signal.SIGKILL, worker.stderr
-        assert Rotation.objects.filter(state=RotationState.COMPLETED).count() == 7
-        assert len(inbox.messages) == 6  # the seventh rotation committed; its email did not go
-
-        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", smtp.port
-        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-        settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-        sweep_run(now=now + timedelta(minutes=1))
-        sweep_run(now=now + timedelta(minutes=30))  # past every deadline: nothing more to send
-
-        for rotation in rotations:
-            rotation.refresh_from_db()
-            assert (rotation.state, rotation.attempts) == (RotationState.COMPLETED, 1)
-        subjects = sorted(message["Subject"] for _, message in inbox.messages)
-        assert subjects == sorted(f"[Keyturn] Rotation complete: partner {n:02}"
-                                  for n in range(25))
-        assert Notification.objects.filter(
-            milestone="rotation_complete", state=NotificationState.SENT).count() == 25
-    finally:
-        smtp.stop()
+    for rotation in rotations:
+        rotation.refresh_from_db()
+        assert (rotation.state, rotation.attempts) == (RotationState.COMPLETED, 1)
+    subjects = sorted(message["Subject"] for _, message in inbox.messages)
+    assert subjects == sorted(f"[Keyturn] Rotation complete: partner {n:02}"
+                              for n in range(25))
+    assert Notification.objects.filter(
+        milestone="rotation_complete", state=NotificationState.SENT).count() == 25
