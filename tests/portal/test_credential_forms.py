@@ -4,6 +4,7 @@ nothing."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
@@ -261,20 +262,30 @@ def test_it_refuses_a_nul_in_a_secret_field_on_the_field_and_creates_nothing(
     assert not Credential.objects.exists()
 
 
-@pytest.mark.parametrize(("kind", "field", "data"), SECRET_FIELDS)
+@pytest.mark.parametrize(("kind", "field", "data", "refusal"), [
+    (*SECRET_FIELDS[0], None),
+    (*SECRET_FIELDS[1], "Paste the whole private key"),
+    (*SECRET_FIELDS[2], None),
+    (*SECRET_FIELDS[3], "Paste a PEM private key"),
+])
 def test_it_never_fails_on_bytes_that_are_not_utf8_in_a_secret_field(signed_in, kind, field,
-                                                                     data):
+                                                                     data, refusal):
     # The UTF-8 form of a lone surrogate (a browser never sends it; a script may). Django
     # decodes form bodies with replacement characters, so no lone surrogate reaches the
-    # encryption: the answer is a refusal or a credential whose secret can be read back.
+    # encryption: a password or client secret is kept with the replacement character and
+    # reads back; a key that is no longer a key is refused on its field.
     body = "&".join(f"{name}={quote(value)}" for name, value in {
         **CREDENTIAL_FORM, **data, "name": "Odd bytes", "source": "enter"}.items())
     body += f"&{field}=a-long-enough-secret-%ED%A0%80-with-more-characters"
     response = signed_in.post(reverse("credential_create", args=["acme", kind]), body,
                               content_type="application/x-www-form-urlencoded")
-    assert response.status_code in (200, 302)
-    for credential in Credential.objects.all():
-        assert "\ufffd" in version_secret(credential.versions.get())
+    if refusal:
+        assert_refused(response, field, refusal)
+        assert not Credential.objects.exists()
+    else:
+        assert response.status_code == 302
+        secret = version_secret(Credential.objects.get().versions.get())
+        assert re.fullmatch("a-long-enough-secret-\ufffd+-with-more-characters", secret)
 
 
 @pytest.mark.parametrize(("kind", "data"), [
