@@ -41,13 +41,16 @@ import json, sys, datetime
 import django
 django.setup()
 from django.db import IntegrityError, connection
+from credentials.models import Rotation
 from credentials.sweep import sweep_run
+from notifications.models import Notification
 
+ROTATION, EMAIL = Rotation._meta.db_table, Notification._meta.db_table
 claims = []
 
 def record_claims(execute, sql, params, many, context):
     where = sql.partition(" WHERE ")[2]
-    email_row = sql.startswith('INSERT INTO "notifications_notification"')
+    email_row = sql.startswith(f'INSERT INTO "{EMAIL}"')
     try:
         result = execute(sql, params, many, context)
     except IntegrityError:
@@ -56,9 +59,9 @@ def record_claims(execute, sql, params, many, context):
         raise
     if email_row:
         claims.append(["email row", True])
-    elif sql.startswith('UPDATE "credentials_rotation"') and '"state"' in where:
+    elif sql.startswith(f'UPDATE "{ROTATION}"') and '"state"' in where:
         claims.append(["rotation", context["cursor"].rowcount == 1])
-    elif sql.startswith('UPDATE "notifications_notification"') and '"claimed_at"' in where:
+    elif sql.startswith(f'UPDATE "{EMAIL}"') and '"claimed_at"' in where:
         claims.append(["email send", context["cursor"].rowcount == 1])
     return result
 

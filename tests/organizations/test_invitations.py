@@ -101,9 +101,11 @@ def test_it_lets_one_of_many_simultaneous_accepts_win_on_postgresql():
     claims: list[int] = []  # the rows each claim of the invitation took: 1 won, 0 lost
     start = threading.Barrier(THREADS)
 
+    claim = f'UPDATE "{Invitation._meta.db_table}"'
+
     def record_claim(execute, sql, params, many, context):
         result = execute(sql, params, many, context)
-        if sql.startswith('UPDATE "organizations_invitation"'):
+        if sql.startswith(claim):
             claims.append(context["cursor"].rowcount)
         return result
 
