@@ -1,10 +1,17 @@
 """Shared fixtures: alice the owner, bob the manager, rita the reviewer and vic the viewer of
-Acme; charlie the owner of Globex, another organization."""
+Acme; charlie the owner of Globex, another organization; a real SMTP server on loopback;
+and for the browser tests of every app, one Debian chromium per module driven by Playwright,
+with a fresh context (its own cookies) per test against pytest-django's live server."""
+
+from collections.abc import Iterator
 
 import pytest
+from aiosmtpd.controller import Controller
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from organizations.roles import Role
 from tests.factories import make_org, make_user
+from tests.helpers import Inbox, free_port
 
 
 @pytest.fixture
@@ -47,6 +54,23 @@ def charlie(globex):
     return make_user("charlie", globex, Role.OWNER)
 
 
+@pytest.fixture
+def smtp_server(settings) -> Iterator[Inbox]:
+    """A real SMTP server (aiosmtpd) on loopback, which Django's SMTP backend sends to."""
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    inbox.port = controller.port
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    try:
+        yield inbox
+    finally:
+        controller.stop()
+
+
 @pytest.fixture(autouse=True)
 def _postgres_only(request):
     """Tests marked `postgres` run in the PostgreSQL pass of .ci/run and skip elsewhere."""
@@ -55,3 +79,37 @@ def _postgres_only(request):
 
         if connection.vendor != "postgresql":
             pytest.skip("needs PostgreSQL: `DATABASE_URL=postgres://... make test-postgres`")
+
+
+# Debian's chromium in a container: no sandbox, no GPU, no traffic of its own.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium",
+                                             args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def context(browser: Browser, live_server) -> Iterator[BrowserContext]:
+    context = browser.new_context(base_url=live_server.url)
+    context.set_default_timeout(10_000)
+    # The copy button writes to the clipboard; the test reads it back.
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
+    try:
+        yield context
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Page:
+    return context.new_page()

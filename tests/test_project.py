@@ -24,6 +24,7 @@ from credentials.models import Connection, Credential, Kind
 from credentials.status import Badge, credential_badges, with_status
 from organizations.models import Membership, User
 from organizations.roles import Role
+from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 # What the README's Deploying section lists; `check --deploy` must pass with exactly these.
@@ -167,12 +168,6 @@ def test_it_shows_every_manage_action_badge_and_both_time_zones_in_the_demo(db, 
                      html)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _wait_for(predicate, timeout: float, what: str):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -187,7 +182,7 @@ def test_it_answers_an_oversized_upload_at_once_under_gunicorn(tmp_path):
     """The walk's case: an anonymous 286 MiB multipart POST to the sign-in page. gunicorn
     hands it to Keyturn, which answers 413 from the declared length while the client has
     sent only 64 KiB of it: nothing waits for, reads or stores the rest."""
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("KEYTURN_", "DJANGO_", "DATABASE_URL", "SECRET_KEY", "SITE_URL",
                                 "ALLOWED_HOSTS", "EMAIL_URL"))}
@@ -253,7 +248,7 @@ def test_it_runs_locally_on_any_port_with_links_and_mail_that_follow(tmp_path):
     """`make run`'s last step on a port that is not 8000: the portal, the worker and the SFTP
     endpoint start; a reminder the worker sends lands as a file whose link leads, through
     sign-in, to the credential on this port; Ctrl-C stops everything."""
-    port, sftp_port = _free_port(), _free_port()
+    port, sftp_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("KEYTURN_", "DJANGO_", "DATABASE_URL", "SECRET_KEY", "SITE_URL",
                                 "ALLOWED_HOSTS", "EMAIL_URL"))}

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from api.models import ApiKey
-from tests.browser.conftest import sign_in
+from tests.browser.helpers import sign_in
 
 pytestmark = pytest.mark.browser
 

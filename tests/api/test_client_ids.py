@@ -18,7 +18,7 @@ from credentials.models import CredentialVersion, VersionState
 from credentials.rotation.automatic import rotation_prepare_automatic
 from credentials.services import credential_create
 from organizations.access import SYSTEM
-from tests.api.conftest import Client, make_api_client
+from tests.api.helpers import ApiClient, make_api_client
 
 TOKEN = "/authentication/token"
 NEW = "/api/credentials/new"
@@ -31,11 +31,11 @@ def _basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
-def _made_before_the_colon_rule(client: Client, client_id: str) -> Client:
+def _made_before_the_colon_rule(client: ApiClient, client_id: str) -> ApiClient:
     """The client with an id holding ":", as an older Keyturn accepted: written to the rows
     directly, since no way in accepts such an id any longer."""
     CredentialVersion.objects.filter(credential=client.credential).update(client_id=client_id)
-    return Client(client.credential, client_id, client.secret)
+    return ApiClient(client.credential, client_id, client.secret)
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def odd_client(unit):
         business_unit=unit, kind="api_client_secret", name="ERP", material=material,
         valid_until=None, actor=SYSTEM, now=timezone.now(),
     )
-    return Client(credential, "erp.prod_1", ODD_SECRET)
+    return ApiClient(credential, "erp.prod_1", ODD_SECRET)
 
 
 def test_it_form_url_decodes_the_basic_user_and_password(client, odd_client):

@@ -13,7 +13,7 @@ from credentials import material as m
 from credentials.models import VersionState
 from credentials.rotation.requests import rotation_rotate_now
 from organizations.access import SYSTEM
-from tests.api.conftest import basic_auth, make_api_client, prepare_new_secret
+from tests.api.helpers import basic_auth, make_api_client, prepare_new_secret
 
 NEW = "/api/credentials/new"
 TOKEN = "/authentication/token"

@@ -24,7 +24,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from credentials.models import Kind
-from tests.api.conftest import make_api_client
+from tests.api.helpers import make_api_client
 from tests.factories import make_credential
 
 MIN_REQUESTS = 1_000

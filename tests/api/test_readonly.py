@@ -10,7 +10,7 @@ from django.utils import timezone
 from credentials.models import Kind
 from credentials.rotation.requests import rotation_schedule
 from credentials.services import credential_set_active
-from tests.api.conftest import prepare_new_secret
+from tests.api.helpers import prepare_new_secret
 from tests.factories import make_connection, make_credential, material_for
 
 AS2 = "/api/v1/headless/as2/certificates/"

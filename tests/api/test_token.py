@@ -18,7 +18,7 @@ from audit.models import AuditEvent
 from credentials.models import VersionState
 from credentials.services import credential_set_active
 from organizations.access import SYSTEM
-from tests.api.conftest import basic_auth, make_api_client, prepare_new_secret
+from tests.api.helpers import basic_auth, make_api_client, prepare_new_secret
 
 TOKEN = "/authentication/token"
 WHOAMI = "/api/v1/whoami"

@@ -11,9 +11,8 @@ import pytest
 from playwright.sync_api import Page, Response, expect
 
 from credentials.models import Kind
+from tests.browser.helpers import sign_in
 from tests.factories import make_credential
-
-from .conftest import sign_in
 
 pytestmark = pytest.mark.browser
 

@@ -15,7 +15,7 @@ from credentials.models import Kind
 from imports import services
 from imports.models import ImportSource
 from organizations.access import SYSTEM
-from tests.browser.conftest import sign_in
+from tests.browser.helpers import sign_in
 from tests.browser.layout import (
     WIDTHS,
     box,
@@ -27,7 +27,7 @@ from tests.browser.layout import (
     within_window,
 )
 from tests.factories import make_connection, make_credential
-from tests.imports.conftest import PAYLOAD_PASSWORD, api_key_content, ec_pem, rsa_pem, seal
+from tests.imports.helpers import PAYLOAD_PASSWORD, api_key_content, ec_pem, rsa_pem, seal
 
 pytestmark = pytest.mark.browser
 

@@ -5,55 +5,31 @@ accepts; a second use of a link is refused."""
 
 from __future__ import annotations
 
-import email
-import email.policy
 import re
-import socket
 from urllib.parse import urlsplit
 
 import pytest
-from aiosmtpd.controller import Controller
 from playwright.sync_api import Page, expect
 
 from organizations.models import Membership
 from organizations.roles import Role
+from tests.browser.helpers import sign_in
 from tests.factories import PASSWORD
-
-from .conftest import sign_in
+from tests.helpers import Inbox
 
 pytestmark = pytest.mark.browser
 
 
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[email.message.EmailMessage] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
-        self.messages.append(email.message_from_bytes(envelope.content,
-                                                      policy=email.policy.default))
-        return "250 OK"
-
-    def link_for(self, address: str) -> str:
-        message = next(m for m in self.messages if m["To"] == address)
-        body = message.get_body(preferencelist=("plain",)).get_content()
-        return re.search(r"(https?://\S+/invitations/[^/\s]+/)", body).group(1)
-
-
 @pytest.fixture
-def smtp(settings, live_server):
-    inbox = Inbox()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+def smtp(smtp_server, settings, live_server):
     settings.SITE_URL = live_server.url
-    yield inbox
-    controller.stop()
+    return smtp_server
+
+
+def _link_for(inbox: Inbox, address: str) -> str:
+    message = next(m for _, m in inbox.messages if m["To"] == address)
+    body = message.get_body(preferencelist=("plain",)).get_content()
+    return re.search(r"(https?://\S+/invitations/[^/\s]+/)", body).group(1)
 
 
 def _invite(page: Page, address: str, role: str) -> str:
@@ -75,11 +51,11 @@ def test_it_invites_by_email_and_each_invitee_joins_from_the_link(page, context,
     expect(invitations).to_contain_text("charlie@example.com")
     expect(invitations).to_contain_text("dana@partner.example")
     assert len(smtp.messages) == 2
-    assert all(m.get_body(preferencelist=("html",)) is not None for m in smtp.messages)
+    assert all(m.get_body(preferencelist=("html",)) is not None for _, m in smtp.messages)
     assert unknown.count("Invitation sent to") == known.count("Invitation sent to") == 1
 
     # A new address: a user name and a password on the accept page.
-    dana_link = smtp.link_for("dana@partner.example")
+    dana_link = _link_for(smtp, "dana@partner.example")
     assert urlsplit(dana_link).netloc == urlsplit(live_server.url).netloc
     visitor = context.browser.new_context(base_url=live_server.url).new_page()
     visitor.goto(dana_link)
@@ -99,7 +75,7 @@ def test_it_invites_by_email_and_each_invitee_joins_from_the_link(page, context,
 
     # An account elsewhere: sign in from the accept page, then accept.
     charlie_page = context.browser.new_context(base_url=live_server.url).new_page()
-    charlie_page.goto(smtp.link_for("charlie@example.com"))
+    charlie_page.goto(_link_for(smtp, "charlie@example.com"))
     charlie_page.get_by_role("link", name="Sign in to accept the invitation").click()
     charlie_page.get_by_label("User name").fill("charlie")
     charlie_page.get_by_label("Password").fill(PASSWORD)

@@ -13,9 +13,9 @@ from django.utils import timezone
 from credentials.models import Kind
 from credentials.rotation.requests import rotation_schedule
 from credentials.services import secret_reveal
+from tests.browser.helpers import sign_in
 from tests.factories import make_connection, make_credential, material_for
 
-from .conftest import sign_in
 from .layout import WIDTHS, crumbs, line_counts, lines, overflow, page_overflow, set_width
 from .layout import within_window as in_window
 

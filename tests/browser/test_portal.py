@@ -14,9 +14,8 @@ from playwright.sync_api import Page, expect
 from credentials.models import Kind
 from credentials.rotation.requests import rotation_schedule
 from credentials.services import version_secret
+from tests.browser.helpers import post_with_csrf, sign_in
 from tests.factories import make_connection, make_credential, material_for
-
-from .conftest import post_with_csrf, sign_in
 
 pytestmark = pytest.mark.browser
 

@@ -1,12 +1,16 @@
-"""Several processes sweep the same due work at the same moment on PostgreSQL; a worker is
-killed in the middle of a rotation."""
+"""Several processes sweep the same due work at the same moment on PostgreSQL: they wait at a
+barrier until every one is ready, and each race test checks, from the claims the workers lost,
+that they really did go for the same items at once. A worker is killed in the middle of a
+rotation, and another between a commit and the email it calls for."""
 
+import json
 import os
+import select
 import signal
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -21,23 +25,52 @@ from credentials.rotation.requests import rotation_schedule
 from credentials.sweep import sweep_run
 from notifications.models import Notification, NotificationState
 from tests.factories import make_connection, make_credential, make_org, make_user, material_for
+from tests.helpers import free_port
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parents[2]
 WORKERS = 4
 
+# The sweep as a worker runs it. Once Django is loaded and connected it says "ready" and
+# waits for "go" on stdin, so that every worker starts sweeping at the same moment however
+# long each took to start. It reports what it did, and each claim it tried with whether it won
+# it: a rotation's conditional UPDATE, an email's unique row, an email send's conditional
+# UPDATE. A lost claim is the proof that workers raced for the same item.
 SWEEPER = """
-import os, sys, time, datetime
+import json, sys, datetime
 import django
 django.setup()
+from django.db import IntegrityError, connection
+from credentials.models import Rotation
 from credentials.sweep import sweep_run
-now = datetime.datetime.fromisoformat(sys.argv[1])
-start_at = float(sys.argv[2])
-while time.time() < start_at:
-    time.sleep(0.005)
-actions = sweep_run(now=now)
-print(len(actions))
-sys.stderr.write(" | ".join(actions))
+from notifications.models import Notification
+
+ROTATION, EMAIL = Rotation._meta.db_table, Notification._meta.db_table
+claims = []
+
+def record_claims(execute, sql, params, many, context):
+    where = sql.partition(" WHERE ")[2]
+    email_row = sql.startswith(f'INSERT INTO "{EMAIL}"')
+    try:
+        result = execute(sql, params, many, context)
+    except IntegrityError:
+        if email_row:
+            claims.append(["email row", False])
+        raise
+    if email_row:
+        claims.append(["email row", True])
+    elif sql.startswith(f'UPDATE "{ROTATION}"') and '"state"' in where:
+        claims.append(["rotation", context["cursor"].rowcount == 1])
+    elif sql.startswith(f'UPDATE "{EMAIL}"') and '"claimed_at"' in where:
+        claims.append(["email send", context["cursor"].rowcount == 1])
+    return result
+
+connection.ensure_connection()
+print("ready", flush=True)
+sys.stdin.readline()
+with connection.execute_wrapper(record_claims):
+    actions = sweep_run(now=datetime.datetime.fromisoformat(sys.argv[1]))
+print(json.dumps({"actions": actions, "claims": claims}), flush=True)
 """
 
 
@@ -57,11 +90,35 @@ def _env(mail_dir: Path) -> dict[str, str]:
     return env
 
 
-def _sweepers(now, mail_dir, count):
-    start_at = time.time() + 3  # all start together, once their Django is loaded
-    return [subprocess.Popen([sys.executable, "-c", SWEEPER, now.isoformat(), str(start_at)],
-                             cwd=ROOT, env=_env(mail_dir), stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True) for _ in range(count)]
+def _sweepers(now: datetime, mail_dir: Path, count: int) -> list[subprocess.Popen]:
+    """`count` workers sweeping at `now`, released together once every one is ready."""
+    workers = [subprocess.Popen([sys.executable, "-c", SWEEPER, now.isoformat()], cwd=ROOT,
+                                env=_env(mail_dir), stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for _ in range(count)]
+    deadline = time.monotonic() + 60
+    for worker in workers:  # the barrier: wait (bounded) until each has said "ready"
+        ready, _, _ = select.select([worker.stdout], [], [], max(0, deadline - time.monotonic()))
+        line = worker.stdout.readline() if ready else ""
+        assert line == "ready\n", (line, worker.poll())
+    for worker in workers:
+        worker.stdin.write("go\n")
+        worker.stdin.flush()
+    return workers
+
+
+def _race(now: datetime, mail_dir: Path) -> list[dict]:
+    """Runs WORKERS sweeps at once; returns each worker's report."""
+    workers = _sweepers(now, mail_dir, WORKERS)
+    outputs = [worker.communicate(timeout=120) for worker in workers]
+    assert all(worker.returncode == 0 for worker in workers), [err for _, err in outputs]
+    return [json.loads(out) for out, _ in outputs]
+
+
+def _claims(reports: list[dict], what: str) -> tuple[int, int]:
+    """How many claims of `what` the workers won, and how many they lost."""
+    won = [w for report in reports for kind, w in report["claims"] if kind == what]
+    return won.count(True), won.count(False)
 
 
 def _subjects(mail_dir: Path) -> list[str]:
@@ -92,10 +149,8 @@ def test_it_does_every_due_thing_exactly_once_with_workers_racing(tmp_path):
         make_credential(unit, Kind.SFTP_PASSWORD, expires_in=timedelta(days=5), actor=owner,
                         now=now - timedelta(days=1))
 
-    processes = _sweepers(now, tmp_path, WORKERS)
-    results = [p.communicate(timeout=120) for p in processes]
-    assert all(p.returncode == 0 for p in processes), [err for _, err in results]
-    assert sum(int(out.strip()) for out, _ in results) == 8 + 8 + 16, [e for _, e in results]
+    reports = _race(now, tmp_path)
+    assert sum(len(report["actions"]) for report in reports) == 8 + 8 + 16, reports
 
     assert AuditEvent.objects.filter(action="rotation.complete").count() == 8
     for rotation in rotations:
@@ -107,6 +162,36 @@ def test_it_does_every_due_thing_exactly_once_with_workers_racing(tmp_path):
     assert subjects == sorted(["[Keyturn] Rotation complete"] * 8
                               + ["[Keyturn] New credentials ready"] * 8
                               + ["[Keyturn] Urgent reminder"] * 8)
+    # The race happened: workers went for the same rotation, and for the same reminder, at
+    # once, and the losers found it taken. (Workers one after another would lose no claim.)
+    rotations_won, rotations_lost = _claims(reports, "rotation")
+    assert rotations_won == 8 and rotations_lost >= 1
+    rows_won, rows_lost = _claims(reports, "email row")  # 16 reminders, 8 "Rotation complete"
+    assert rows_won == 24 and rows_lost >= 1
+
+
+def test_it_retries_each_failed_email_once_with_workers_racing(tmp_path, settings):
+    org = make_org("retry")
+    unit = org.business_units.get()
+    owner = make_user("retry-owner", org, "owner")
+    now = timezone.now()
+    for _ in range(8):
+        make_credential(unit, Kind.SFTP_PASSWORD, expires_in=timedelta(days=5), actor=owner,
+                        now=now - timedelta(days=1))
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", free_port()  # the server is down
+    sweep_run(now=now)
+    failed = dict(Notification.objects.filter(state=NotificationState.FAILED)
+                  .values_list("pk", "attempts"))
+    assert len(failed) == 8
+
+    reports = _race(now + timedelta(minutes=1), tmp_path)
+    assert sum(len(report["actions"]) for report in reports) == 8, reports
+    assert sorted(_subjects(tmp_path)) == ["[Keyturn] Urgent reminder"] * 8
+    assert dict(Notification.objects.filter(state=NotificationState.SENT)
+                .values_list("pk", "attempts")) == {pk: n + 1 for pk, n in failed.items()}
+    sends_won, sends_lost = _claims(reports, "email send")
+    assert sends_won == 8 and sends_lost >= 1  # the workers raced for the same emails
 
 
 def _backend_pid_waiting_for_lock(dsn: str, timeout: float = 30) -> int:
@@ -188,50 +273,37 @@ sweep_run(now=datetime.datetime.fromisoformat(sys.argv[1]))
 
 
 def test_it_sends_the_email_of_a_rotation_whose_worker_died_between_commit_and_send(
-    tmp_path, settings
+    tmp_path, smtp_server
 ):
-    from aiosmtpd.controller import Controller
+    inbox = smtp_server
+    org = make_org("outbox")
+    unit = org.business_units.get()
+    owner = make_user("outbox-owner", org, "owner")
+    now = timezone.now()
+    rotations = []
+    for n in range(25):
+        credential = make_credential(unit, Kind.SFTP_PASSWORD, name=f"partner {n:02}",
+                                     expires_in=timedelta(days=90), actor=owner,
+                                     now=now - timedelta(days=1))
+        rotations.append(rotation_schedule(
+            credential=credential, material=material_for(credential.kind), actor=owner,
+            starts_at=now - timedelta(minutes=1), now=now - timedelta(hours=1)))
+    env = _env(tmp_path)
+    env["EMAIL_URL"] = f"smtp://127.0.0.1:{inbox.port}"
+    worker = subprocess.run([sys.executable, "-c", KILLED_AFTER_COMMIT, now.isoformat(), "7"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert worker.returncode == -signal.SIGKILL, worker.stderr
+    assert Rotation.objects.filter(state=RotationState.COMPLETED).count() == 7
+    assert len(inbox.messages) == 6  # the seventh rotation committed; its email did not go
 
-    from tests.notifications.test_smtp import Inbox, _free_port
+    sweep_run(now=now + timedelta(minutes=1))
+    sweep_run(now=now + timedelta(minutes=30))  # past every deadline: nothing more to send
 
-    inbox = Inbox()
-    smtp = Controller(inbox, hostname="127.0.0.1", port=_free_port())
-    smtp.start()
-    try:
-        org = make_org("outbox")
-        unit = org.business_units.get()
-        owner = make_user("outbox-owner", org, "owner")
-        now = timezone.now()
-        rotations = []
-        for n in range(25):
-            credential = make_credential(unit, Kind.SFTP_PASSWORD, name=f"partner {n:02}",
-                                         expires_in=timedelta(days=90), actor=owner,
-                                         now=now - timedelta(days=1))
-            rotations.append(rotation_schedule(
-                credential=credential, material=material_for(credential.kind), actor=owner,
-                starts_at=now - timedelta(minutes=1), now=now - timedelta(hours=1)))
-        env = _env(tmp_path)
-        env["EMAIL_URL"] = f"smtp://127.0.0.1:{smtp.port}"
-        worker = subprocess.run([sys.executable, "-c", KILLED_AFTER_COMMIT, now.isoformat(), "7"],
-                                cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-        assert worker.returncode == -signal.SIGKILL, worker.stderr
-        assert Rotation.objects.filter(state=RotationState.COMPLETED).count() == 7
-        assert len(inbox.messages) == 6  # the seventh rotation committed; its email did not go
-
-        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", smtp.port
-        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-        settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-        sweep_run(now=now + timedelta(minutes=1))
-        sweep_run(now=now + timedelta(minutes=30))  # past every deadline: nothing more to send
-
-        for rotation in rotations:
-            rotation.refresh_from_db()
-            assert (rotation.state, rotation.attempts) == (RotationState.COMPLETED, 1)
-        subjects = sorted(message["Subject"] for _, message in inbox.messages)
-        assert subjects == sorted(f"[Keyturn] Rotation complete: partner {n:02}"
-                                  for n in range(25))
-        assert Notification.objects.filter(
-            milestone="rotation_complete", state=NotificationState.SENT).count() == 25
-    finally:
-        smtp.stop()
+    for rotation in rotations:
+        rotation.refresh_from_db()
+        assert (rotation.state, rotation.attempts) == (RotationState.COMPLETED, 1)
+    subjects = sorted(message["Subject"] for _, message in inbox.messages)
+    assert subjects == sorted(f"[Keyturn] Rotation complete: partner {n:02}"
+                              for n in range(25))
+    assert Notification.objects.filter(
+        milestone="rotation_complete", state=NotificationState.SENT).count() == 25

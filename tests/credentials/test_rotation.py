@@ -194,7 +194,7 @@ def test_it_refuses_rotation_to_users_without_the_permission(cred, vic, rita, no
 # --- Failure at each step ------------------------------------------------------------------
 
 
-def _assert_failed_safely(cred, old, reason_part, captured):
+def _assert_failed_safely(cred, old, reason_part):
     rotation = Rotation.objects.get(credential=cred)
     assert rotation.state == RotationState.FAILED
     assert reason_part in rotation.failure_reason
@@ -226,7 +226,7 @@ def test_it_fails_safely_when_the_new_secret_cannot_be_decrypted(
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         sweep_run(now=start)
     assert callbacks
-    _assert_failed_safely(cred, old, "could not be decrypted", None)
+    _assert_failed_safely(cred, old, "could not be decrypted")
 
 
 def test_it_fails_safely_when_the_switch_fails_and_can_be_retried(
@@ -237,7 +237,7 @@ def test_it_fails_safely_when_the_switch_fails_and_can_be_retried(
     with mock.patch.object(engine, "switch_versions", side_effect=DatabaseError("deadlock")), \
             django_capture_on_commit_callbacks(execute=True):
         _schedule_and_run(cred, alice, now, start)
-    rotation = _assert_failed_safely(cred, old, "database refused the switch", None)
+    rotation = _assert_failed_safely(cred, old, "database refused the switch")
     assert "deadlock" not in rotation.failure_reason
     with django_capture_on_commit_callbacks(execute=True):
         retried = rotation_retry(rotation=rotation, actor=alice, now=start)
@@ -262,7 +262,7 @@ def test_it_fails_safely_when_the_audit_event_cannot_be_written(
     with mock.patch.object(engine, "audit_record", side_effect=audit_unless_complete), \
             django_capture_on_commit_callbacks(execute=True):
         _schedule_and_run(cred, alice, now, now + timedelta(hours=1))
-    _assert_failed_safely(cred, old, "nothing was changed", None)
+    _assert_failed_safely(cred, old, "nothing was changed")
 
 
 def test_it_fails_safely_when_the_new_certificate_has_expired_by_the_time_it_runs(

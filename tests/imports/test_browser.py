@@ -3,61 +3,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from django.conf import settings
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import expect
 
 from credentials.services import current_version, version_secret
 from imports import services
-from tests.factories import PASSWORD
-
-from .conftest import PAYLOAD_PASSWORD, api_key_content, ec_pem, seal
+from tests.browser.helpers import sign_in
+from tests.imports.helpers import PAYLOAD_PASSWORD, api_key_content, ec_pem, seal
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
-
-
-def _banner_is_wired() -> bool:
-    """Whether the layout shows imports/_banner.html (base.html and the context processor
-    belong to the portal; until both carry it, the test opens the import list itself)."""
-    base = (Path(settings.BASE_DIR) / "templates" / "base.html").read_text()
-    processors = settings.TEMPLATES[0]["OPTIONS"]["context_processors"]
-    return ("imports/_banner.html" in base
-            and "imports.context_processors.pending_imports" in processors)
-
-
-@pytest.fixture
-def page(live_server):
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium",
-                                             args=CHROMIUM_ARGS)
-        context = browser.new_context(base_url=live_server.url)
-        context.set_default_timeout(15_000)
-        page = context.new_page()
-        try:
-            yield page
-        finally:
-            context.close()
-            browser.close()
-
-
-def _sign_in(page: Page, username: str) -> None:
-    page.goto("/accounts/login/")
-    page.get_by_label("User name").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).not_to_have_url("/accounts/login/")
 
 
 def test_it_changes_an_api_key_through_the_wizard(page, bob, carrier_api):
     key = ec_pem()
     _type, fingerprint = services.api_key_summary(key)
-    _sign_in(page, "bob")
+    sign_in(page, "bob")
     page.goto(f"/o/acme/credentials/{carrier_api.pk}/change/")
     expect(page.get_by_label("Key ID")).to_have_value("carrier-key-1")
     page.get_by_label("Credential name").fill("Carrier API 2027")
@@ -86,18 +46,17 @@ def test_it_updates_a_credential_from_an_import_through_the_banner(page, bob, ca
     _type, fingerprint = services.api_key_summary(key)
     payload_file = tmp_path / "carrier-2027.json"
     payload_file.write_bytes(seal(api_key_content(key)))
-    _sign_in(page, "bob")
+    sign_in(page, "bob")
 
     page.goto("/o/acme/imports/")
     page.get_by_label("Payload file").set_input_files(str(payload_file))
     page.get_by_role("button", name="Upload").click()
     expect(page.locator(".messagelist li.success")).to_contain_text("carrier-2027.json")
 
-    if _banner_is_wired():
-        page.goto("/o/acme/")
-        banner = page.locator(".pending-imports-banner")
-        expect(banner).to_contain_text("1 managed credential import waiting")
-        banner.get_by_role("link").click()
+    page.goto("/o/acme/")
+    banner = page.locator(".pending-imports-banner")
+    expect(banner).to_contain_text("1 managed credential import waiting")
+    banner.get_by_role("link").click()
     row = page.locator("table.pending-imports tr", has_text="carrier-2027.json")
     row.get_by_role("link", name="Update Existing Credential").click()
     page.get_by_label("Carrier API").check()

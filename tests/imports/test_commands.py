@@ -14,11 +14,11 @@ from django.core.management import CommandError, call_command
 from audit.models import AuditEvent
 from credentials.models import Credential, CredentialVersion, Kind, VersionState
 from credentials.services import current_version, version_secret
+from imports import payload
 from imports.management import passwords
 from imports.models import PendingImport
 from tests.factories import make_connection, make_credential
-
-from .conftest import api_key_content, ec_pem, rsa_pem, seal
+from tests.imports.helpers import api_key_content, ec_pem, rsa_pem, seal
 
 EXPORT_PASSWORD = "export-passphrase-for-tests-42"
 
@@ -106,7 +106,8 @@ def test_it_asks_for_the_password_when_no_variable_is_set(carrier_api, tmp_path,
     typed = iter([EXPORT_PASSWORD, EXPORT_PASSWORD])
     monkeypatch.setattr(passwords.getpass, "getpass", lambda prompt: next(typed))
     _export(carrier_api, tmp_path / "typed.json")
-    assert (tmp_path / "typed.json").exists()
+    opened = payload.open_payload((tmp_path / "typed.json").read_bytes(), EXPORT_PASSWORD)
+    assert opened.material.secret == version_secret(current_version(carrier_api))
 
 
 def test_it_refuses_to_run_without_a_password_source(carrier_api, tmp_path, monkeypatch):

@@ -12,8 +12,7 @@ from django.test import override_settings
 from audit.models import AuditEvent
 from imports.models import ImportSource, ImportState, PendingImport
 from imports.tasks import scan_drop_folder
-
-from .conftest import api_key_content, ec_pem, seal
+from tests.imports.helpers import api_key_content, ec_pem, seal
 
 
 @pytest.fixture

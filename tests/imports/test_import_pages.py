@@ -19,9 +19,16 @@ from imports.context_processors import pending_imports
 from imports.models import ImportAction, ImportSource, ImportState, PendingImport
 from organizations.access import SYSTEM
 from tests.factories import make_credential, material_for
-
-from .conftest import PAYLOAD_PASSWORD, api_key_content, ec_pem, rsa_pem, seal
-from .test_wizard import _refuse_retirement, allow_retirement, assert_failed_rotation_on_history
+from tests.imports.helpers import (
+    PAYLOAD_PASSWORD,
+    allow_retirement,
+    api_key_content,
+    assert_failed_rotation_on_history,
+    ec_pem,
+    refuse_retirement,
+    rsa_pem,
+    seal,
+)
 
 LIST = "/o/acme/imports/"
 
@@ -193,8 +200,7 @@ def test_it_keeps_the_old_version_when_the_import_rotation_fails(client, bob, ac
     client.post(_password_url(pending, "update", carrier_api),
                 {"action": "update", "credential": carrier_api.pk, "password": PAYLOAD_PASSWORD})
     credentials, current = Credential.objects.count(), current_version(carrier_api)
-    _refuse_retirement("OLD.state = 'current' AND NEW.state = 'retired'",
-                       "OLD.state = 'current' AND NEW.state = 'retired'")
+    refuse_retirement("OLD.state = 'current' AND NEW.state = 'retired'")
     try:
         response = client.post(f"{LIST}{pending.pk}/preview/")
     finally:

@@ -15,8 +15,7 @@ from imports.models import ImportSource
 from organizations.access import SYSTEM
 from organizations.roles import Role
 from tests.factories import make_credential, make_user
-
-from .conftest import api_key_content, ec_pem, seal
+from tests.imports.helpers import api_key_content, ec_pem, seal
 
 
 def test_it_shows_expiry_in_the_viewers_zone_with_the_zone(client, acme, unit, alice):

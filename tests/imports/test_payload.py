@@ -15,8 +15,7 @@ from credentials import crypto
 from credentials.models import Kind
 from imports import payload
 from imports.payload import PayloadError
-
-from .conftest import PAYLOAD_PASSWORD, api_key_content, ec_pem, rsa_pem, seal
+from tests.imports.helpers import PAYLOAD_PASSWORD, api_key_content, ec_pem, rsa_pem, seal
 
 
 def _document(data: bytes) -> dict:

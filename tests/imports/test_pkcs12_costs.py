@@ -33,8 +33,7 @@ from credentials import crypto
 from imports import payload, pkcs12_costs, services
 from imports.models import ImportSource, ImportState, PendingImport
 from imports.payload import PayloadError
-
-from .conftest import PAYLOAD_PASSWORD, seal
+from tests.imports.helpers import PAYLOAD_PASSWORD, seal
 
 MARKER = 54_321  # the builder's round count, found and rewritten in the DER
 HUGE = 60_000_000

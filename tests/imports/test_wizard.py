@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from django.db import DatabaseError, connection
+from django.db import DatabaseError
 from django.test import RequestFactory
 
 from audit.models import AuditEvent
@@ -12,14 +12,19 @@ from credentials.models import (
     CredentialVersion,
     Kind,
     Rotation,
-    RotationState,
     VersionState,
 )
 from credentials.services import current_version, version_secret
 from imports import sealed_session, services
 from tests.factories import make_credential
-
-from .conftest import ec_pem, ed25519_pem, rsa_pem
+from tests.imports.helpers import (
+    allow_retirement,
+    assert_failed_rotation_on_history,
+    ec_pem,
+    ed25519_pem,
+    refuse_retirement,
+    rsa_pem,
+)
 
 
 def _url(credential, step: str = "") -> str:
@@ -44,19 +49,6 @@ def _live(credential) -> tuple:
     current = current_version(credential)
     return (Credential.objects.count(), current.pk, version_secret(current),
             Credential.objects.get(pk=credential.pk).name)
-
-
-def assert_failed_rotation_on_history(client, credential, reason: str) -> Rotation:
-    """The failure is on the credential's History tab with its reason and a Retry link, and
-    the new material is kept there, unused, for the retry."""
-    rotation = Rotation.objects.get(credential=credential)
-    assert rotation.state == RotationState.FAILED and reason in rotation.failure_reason
-    assert rotation.to_version.state == VersionState.UNUSED
-    org = credential.business_unit.organization.slug
-    page = client.get(f"/o/{org}/credentials/{credential.pk}/?tab=history").content.decode()
-    assert "The last rotation failed" in page and reason in page
-    assert f"/o/{org}/credentials/{credential.pk}/rotations/{rotation.pk}/retry/" in page
-    return rotation
 
 
 def test_it_prefills_the_public_fields_and_never_the_key(client, bob, carrier_api):
@@ -154,44 +146,15 @@ def test_it_refuses_bad_details_on_the_field_and_changes_nothing(
     assert client.get(_url(carrier_api, "confirm/")).status_code == 302  # no step 2
 
 
-def _refuse_retirement(condition_sqlite: str, condition_pg: str) -> None:
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                "CREATE FUNCTION keyturn_test_refuse() RETURNS trigger AS $$ BEGIN "
-                "RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql")
-            cursor.execute(
-                "CREATE TRIGGER keyturn_test_refuse BEFORE UPDATE ON "
-                f"credentials_credentialversion FOR EACH ROW WHEN ({condition_pg}) "
-                "EXECUTE FUNCTION keyturn_test_refuse()")
-        else:
-            cursor.execute(
-                "CREATE TRIGGER keyturn_test_refuse BEFORE UPDATE OF state ON "
-                f"credentials_credentialversion WHEN {condition_sqlite} "
-                "BEGIN SELECT RAISE(ABORT, 'injected failure'); END")
-
-
-def allow_retirement() -> None:
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("DROP TRIGGER IF EXISTS keyturn_test_refuse ON "
-                           "credentials_credentialversion")
-            cursor.execute("DROP FUNCTION IF EXISTS keyturn_test_refuse()")
-        else:
-            cursor.execute("DROP TRIGGER IF EXISTS keyturn_test_refuse")
-
-
 @pytest.fixture(params=["the switch", "every retirement"])
 def failing_retirement(request, db):
     """Makes the database refuse, in the middle of the switch and after the new version was
     written, to retire the current version; or to retire any version, so that even the
     rotation engine's record of the failure fails."""
     if request.param == "the switch":
-        _refuse_retirement("OLD.state = 'current' AND NEW.state = 'retired'",
-                           "OLD.state = 'current' AND NEW.state = 'retired'")
+        refuse_retirement("OLD.state = 'current' AND NEW.state = 'retired'")
     else:
-        _refuse_retirement("NEW.state IN ('retired', 'unused')",
-                           "NEW.state IN ('retired', 'unused')")
+        refuse_retirement("NEW.state IN ('retired', 'unused')")
     yield
     allow_retirement()
 
@@ -230,8 +193,7 @@ def test_it_rolls_the_rotation_back_when_the_rename_fails(client, bob, carrier_a
 
 def test_it_records_a_failed_migration_on_the_history_tab_for_a_retry(client, bob,
                                                                        carrier_api):
-    _refuse_retirement("OLD.state = 'current' AND NEW.state = 'retired'",
-                       "OLD.state = 'current' AND NEW.state = 'retired'")
+    refuse_retirement("OLD.state = 'current' AND NEW.state = 'retired'")
     client.force_login(bob)
     try:
         client.post(_url(carrier_api), _details(ec_pem()))

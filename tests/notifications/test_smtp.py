@@ -1,12 +1,8 @@
 """Reminder and rotation emails through a real SMTP server on loopback."""
 
-import email
-import email.policy
-import socket
 from datetime import timedelta
 
 import pytest
-from aiosmtpd.controller import Controller
 from django.utils import timezone
 
 from credentials.models import Kind
@@ -15,37 +11,13 @@ from credentials.sweep import sweep_run
 from notifications.models import Notification, NotificationState
 from notifications.services import NotificationError, recipients_for, reminder_opt_out_set
 from tests.factories import make_credential, make_user
-
-
-class Inbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
-        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.messages.append((envelope.rcpt_tos, parsed))
-        return "250 OK"
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.helpers import free_port
 
 
 @pytest.fixture
-def smtp(settings):
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    inbox.port = controller.port
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+def smtp(smtp_server, settings):
     settings.SITE_URL = "https://keyturn.example.com"
-    yield inbox
-    controller.stop()
+    return smtp_server
 
 
 def test_it_sends_a_multipart_reminder_with_an_absolute_link(smtp, unit, alice, time_machine):
@@ -72,7 +44,7 @@ def test_it_retries_an_email_the_server_refused(smtp, unit, alice, settings, tim
     now = timezone.now()
     time_machine.move_to(now, tick=False)
     make_credential(unit, Kind.SFTP_PASSWORD, expires_in=timedelta(days=6), actor=alice)
-    settings.EMAIL_PORT = _free_port()  # nobody listens there
+    settings.EMAIL_PORT = free_port()  # nobody listens there
     sweep_run(now=now)
     notification = Notification.objects.get()
     assert notification.state == NotificationState.FAILED

@@ -1,6 +1,6 @@
 import pytest
 from django.contrib.auth.hashers import make_password
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.test import override_settings
 from django.utils import timezone
 
@@ -11,7 +11,7 @@ from members.services import (
     membership_set_role,
     user_disable,
 )
-from organizations.models import Membership
+from organizations.models import Membership, User
 from organizations.roles import Role
 from tests.factories import PASSWORD, make_user
 
@@ -83,9 +83,15 @@ def test_it_lets_only_member_managers_remove_members(acme, alice, bob, vic):
     assert AuditEvent.objects.filter(action="member.remove").count() == 1
 
 
-def test_it_stores_the_viewers_time_zone(acme):
-    user = make_user("tokyo", acme, time_zone="Asia/Tokyo")
+def test_it_keeps_a_known_time_zone_per_user_and_refuses_an_unknown_one(db):
+    assert User.objects.create_user(username="newcomer").time_zone == "UTC"
+    user = make_user("tokyo", time_zone="Asia/Tokyo")
+    user.refresh_from_db()
     assert user.time_zone == "Asia/Tokyo"
+    user.time_zone = "Mars/Olympus_Mons"
+    with pytest.raises(ValidationError) as refused:
+        user.full_clean()
+    assert "is not a known time zone" in str(refused.value.message_dict["time_zone"])
 
 
 def test_it_ends_the_sessions_of_a_user_disabled_in_the_admin(client, alice, bob):

@@ -92,8 +92,6 @@ def test_it_shows_invitations_read_only_in_the_admin_without_the_token_hash(clie
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_it_lets_one_of_many_simultaneous_accepts_win_on_postgresql():
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL: threads cannot share the in-memory SQLite test database")
     acme = make_org("acme")
     alice = make_user("alice", acme, Role.OWNER)
     now = timezone.now()
@@ -101,12 +99,22 @@ def test_it_lets_one_of_many_simultaneous_accepts_win_on_postgresql():
                                  role=Role.MANAGER, actor=alice, now=now)
     users = [make_user(f"claimant{n}") for n in range(THREADS)]
     outcomes: list[str] = []
+    claims: list[int] = []  # the rows each claim of the invitation took: 1 won, 0 lost
     start = threading.Barrier(THREADS)
+
+    claim = f'UPDATE "{Invitation._meta.db_table}"'
+
+    def record_claim(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if sql.startswith(claim):
+            claims.append(context["cursor"].rowcount)
+        return result
 
     def accept(user) -> None:
         try:
-            start.wait()
-            invitation_accept(token_hash=invitation_token_hash(token), user=user, now=now)
+            start.wait(timeout=60)
+            with connection.execute_wrapper(record_claim):
+                invitation_accept(token_hash=invitation_token_hash(token), user=user, now=now)
             outcomes.append("joined")
         except InvitationError:
             outcomes.append("refused")
@@ -121,3 +129,5 @@ def test_it_lets_one_of_many_simultaneous_accepts_win_on_postgresql():
     assert sorted(outcomes) == ["joined"] + ["refused"] * (THREADS - 1)
     assert Membership.objects.filter(organization=acme, role=Role.MANAGER).count() == 1
     assert AuditEvent.objects.filter(action="invitation.accept").count() == 1
+    # The race happened: more than one found the link open and went to claim it at once.
+    assert claims.count(1) == 1 and claims.count(0) >= 1, claims

@@ -1,55 +1,15 @@
-"""Helpers for the portal's tests: a credential of every kind, each used by a connection, and
-the list of every page a signed-in user can open about a credential."""
+"""Fixtures of the portal's tests: a credential of every kind, each used by a connection."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 import pytest
-from django.urls import reverse
 from django.utils import timezone
 
 from credentials.models import Credential, Kind
 from credentials.rotation.requests import rotation_schedule
 from tests.factories import make_connection, make_credential, material_for
-
-
-def credential_pages(credential: Credential) -> list[str]:
-    """Every GET page about one credential (the Manage actions included)."""
-    org = credential.business_unit.organization.slug
-    pk = credential.pk
-    pages = [
-        reverse("credential_detail", args=[org, pk]),
-        reverse("credential_detail", args=[org, pk]) + "?tab=usage",
-        reverse("credential_detail", args=[org, pk]) + "?tab=history",
-        reverse("credential_edit", args=[org, pk]),
-        reverse("credential_rotate", args=[org, pk]),
-        reverse("credential_deactivate", args=[org, pk]),
-        reverse("credential_reactivate", args=[org, pk]),
-        reverse("credential_attach", args=[org, pk]),
-        reverse("unit_family", args=[org, credential.business_unit.slug, credential.family]),
-    ]
-    for rotation in credential.rotations.filter(state="scheduled"):
-        pages.append(reverse("rotation_cancel", args=[org, pk, rotation.pk]))
-    for connection in credential.connections.all():
-        pages.append(reverse("connection_edit", args=[org, connection.pk]))
-        pages.append(reverse("connection_detach", args=[org, connection.pk]))
-    return pages
-
-
-def organization_pages(org: str) -> list[str]:
-    return [
-        reverse("organization_overview", args=[org]),
-        reverse("unit_list", args=[org]),
-        reverse("credential_list", args=[org]),
-        reverse("credential_list", args=[org]) + "?status=expiring_soon&sort=expiry",
-        reverse("credential_new", args=[org]),
-        reverse("connection_list", args=[org]),
-        reverse("connection_create", args=[org]),
-        reverse("audit_list", args=[org]),
-        reverse("member_list", args=[org]),
-        *(reverse("credential_create", args=[org, kind]) for kind in Kind.values),
-    ]
 
 
 @pytest.fixture

@@ -21,8 +21,8 @@ from imports.services import pending_import_receive
 from members.services import invitation_create
 from organizations.models import Membership
 from tests.factories import make_connection, make_credential, material_for
-from tests.imports.conftest import api_key_content, ec_pem, seal
-from tests.portal.conftest import credential_pages, organization_pages
+from tests.imports.helpers import api_key_content, ec_pem, seal
+from tests.portal.helpers import credential_pages, organization_pages
 
 OK, FORBIDDEN, NOT_FOUND = 200, 403, 404
 
@@ -208,11 +208,14 @@ def test_it_puts_a_csrf_token_in_every_post_form(client, world, every_kind):
     client.force_login(world["users"]["alice"])
     pages = organization_pages("acme") + [p for c in every_kind.values()
                                           for p in credential_pages(c)]
+    post_forms = 0
     for url in pages:
         html = client.get(url).content.decode()
-        for form in re.findall(r"<form[^>]*>.*?</form>", html, flags=re.S):
-            if 'method="post"' in form:
+        for form in re.findall(r"<form[^>]*>.*?</form>", html, flags=re.S | re.I):
+            if re.search(r'method="post"', form, flags=re.I):
+                post_forms += 1
                 assert "csrfmiddlewaretoken" in form, (url, form[:200])
+    assert post_forms >= len(pages)  # every page has one at least: the sign-out form
 
 
 @pytest.mark.parametrize("username", ["alice", "vic"])

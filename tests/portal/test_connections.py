@@ -12,7 +12,7 @@ from audit.models import AuditEvent
 from credentials import crypto, network
 from credentials.models import Connection, ConnectionKind, Kind
 from tests.factories import make_connection, make_credential
-from tests.portal.test_credential_forms import _assert_refused
+from tests.portal.helpers import assert_refused
 
 
 def _form(**fields: object) -> dict[str, object]:
@@ -52,7 +52,7 @@ def test_it_refuses_a_credential_that_does_not_fit_the_connection(client, bob, u
     client.force_login(bob)
     response = client.post(reverse("connection_create", args=["acme"]),
                            _form(credential=str(certificate.pk)))
-    _assert_refused(response, "credential", "cannot use")
+    assert_refused(response, "credential", "cannot use")
     assert not Connection.objects.exists()
 
 
@@ -61,10 +61,10 @@ def test_it_refuses_another_organizations_credential_or_unit(client, bob, unit, 
     theirs = make_credential(globex.business_units.get(), actor=charlie)
     client.force_login(bob)
     url = reverse("connection_create", args=["acme"])
-    _assert_refused(client.post(url, _form(credential=str(theirs.pk))), "credential",
+    assert_refused(client.post(url, _form(credential=str(theirs.pk))), "credential",
                     "valid choice")
     other_unit = str(globex.business_units.get().pk)
-    _assert_refused(client.post(url, _form(business_unit=other_unit)), "business_unit",
+    assert_refused(client.post(url, _form(business_unit=other_unit)), "business_unit",
                     "valid choice")
     assert not Connection.objects.exists()
 
@@ -169,7 +169,7 @@ def test_it_refuses_a_bad_host_port_or_pin_on_its_field(client, bob, unit, field
     response = client.post(reverse("connection_create", args=["acme"]),
                            _form(**{"kind": "outbound_sftp", "hostname": "sftp.example.com",
                                     "port": "22", **fields}))
-    _assert_refused(response, field, words)
+    assert_refused(response, field, words)
     assert not Connection.objects.exists()
 
 

@@ -4,6 +4,7 @@ nothing."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
@@ -17,33 +18,12 @@ from credentials import crypto
 from credentials.models import Credential, Kind
 from credentials.services import version_secret
 from tests.factories import make_connection, make_credential, make_user
-
-COMMON = {"business_unit": "warehouse", "rotation_policy": "reminders", "lifetime_days": "180",
-          "notes": ""}
+from tests.portal.helpers import CREDENTIAL_FORM, assert_refused, form_errors
 
 
 def _create(client, kind: str, **data: object):
-    return client.post(reverse("credential_create", args=["acme", kind]), {**COMMON, **data})
-
-
-def _errors(response) -> dict[str, list[str]]:
-    errors: dict[str, list[str]] = {}
-    for name in ("details", "material_form", "form", "plan", "second"):
-        form = response.context.get(name) if response.context else None
-        if form is not None:
-            for field, messages in form.errors.items():
-                errors.setdefault(field, []).extend(messages)
-    return errors
-
-
-def _assert_refused(response, field: str, words: str) -> None:
-    assert response.status_code == 200
-    errors = _errors(response)
-    assert field in errors, errors
-    assert words in " ".join(errors[field])
-    html = response.content.decode()
-    row = html.split(f"field-{field}", 1)[1].split('<div class="form-row', 1)[0]
-    assert words in row  # shown on the field's own row
+    return client.post(reverse("credential_create", args=["acme", kind]),
+                       {**CREDENTIAL_FORM, **data})
 
 
 @pytest.fixture
@@ -89,7 +69,7 @@ def test_it_refuses_bad_sftp_password_input_on_the_field_and_creates_nothing(
         signed_in, globex, data, field, words):
     response = _create(signed_in, "sftp_password", **{"name": "Refused", "username": "ok-user",
                                                       **data})
-    _assert_refused(response, field, words)
+    assert_refused(response, field, words)
     assert not Credential.objects.exists()
     assert not AuditEvent.objects.filter(action="credential.create").exists()
 
@@ -120,7 +100,7 @@ def test_it_creates_an_sftp_key_generated_or_pasted_and_shows_its_fingerprint(si
 def test_it_refuses_a_key_that_is_not_a_key(signed_in):
     response = _create(signed_in, "sftp_key", name="Broken", username="k3", source="enter",
                        private_key="-----BEGIN OPENSSH PRIVATE KEY-----\nnope\n")
-    _assert_refused(response, "private_key", "could not be read")
+    assert_refused(response, "private_key", "could not be read")
     assert not Credential.objects.exists()
 
 
@@ -161,14 +141,14 @@ def test_it_refuses_bad_certificate_uploads(signed_in, files, field, words):
             "private_key": SimpleUploadedFile("key.pem", key_pem.encode())}
     if files != "missing":
         data["certificate"] = SimpleUploadedFile("cert.pem", cert_pem.encode())
-    _assert_refused(_create(signed_in, "as2_certificate", **data), field, words)
+    assert_refused(_create(signed_in, "as2_certificate", **data), field, words)
     assert not Credential.objects.exists()
 
 
 def test_it_refuses_a_generated_certificate_without_a_common_name(signed_in):
     response = _create(signed_in, "as2_certificate", name="No CN", source="generate",
                        common_name="")
-    _assert_refused(response, "common_name", "common name")
+    assert_refused(response, "common_name", "common name")
 
 
 def test_it_creates_an_api_client_secret_with_a_generated_secret(signed_in):
@@ -183,7 +163,7 @@ def test_it_creates_an_api_client_secret_with_a_generated_secret(signed_in):
 def test_it_refuses_a_bad_client_id(signed_in):
     response = _create(signed_in, "api_client_secret", name="Bad", client_id="a b",
                        source="generate")
-    _assert_refused(response, "client_id", "Client IDs")
+    assert_refused(response, "client_id", "Client IDs")
 
 
 def test_it_creates_an_api_key_from_client_id_key_id_and_pem(signed_in):
@@ -198,7 +178,7 @@ def test_it_creates_an_api_key_from_client_id_key_id_and_pem(signed_in):
 def test_it_refuses_an_api_key_with_a_bad_pem(signed_in):
     response = _create(signed_in, "api_key", name="Bad PEM", client_id="c-1", key_id="k-1",
                        source="enter", private_key="-----BEGIN PRIVATE KEY-----\nxx\n")
-    _assert_refused(response, "private_key", "could not be read")
+    assert_refused(response, "private_key", "could not be read")
     assert not Credential.objects.exists()
 
 
@@ -227,7 +207,7 @@ def test_it_refuses_an_edit_without_a_name_and_keeps_the_old_one(signed_in, unit
     credential = make_credential(unit, actor=bob, name="Kept")
     response = signed_in.post(reverse("credential_edit", args=["acme", credential.pk]), {
         "name": "  ", "rotation_policy": "reminders", "lifetime_days": "90"})
-    _assert_refused(response, "name", "required")
+    assert_refused(response, "name", "required")
     credential.refresh_from_db()
     assert credential.name == "Kept"
 
@@ -256,12 +236,12 @@ def test_it_never_sends_a_pasted_key_back_when_the_form_is_refused(signed_in):
     key_line = private_key.splitlines()[1]
     response = _create(signed_in, "sftp_key", name="Refused", username="bad user!",
                        source="enter", private_key=private_key)
-    _assert_refused(response, "username", "user name")
+    assert_refused(response, "username", "user name")
     assert key_line not in response.content.decode()
     pem = crypto.generate_pem_private_key()
     response = _create(signed_in, "api_key", name="Refused too", client_id="x",
                        key_id="k-1", source="enter", private_key=pem)
-    assert "client_id" in _errors(response)
+    assert "client_id" in form_errors(response)
     assert pem.splitlines()[1] not in response.content.decode()
 
 
@@ -278,24 +258,34 @@ def test_it_refuses_a_nul_in_a_secret_field_on_the_field_and_creates_nothing(
         signed_in, kind, field, data):
     response = _create(signed_in, kind, name="With NUL", source="enter",
                        **{**data, field: "a-long-enough-secret-\x00-with-more-characters"})
-    _assert_refused(response, field, "Null characters are not allowed")
+    assert_refused(response, field, "Null characters are not allowed")
     assert not Credential.objects.exists()
 
 
-@pytest.mark.parametrize(("kind", "field", "data"), SECRET_FIELDS)
+@pytest.mark.parametrize(("kind", "field", "data", "refusal"), [
+    (*SECRET_FIELDS[0], None),
+    (*SECRET_FIELDS[1], "Paste the whole private key"),
+    (*SECRET_FIELDS[2], None),
+    (*SECRET_FIELDS[3], "Paste a PEM private key"),
+])
 def test_it_never_fails_on_bytes_that_are_not_utf8_in_a_secret_field(signed_in, kind, field,
-                                                                     data):
+                                                                     data, refusal):
     # The UTF-8 form of a lone surrogate (a browser never sends it; a script may). Django
     # decodes form bodies with replacement characters, so no lone surrogate reaches the
-    # encryption: the answer is a refusal or a credential whose secret can be read back.
+    # encryption: a password or client secret is kept with the replacement character and
+    # reads back; a key that is no longer a key is refused on its field.
     body = "&".join(f"{name}={quote(value)}" for name, value in {
-        **COMMON, **data, "name": "Odd bytes", "source": "enter"}.items())
+        **CREDENTIAL_FORM, **data, "name": "Odd bytes", "source": "enter"}.items())
     body += f"&{field}=a-long-enough-secret-%ED%A0%80-with-more-characters"
     response = signed_in.post(reverse("credential_create", args=["acme", kind]), body,
                               content_type="application/x-www-form-urlencoded")
-    assert response.status_code in (200, 302)
-    for credential in Credential.objects.all():
-        assert "\ufffd" in version_secret(credential.versions.get())
+    if refusal:
+        assert_refused(response, field, refusal)
+        assert not Credential.objects.exists()
+    else:
+        assert response.status_code == 302
+        secret = version_secret(Credential.objects.get().versions.get())
+        assert re.fullmatch("a-long-enough-secret-\ufffd+-with-more-characters", secret)
 
 
 @pytest.mark.parametrize(("kind", "data"), [
@@ -305,7 +295,7 @@ def test_it_never_fails_on_bytes_that_are_not_utf8_in_a_secret_field(signed_in, 
 def test_it_refuses_a_colon_in_a_new_client_id(signed_in, kind, data):
     # HTTP Basic splits at the first colon: such an id could not authenticate unencoded.
     response = _create(signed_in, kind, name="Colon", client_id="partner:prod", **data)
-    _assert_refused(response, "client_id", "Client IDs are 3 to 200 letters, digits, . _ or -.")
+    assert_refused(response, "client_id", "Client IDs are 3 to 200 letters, digits, . _ or -.")
     assert not Credential.objects.exists()
 
 
@@ -366,7 +356,7 @@ def test_it_refuses_two_pasted_private_keys_on_the_field_and_stores_neither(sign
     first, second = crypto.generate_ssh_key()[0], crypto.generate_ssh_key()[0]
     response = _create(signed_in, "sftp_key", name="Two keys", username="k4", source="enter",
                        private_key=first + "\n" + second)
-    _assert_refused(response, "private_key", "holds 2 PEM blocks")
+    assert_refused(response, "private_key", "holds 2 PEM blocks")
     assert not Credential.objects.exists()
     html = response.content.decode()
     assert first.splitlines()[1] not in html and second.splitlines()[1] not in html

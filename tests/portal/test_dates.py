@@ -30,9 +30,13 @@ from tests.factories import (
     make_user,
     partner_certificate,
 )
-from tests.imports.conftest import PAYLOAD_PASSWORD, seal
-from tests.portal.conftest import credential_pages, organization_pages
-from tests.portal.test_credential_forms import COMMON, _assert_refused
+from tests.imports.helpers import PAYLOAD_PASSWORD, seal
+from tests.portal.helpers import (
+    CREDENTIAL_FORM,
+    assert_refused,
+    credential_pages,
+    organization_pages,
+)
 
 NOW = datetime(2030, 11, 20, 12, 0, tzinfo=UTC)
 # How LATEST (30 Dec 9999 00:00 UTC) reads in each zone: UTC+14, UTC-12, Berlin, UTC-11.
@@ -76,7 +80,7 @@ def test_it_accepts_a_partner_certificate_that_never_expires_and_shows_it_in_eve
         serialization.Encoding.DER)
     client.force_login(bob)
     response = client.post(reverse("credential_create", args=["acme", "as2_certificate"]), {
-        **COMMON, "name": "Forever partner", "source": "enter",
+        **CREDENTIAL_FORM, "name": "Forever partner", "source": "enter",
         "certificate": SimpleUploadedFile("partner.pem", cert_pem),
         "private_key": SimpleUploadedFile("partner.key", key_pem)})
     assert response.status_code == 302
@@ -122,9 +126,9 @@ def test_it_still_shows_an_end_date_stored_before_the_limit_existed(client, unit
 def test_it_refuses_an_expiry_past_the_last_day_on_its_field(client, acme, now, zone, typed):
     client.force_login(make_user("typist", acme, Role.MANAGER, time_zone=zone))
     response = client.post(reverse("credential_create", args=["acme", "sftp_password"]), {
-        **COMMON, "name": "Forever password", "username": "partner", "source": "generate",
+        **CREDENTIAL_FORM, "name": "Forever password", "username": "partner", "source": "generate",
         "valid_until": typed})
-    _assert_refused(response, "valid_until", "30 Dec 9999 00:00 UTC")
+    assert_refused(response, "valid_until", "30 Dec 9999 00:00 UTC")
     assert not Credential.objects.exists()
 
 
@@ -132,7 +136,7 @@ def test_it_accepts_an_expiry_on_the_last_day_and_shows_it_everywhere(client, ac
                                                                      viewers):
     client.force_login(viewers["Pacific/Kiritimati"])
     response = client.post(reverse("credential_create", args=["acme", "sftp_password"]), {
-        **COMMON, "name": "Last day", "username": "partner", "source": "generate",
+        **CREDENTIAL_FORM, "name": "Last day", "username": "partner", "source": "generate",
         "valid_until": "9999-12-30T14:00"})
     assert response.status_code == 302
     credential = Credential.objects.get(name="Last day")
@@ -161,7 +165,7 @@ def test_it_refuses_a_rotation_time_out_of_range_on_step_one(client, berta, unit
     for step in ("1", "2"):
         response = client.post(reverse("credential_rotate", args=["acme", credential.pk]), {
             "step": step, "method": "new", **plan, "username": "partner", "source": "generate"})
-        _assert_refused(response, field, "30 Dec 9999 00:00 UTC")
+        assert_refused(response, field, "30 Dec 9999 00:00 UTC")
         assert "Step 1 of 2" in response.content.decode()
     assert not Rotation.objects.exists()
 

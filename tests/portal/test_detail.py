@@ -18,7 +18,7 @@ from credentials.rotation.requests import rotation_rotate_now, rotation_schedule
 from credentials.services import credential_set_active, secret_reveal, version_secret
 from notifications.models import Milestone, Notification
 from tests.factories import make_connection, make_credential, make_user, material_for
-from tests.portal.conftest import credential_pages, organization_pages
+from tests.portal.helpers import credential_pages, organization_pages
 
 
 def _detail(client, credential, tab: str = "") -> str:

@@ -14,7 +14,7 @@ from credentials.models import Credential, CredentialVersion, Kind, Rotation, Ro
 from credentials.rotation.requests import rotation_schedule
 from credentials.services import version_secret
 from tests.factories import make_connection, make_credential, make_user, material_for
-from tests.portal.test_credential_forms import _assert_refused
+from tests.portal.helpers import assert_refused
 
 NOW = datetime(2030, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -111,7 +111,7 @@ def test_it_swaps_in_another_credential_only_on_a_schedule(client, berta, creden
     make_credential(unit, Kind.SFTP_KEY, actor=alice, name="A key")  # not the same kind
     client.force_login(berta)
     refused = _rotate(client, credential, "1", method="swap", timing="immediate")
-    _assert_refused(refused, "timing", "can only be scheduled")
+    assert_refused(refused, "timing", "can only be scheduled")
     plan = {"method": "swap", "timing": "scheduled", "starts_at": "2030-12-01T10:00",
             "overlap_ends_at": "2030-12-03T10:00"}
     html = _rotate(client, credential, "1", **plan).content.decode()
@@ -132,7 +132,7 @@ def test_it_swaps_in_another_credential_only_on_a_schedule(client, berta, creden
 def test_it_refuses_a_bad_plan_on_its_field(client, berta, credential, plan, field, words):
     client.force_login(berta)
     before = _state(credential)
-    _assert_refused(_rotate(client, credential, "1", method="new", **plan), field, words)
+    assert_refused(_rotate(client, credential, "1", method="new", **plan), field, words)
     assert _state(credential) == before
 
 
@@ -149,7 +149,7 @@ def test_it_refuses_a_time_in_the_past_on_step_one_before_the_material_is_entere
         client, berta, credential, plan, field, words):
     client.force_login(berta)
     response = _rotate(client, credential, "1", method="new", **plan)
-    _assert_refused(response, field, words)
+    assert_refused(response, field, words)
     html = response.content.decode()
     assert "Step 1 of 2" in html and "starts working at" not in html
     assert Rotation.objects.count() == 0
@@ -168,7 +168,7 @@ def test_it_turns_a_refusal_of_the_engine_into_an_error_on_the_plan_and_changes_
     before = _state(credential)
     response = _rotate(client, credential, "2", method="new", **plan, username="partner",
                        source="generate")
-    _assert_refused(response, field, words)
+    assert_refused(response, field, words)
     assert "Step 1 of 2" in response.content.decode()
     assert _state(credential) == before
 
@@ -178,7 +178,7 @@ def test_it_refuses_bad_material_on_its_field_and_changes_nothing(client, berta,
     before = _state(credential)
     response = _rotate(client, credential, "2", method="new", timing="immediate",
                        username="partner", source="enter", password="short")
-    _assert_refused(response, "password", "at least 12")
+    assert_refused(response, "password", "at least 12")
     assert "Step 2 of 2" in response.content.decode()
     assert 'value="short"' not in response.content.decode()  # never echoed back
     assert _state(credential) == before
@@ -296,7 +296,7 @@ def test_it_keeps_a_colon_client_id_from_before_the_rule_and_refuses_a_new_one(
     before = _state(credential)
     other = client.post(reverse("credential_rotate", args=["acme", credential.pk]),
                         {**step2, "client_id": "partner:test"})
-    _assert_refused(other, "client_id", "Client IDs are")
+    assert_refused(other, "client_id", "Client IDs are")
     assert _state(credential) == before
     kept = client.post(reverse("credential_rotate", args=["acme", credential.pk]),
                        {**step2, "client_id": "partner:prod"})

@@ -18,6 +18,7 @@ from sftpd import client as sftp_client
 from sftpd.client import Outcome, connection_test
 from sftpd.services import host_key_create
 from tests.factories import make_connection, make_credential
+from tests.helpers import free_port
 from tests.sftpd.helpers import password_of, start_server, username_of
 
 
@@ -151,14 +152,12 @@ def test_it_tests_a_given_version_before_the_switch(sftp_server, partner_credent
 
 
 def test_it_reports_a_refused_connection(transactional_db, partner_credential, alice):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        free_port = probe.getsockname()[1]
-    connection = outbound(partner_credential, alice, None, port=free_port)
+    port = free_port()
+    connection = outbound(partner_credential, alice, None, port=port)
     result = connection_test(connection=connection, actor=alice)
     assert result.outcome == Outcome.REFUSED
     assert result.message == (f"Connection refused: nothing accepts connections on "
-                              f"127.0.0.1:{free_port}.")
+                              f"127.0.0.1:{port}.")
 
 
 def test_it_reports_a_timeout_when_the_server_stays_silent(
