@@ -1,5 +1,5 @@
-"""The JSON side of HTTP: error answers, request bodies, and the per-route method dispatch
-that keeps every answer of the API JSON (404 and 405 included)."""
+"""The JSON side of HTTP: the requests handlers get, error answers, request bodies, and the
+per-route method dispatch that keeps every answer of the API JSON (404 and 405 included)."""
 
 from __future__ import annotations
 
@@ -10,16 +10,33 @@ from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import URLPattern, path
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from credentials.material import json_text_refusal
 
+from .models import ApiKey
 from .schema import ValidationFailed
 
 MAX_BODY_BYTES = 64 * 1024
 JSON_TYPES = ("application/json",)
 
 Handler = Callable[..., HttpResponse]
+
+
+class ApiRequest(HttpRequest):
+    """A request as `endpoint` hands it to a handler. A type only (Django builds the request
+    and `endpoint` sets what is declared here), as healthchecks' hc.api.decorators does."""
+
+    # When the request arrived: the one `now` of every decision the request leads to (which
+    # version works, when an old secret stops), however long it waits for a lock.
+    arrived_at: datetime
+
+
+class ApiKeyRequest(ApiRequest):
+    """A request that api.decorators.api_key_required let through."""
+
+    api_key: ApiKey  # the key it was made with: not revoked, of the organization it acts in
 
 
 class ApiError(Exception):
@@ -112,7 +129,8 @@ def endpoint(route: str, name: str, **handlers: Handler) -> URLPattern:
     allowed = ", ".join(sorted(handlers))
 
     @csrf_exempt  # authenticated by headers, never by the session cookie
-    def dispatch(request: HttpRequest, **kwargs: Any) -> HttpResponse:
+    def dispatch(request: ApiRequest, **kwargs: Any) -> HttpResponse:
+        request.arrived_at = timezone.now()
         handler = handlers.get(request.method or "")
         if handler is None:
             response: HttpResponse = json_error(

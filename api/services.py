@@ -13,7 +13,6 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
-from django.http import HttpRequest
 
 from audit.services import audit_record
 from credentials import crypto
@@ -38,7 +37,7 @@ from credentials.services import (
     version_secret,
     version_summary,
 )
-from organizations.access import SYSTEM, Actor, client_ip, user_of
+from organizations.access import SYSTEM, Actor, user_of
 from organizations.models import BusinessUnit, Organization
 
 from . import selectors
@@ -102,14 +101,14 @@ def api_key_revoke(
 
 @transaction.atomic
 def api_key_record_use(
-    *, api_key: ApiKey, request: HttpRequest, status: int, now: datetime
+    *, api_key: ApiKey, method: str, path: str, status: int, source_ip: str | None,
+    now: datetime,
 ) -> None:
     """Every request made with a key is audited (method, path, answer) and dates the key."""
     ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
     audit_record(
         action="api_key.use", actor=SYSTEM, organization=api_key.organization, target=api_key,
-        source_ip=client_ip(request),
-        details={"method": request.method, "path": request.path, "status": status},
+        source_ip=source_ip, details={"method": method, "path": path, "status": status},
     )
 
 
