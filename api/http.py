@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -123,9 +124,19 @@ def respond(handler: Handler, request: HttpRequest, **kwargs: Any) -> HttpRespon
         return json_error(404, "not_found", "No such object.")
 
 
-def endpoint(route: str, name: str, **handlers: Handler) -> URLPattern:
-    """A route of the API: one handler per method, JSON 405 for the others. Handlers carry
-    their OpenAPI operation (api.schema.documented); api/openapi.py walks these routes."""
+@dataclass(frozen=True)
+class Route:
+    """A route of the API: its path (Django syntax), URL name, and one handler per method.
+    Handlers carry their OpenAPI operation (api.schema.documented)."""
+
+    path: str
+    name: str
+    handlers: Mapping[str, Handler]
+
+
+def endpoint(route: Route) -> URLPattern:
+    """Serves a route: each method by its handler, JSON 405 for the others."""
+    handlers = dict(route.handlers)
     allowed = ", ".join(sorted(handlers))
 
     @csrf_exempt  # authenticated by headers, never by the session cookie
@@ -143,6 +154,7 @@ def endpoint(route: str, name: str, **handlers: Handler) -> URLPattern:
         response.headers.setdefault("Cache-Control", "no-store")
         return response
 
+    # What the URL resolver serves, for the tests that compare it with the document.
     dispatch.handlers = handlers  # type: ignore[attr-defined]
-    dispatch.__name__ = f"api_{name}"
-    return path(route, dispatch, name=name)
+    dispatch.__name__ = f"api_{route.name}"
+    return path(route.path, dispatch, name=route.name)

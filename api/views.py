@@ -371,16 +371,3 @@ def api_credential_read(request: ApiKeyRequest, id: str) -> HttpResponse:
     return JsonResponse(s.api_credential_out(
         _one(request, id, selectors.API_KINDS), request.arrived_at
     ))
-
-
-# --- The document --------------------------------------------------------------------------
-
-
-@documented(Operation(
-    operation_id="openapi", summary="This OpenAPI document", tags=("Meta",),
-    responses={200: Response("The OpenAPI 3 document of this API.", s.OPENAPI_DOCUMENT)},
-))
-def openapi_json(request: ApiRequest) -> HttpResponse:
-    from .openapi import openapi_document
-
-    return JsonResponse(openapi_document())
