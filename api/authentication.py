@@ -160,7 +160,8 @@ def client_version_verify(
     if client_id and len(client_id) <= MAX_CLIENT_ID_LENGTH and not text_refusal(client_id):
         candidates = list(selectors.client_versions(client_id=client_id, now=now))
     matched = None
-    for version in candidates or [None]:
+    tried: list[CredentialVersion | None] = [*candidates] or [None]
+    for version in tried:
         digest = version.secret_digest if version is not None else _NO_DIGEST
         # Every form of the secret is compared (no short cut), each in constant time.
         matches = [crypto.digests_match(digest or _NO_DIGEST, secret) for secret in secrets]

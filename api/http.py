@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import URLPattern, path
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
+from credentials.errors import CredentialError, RotationError
 from credentials.material import json_text_refusal
 
 from .models import ApiKey
@@ -113,7 +115,15 @@ def json_body(request: HttpRequest) -> Any:
 
 
 def respond(handler: Handler, request: HttpRequest, **kwargs: Any) -> HttpResponse:
-    """Runs a handler, turning the errors it raises into their JSON answers."""
+    """Runs a handler, turning the errors it or the services raise into their JSON answers:
+    the domain's errors know no HTTP, so their statuses are decided here, once.
+
+    - a CredentialError naming a field refuses what was sent: 400 with that field's message;
+    - a RotationError, or a CredentialError naming no field, is the credential's state
+      refusing the change (deactivated, a rotation already scheduled) or a rotation that
+      failed (recorded for a retry): 409;
+    - PermissionDenied, which a view that looked the object up in the key's organization
+      never meets: 403."""
     try:
         return handler(request, **kwargs)
     except ApiError as exc:
@@ -122,6 +132,12 @@ def respond(handler: Handler, request: HttpRequest, **kwargs: Any) -> HttpRespon
         return validation_error(exc.errors)
     except Http404:
         return json_error(404, "not_found", "No such object.")
+    except CredentialError as exc:
+        if exc.field is None or isinstance(exc, RotationError):
+            return json_error(409, "conflict", str(exc))
+        return validation_error({exc.field: [str(exc)]})
+    except PermissionDenied:
+        return json_error(403, "forbidden", "This API key may not do that.")
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """The JSON endpoints. Thin: authenticate, check the input against its shape, call one
-service or selector, answer. Each handler carries its OpenAPI operation."""
+service or selector, answer. Each handler carries its OpenAPI operation; the errors services
+raise become their answers in api.http.respond."""
 
 from __future__ import annotations
 
@@ -218,6 +219,14 @@ def _one(request: ApiKeyRequest, id: str, kinds: tuple[str, ...]) -> Credential:
     return credential
 
 
+def _sftp_fields(cleaned: dict[str, Any]) -> services.SftpFields:
+    return services.SftpFields(
+        hostname=cleaned["hostname"], port=cleaned["port"], user=cleaned["user"],
+        auth_type=cleaned["auth_type"], password=cleaned.get("password", ""),
+        private_key=cleaned.get("private_key", ""),
+    )
+
+
 def _sftp_answer(request: ApiKeyRequest, credential: Credential,
                  status: int = 200) -> JsonResponse:
     fresh = _one(request, str(credential.pk), selectors.SFTP_KINDS)
@@ -256,7 +265,7 @@ def sftp_credentials_create(request: ApiKeyRequest) -> HttpResponse:
     unit = _unit(_organization(request), cleaned.get("business_unit"), required=True)
     assert unit is not None
     credential = services.sftp_credential_create(
-        business_unit=unit, fields=services.sftp_fields(cleaned), api_key=request.api_key,
+        business_unit=unit, fields=_sftp_fields(cleaned), api_key=request.api_key,
         source_ip=client_ip(request), now=request.arrived_at,
     )
     response = _sftp_answer(request, credential, status=201)
@@ -295,13 +304,10 @@ def sftp_credential_read(request: ApiKeyRequest, id: str) -> HttpResponse:
 def sftp_credential_update(request: ApiKeyRequest, id: str) -> HttpResponse:
     credential = _one(request, id, selectors.SFTP_KINDS)
     cleaned = s.SFTP_UPDATE.clean(json_body(request))
-    try:
-        credential = services.sftp_credential_update(
-            credential=credential, fields=services.sftp_fields(cleaned), api_key=request.api_key,
-            source_ip=client_ip(request), now=request.arrived_at,
-        )
-    except services.SftpConflict as exc:
-        raise ApiError(409, "conflict", str(exc)) from None
+    credential = services.sftp_credential_update(
+        credential=credential, fields=_sftp_fields(cleaned), api_key=request.api_key,
+        source_ip=client_ip(request), now=request.arrived_at,
+    )
     return _sftp_answer(request, credential)
 
 

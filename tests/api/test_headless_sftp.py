@@ -12,9 +12,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from api.models import ApiKey
+from api.services import SftpFields, sftp_credential_update
 from audit.models import AuditEvent
 from credentials import crypto
 from credentials import material as m
+from credentials.errors import CredentialError
 from credentials.models import Connection, ConnectionKind, Credential, Kind, VersionState
 from credentials.rotation.requests import rotation_schedule
 from credentials.services import current_version, version_secret
@@ -229,9 +232,30 @@ def test_it_switches_auth_type_only_with_a_key_and_keeps_the_id(client, acme_key
     assert (switched.json()["auth_type"], switched.json()["key_fingerprint"]) == (
         "KEY", info.fingerprint)
     assert Credential.objects.get(pk=created["id"]).kind == Kind.SFTP_KEY
+    # The kind switched with the version, in the rotation's switch (credentials.rotation).
+    complete = AuditEvent.objects.get(action="rotation.complete", target_id=created["id"])
+    assert complete.details["kind"] == {"from": Kind.SFTP_PASSWORD, "to": Kind.SFTP_KEY}
     # A key credential keeps its key when later updates omit it.
     kept = _send(client, acme_key, "put", url, _body(auth_type="KEY", password="", port=23))
     assert kept.json()["key_fingerprint"] == info.fingerprint
+
+
+def test_its_service_refuses_with_domain_errors_naming_the_field(acme_key, unit):
+    """The service knows no HTTP: it raises CredentialError naming the field, and
+    api.http.respond answers 400 with it (the view tests above see the answers)."""
+    credential = make_credential(unit, Kind.SFTP_PASSWORD, name="Drop box")
+    api_key = ApiKey.objects.get()
+    before = _snapshot(credential.pk)
+    for fields, field in ((SftpFields("h.example", 22, "u", "KEY"), "private_key"),
+                          (SftpFields("h.example", 22, "u", "KEY", private_key=BROKEN_KEY),
+                           "private_key"),
+                          (SftpFields("h.example", 22, "u", "PASSWORD", password="short"),
+                           "password")):
+        with pytest.raises(CredentialError) as refused:
+            sftp_credential_update(credential=credential, fields=fields, api_key=api_key,
+                                   now=timezone.now())
+        assert refused.value.field == field
+    assert _snapshot(credential.pk) == before
 
 
 def test_it_answers_409_and_changes_nothing_when_a_rotation_is_already_scheduled(

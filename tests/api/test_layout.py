@@ -28,3 +28,20 @@ def test_it_imports_nothing_inside_a_function():
         for imports in [_imports_inside_functions(path.read_text())] if imports
     }
     assert hidden == {}
+
+
+def _modules_imported(source: str) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom):
+            found.add("." * node.level + (node.module or ""))
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+    return found
+
+
+def test_its_services_and_selectors_know_no_http():
+    """Services take values and raise domain errors; api.http.respond decides the answers."""
+    for name in ("services.py", "selectors.py"):
+        imported = _modules_imported((API_DIR / name).read_text())
+        assert not imported & {"django.http", ".http", ".schema", ".shapes", ".views"}, name
