@@ -1,6 +1,8 @@
 """Writes of the API app: API keys, token issue with activation on first use, the
 new-credentials retrieval with its rate limit, and the headless SFTP credentials (which
-orchestrate the credentials services: one transaction each, audited in it)."""
+orchestrate the credentials services: one transaction each, audited in it, acting as the
+request's API key: ApiKey.actor). They know no HTTP: they take values and raise the domain's
+errors (credentials.errors, PermissionDenied), which api.http.respond answers."""
 
 from __future__ import annotations
 
@@ -37,8 +39,9 @@ from credentials.services import (
     version_secret,
     version_summary,
 )
-from organizations.access import SYSTEM, Actor, user_of
+from organizations.access import SYSTEM, Actor, require_perm, user_of
 from organizations.models import BusinessUnit, Organization
+from organizations.roles import Perm
 
 from . import selectors
 from .authentication import ClientCredentials, access_token_issue, client_version_verify
@@ -57,6 +60,7 @@ def api_key_create(
     now: datetime,
 ) -> tuple[ApiKey, str]:
     """A new key: (the row, the key itself). The key is not kept; show it once."""
+    require_perm(actor, organization, Perm.MANAGE_API_KEYS)
     name = name.strip()
     if not name or len(name) > 100:
         raise ApiKeyError("Give the key a name of 1 to 100 characters.")
@@ -85,6 +89,7 @@ def api_key_revoke(
     *, api_key: ApiKey, actor: Actor, source_ip: str | None = None, now: datetime
 ) -> bool:
     """Revokes a key from `now` on. Returns False (changing nothing) if it already was."""
+    require_perm(actor, api_key.organization, Perm.MANAGE_API_KEYS)
     changed = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
         revoked_at=now, revoked_by=user_of(actor)
     )
@@ -106,13 +111,15 @@ def api_key_record_use(
     """Every request made with a key is audited (method, path, answer) and dates the key."""
     ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
     audit_record(
-        action="api_key.use", actor=SYSTEM, organization=api_key.organization, target=api_key,
+        action="api_key.use", actor=api_key.actor, organization=api_key.organization,
+        target=api_key,
         source_ip=source_ip, details={"method": method, "path": path, "status": status},
     )
 
 
 def _via(api_key: ApiKey) -> dict[str, str]:
-    """How audit events of API-key requests name who acted (their actor is the system)."""
+    """The key's name and prefix in the details of the API's own events, as they were before
+    the key became their actor (ApiKey.actor); the audit log shows them."""
     return {"api_key": api_key.name, "api_key_prefix": api_key.prefix}
 
 
@@ -273,10 +280,11 @@ def sftp_credential_create(
         raise CredentialError(f"This field is required when auth_type is {fields.auth_type}.",
                               field=fields.secret_field)
     material = _sftp_material(fields, secret=fields.secret)
+    actor = api_key.actor
     with transaction.atomic():
         credential = credential_create(
             business_unit=business_unit, kind=material.kind, name=_sftp_name(fields),
-            material=material, valid_until=None, actor=SYSTEM, source_ip=source_ip, now=now,
+            material=material, valid_until=None, actor=actor, source_ip=source_ip, now=now,
         )
         connection_save(
             connection=Connection(
@@ -284,10 +292,10 @@ def sftp_credential_create(
                 kind=ConnectionKind.OUTBOUND_SFTP, credential=credential,
                 hostname=fields.hostname, port=fields.port,
             ),
-            actor=SYSTEM, source_ip=source_ip,
+            actor=actor, source_ip=source_ip,
         )
         audit_record(
-            action="api.sftp_credential.create", actor=SYSTEM,
+            action="api.sftp_credential.create", actor=actor,
             organization=business_unit.organization, target=credential, source_ip=source_ip,
             details=_via(api_key),
         )
@@ -315,6 +323,7 @@ def sftp_credential_update(
     secret keeps the existing one; switching auth_type needs the new type's secret. A refusal
     changes nothing."""
     credential = _with_organization(credential)
+    require_perm(api_key.actor, credential.business_unit.organization, credential.manage_perm)
     change = _sftp_change(credential, fields)
 
     def apply(locked: Credential) -> None:
@@ -325,7 +334,8 @@ def sftp_credential_update(
             apply(credential_lock(credential))
     else:
         rotation_rotate_now(
-            credential=credential, material=change.material, actor=SYSTEM, source_ip=source_ip,
+            credential=credential, material=change.material, actor=api_key.actor,
+            source_ip=source_ip,
             reason=f"Changed through the headless API with the key {api_key.name}",
             now=now, with_switch=apply,
         )
@@ -376,19 +386,20 @@ def _sftp_apply(credential: Credential, fields: SftpFields, change: _SftpChange,
                 api_key: ApiKey, source_ip: str | None) -> None:
     """The rest of a PUT, with the credential locked (in the rotation's switch when there is
     one): host and port on the connection, the derived name, and one audit event."""
-    changed = change.rotated + _sftp_connection_sync(credential, fields, source_ip)
+    changed = change.rotated + _sftp_connection_sync(credential, fields, api_key.actor,
+                                                     source_ip)
     if change.rename and credential.name != _sftp_name(fields):
         credential.name = _sftp_name(fields)
         credential.save(update_fields=["name"])
     if changed:
         audit_record(
-            action="api.sftp_credential.update", actor=SYSTEM,
+            action="api.sftp_credential.update", actor=api_key.actor,
             organization=credential.business_unit.organization, target=credential,
             source_ip=source_ip, details={**_via(api_key), "changed": changed},
         )
 
 
-def _sftp_connection_sync(credential: Credential, fields: SftpFields,
+def _sftp_connection_sync(credential: Credential, fields: SftpFields, actor: Actor,
                           source_ip: str | None) -> list[str]:
     connection = selectors.outbound_sftp_connection(credential)
     if connection is None:
@@ -402,7 +413,7 @@ def _sftp_connection_sync(credential: Credential, fields: SftpFields,
     if changed or connection._state.adding:
         connection.hostname, connection.port = fields.hostname, fields.port
         connection.name = _connection_name(fields)
-        connection_save(connection=connection, actor=SYSTEM, source_ip=source_ip)
+        connection_save(connection=connection, actor=actor, source_ip=source_ip)
     return changed
 
 
@@ -412,17 +423,18 @@ def sftp_credential_deactivate(
     """DELETE deactivates: the credential and its connections stop working, its versions and
     audit trail stay (an owner can reactivate it in the portal). Repeating it changes
     nothing."""
+    actor = api_key.actor
     with transaction.atomic():
         credential = credential_lock(credential)
         was_active = credential.is_active
-        credential_set_active(credential=credential, active=False, actor=SYSTEM,
+        credential_set_active(credential=credential, active=False, actor=actor,
                               source_ip=source_ip)
         for connection in credential.connections.filter(is_active=True):
             connection.is_active = False
-            connection_save(connection=connection, actor=SYSTEM, source_ip=source_ip)
+            connection_save(connection=connection, actor=actor, source_ip=source_ip)
         if was_active:
             audit_record(
-                action="api.sftp_credential.deactivate", actor=SYSTEM,
+                action="api.sftp_credential.deactivate", actor=actor,
                 organization=credential.business_unit.organization, target=credential,
                 source_ip=source_ip, details=_via(api_key),
             )
