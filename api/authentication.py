@@ -17,25 +17,22 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import wraps
 from typing import Any
 from urllib.parse import unquote_plus
 
 from django.core import signing
 from django.core.exceptions import TooManyFieldsSent
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 from django.http.multipartparser import MultiPartParserError
-from django.utils import timezone
 
 from credentials import crypto
 from credentials.material import MAX_CLIENT_ID_LENGTH, text_refusal
 from credentials.models import CredentialVersion, Kind, VersionState
 
 from . import selectors
-from .http import ApiError, body_bytes, json_body, json_error, respond
+from .http import ApiError, body_bytes, json_body
 from .models import ApiKey
 from .schema import ValidationFailed
 from .shapes import TOKEN_REQUEST
@@ -163,7 +160,8 @@ def client_version_verify(
     if client_id and len(client_id) <= MAX_CLIENT_ID_LENGTH and not text_refusal(client_id):
         candidates = list(selectors.client_versions(client_id=client_id, now=now))
     matched = None
-    for version in candidates or [None]:
+    tried: list[CredentialVersion | None] = [*candidates] or [None]
+    for version in tried:
         digest = version.secret_digest if version is not None else _NO_DIGEST
         # Every form of the secret is compared (no short cut), each in constant time.
         matches = [crypto.digests_match(digest or _NO_DIGEST, secret) for secret in secrets]
@@ -235,35 +233,3 @@ def api_key_check(raw_key: str | None) -> ApiKey | None:
     digest = api_key.key_digest if api_key is not None else _NO_DIGEST
     matches = crypto.digests_match(digest, raw_key or "")
     return api_key if matches and api_key is not None else None
-
-
-def api_key_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Authenticates by API key (401 otherwise), sets request.api_key and request.arrived_at,
-    and records every use of a key (audit event, last_used_at) with the answer's status."""
-    from .services import api_key_record_use
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, **kwargs: Any) -> HttpResponse:
-        now = timezone.now()
-        request.arrived_at = now  # type: ignore[attr-defined]
-        api_key = api_key_check(api_key_from_request(request))
-        challenge = {"WWW-Authenticate": BEARER_CHALLENGE}
-        if api_key is None:
-            return json_error(401, "invalid_api_key",
-                              f"Send a valid API key in the {API_KEY_HEADER} header.", challenge)
-        if api_key.is_revoked:
-            response: HttpResponse = json_error(401, "revoked_api_key",
-                                                "This API key has been revoked.", challenge)
-        else:
-            request.api_key = api_key  # type: ignore[attr-defined]
-            try:
-                response = respond(view, request, **kwargs)
-            except Exception:
-                api_key_record_use(api_key=api_key, request=request, status=500, now=now)
-                raise
-        api_key_record_use(api_key=api_key, request=request, status=response.status_code,
-                           now=now)
-        return response
-
-    return wrapper
-

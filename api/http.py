@@ -1,25 +1,45 @@
-"""The JSON side of HTTP: error answers, request bodies, and the per-route method dispatch
-that keeps every answer of the API JSON (404 and 405 included)."""
+"""The JSON side of HTTP: the requests handlers get, error answers, request bodies, and the
+per-route method dispatch that keeps every answer of the API JSON (404 and 405 included)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import URLPattern, path
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
+from credentials.errors import CredentialError, RotationError
 from credentials.material import json_text_refusal
 
+from .models import ApiKey
 from .schema import ValidationFailed
 
 MAX_BODY_BYTES = 64 * 1024
 JSON_TYPES = ("application/json",)
 
 Handler = Callable[..., HttpResponse]
+
+
+class ApiRequest(HttpRequest):
+    """A request as `endpoint` hands it to a handler. A type only (Django builds the request
+    and `endpoint` sets what is declared here), as healthchecks' hc.api.decorators does."""
+
+    # When the request arrived: the one `now` of every decision the request leads to (which
+    # version works, when an old secret stops), however long it waits for a lock.
+    arrived_at: datetime
+
+
+class ApiKeyRequest(ApiRequest):
+    """A request that api.decorators.api_key_required let through."""
+
+    api_key: ApiKey  # the key it was made with: not revoked, of the organization it acts in
 
 
 class ApiError(Exception):
@@ -95,7 +115,15 @@ def json_body(request: HttpRequest) -> Any:
 
 
 def respond(handler: Handler, request: HttpRequest, **kwargs: Any) -> HttpResponse:
-    """Runs a handler, turning the errors it raises into their JSON answers."""
+    """Runs a handler, turning the errors it or the services raise into their JSON answers:
+    the domain's errors know no HTTP, so their statuses are decided here, once.
+
+    - a CredentialError naming a field refuses what was sent: 400 with that field's message;
+    - a RotationError, or a CredentialError naming no field, is the credential's state
+      refusing the change (deactivated, a rotation already scheduled) or a rotation that
+      failed (recorded for a retry): 409;
+    - PermissionDenied, which a view that looked the object up in the key's organization
+      never meets: 403."""
     try:
         return handler(request, **kwargs)
     except ApiError as exc:
@@ -104,15 +132,32 @@ def respond(handler: Handler, request: HttpRequest, **kwargs: Any) -> HttpRespon
         return validation_error(exc.errors)
     except Http404:
         return json_error(404, "not_found", "No such object.")
+    except CredentialError as exc:
+        if exc.field is None or isinstance(exc, RotationError):
+            return json_error(409, "conflict", str(exc))
+        return validation_error({exc.field: [str(exc)]})
+    except PermissionDenied:
+        return json_error(403, "forbidden", "This API key may not do that.")
 
 
-def endpoint(route: str, name: str, **handlers: Handler) -> URLPattern:
-    """A route of the API: one handler per method, JSON 405 for the others. Handlers carry
-    their OpenAPI operation (api.schema.documented); api/openapi.py walks these routes."""
+@dataclass(frozen=True)
+class Route:
+    """A route of the API: its path (Django syntax), URL name, and one handler per method.
+    Handlers carry their OpenAPI operation (api.schema.documented)."""
+
+    path: str
+    name: str
+    handlers: Mapping[str, Handler]
+
+
+def endpoint(route: Route) -> URLPattern:
+    """Serves a route: each method by its handler, JSON 405 for the others."""
+    handlers = dict(route.handlers)
     allowed = ", ".join(sorted(handlers))
 
     @csrf_exempt  # authenticated by headers, never by the session cookie
-    def dispatch(request: HttpRequest, **kwargs: Any) -> HttpResponse:
+    def dispatch(request: ApiRequest, **kwargs: Any) -> HttpResponse:
+        request.arrived_at = timezone.now()
         handler = handlers.get(request.method or "")
         if handler is None:
             response: HttpResponse = json_error(
@@ -125,6 +170,7 @@ def endpoint(route: str, name: str, **handlers: Handler) -> URLPattern:
         response.headers.setdefault("Cache-Control", "no-store")
         return response
 
+    # What the URL resolver serves, for the tests that compare it with the document.
     dispatch.handlers = handlers  # type: ignore[attr-defined]
-    dispatch.__name__ = f"api_{name}"
-    return path(route, dispatch, name=name)
+    dispatch.__name__ = f"api_{route.name}"
+    return path(route.path, dispatch, name=route.name)

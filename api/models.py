@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from organizations.access import SystemActor
 from organizations.models import Organization, User
 
 
@@ -74,6 +75,13 @@ class ApiKey(models.Model):
     @property
     def display_prefix(self) -> str:
         return f"kt_{self.prefix}_…"
+
+    @property
+    def actor(self) -> SystemActor:
+        """Who acts in a request made with this key: Keyturn on the key's behalf, in its
+        organization only, named in the audit trail by the key's name and prefix."""
+        return SystemActor(label=f'API key "{self.name}" (kt_{self.prefix})',
+                           organization_id=self.organization_id)
 
 
 class RateLimitHit(models.Model):

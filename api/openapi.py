@@ -1,15 +1,16 @@
-"""The OpenAPI 3 document, generated from the URL patterns of api/urls.py and the operations
-and shapes their handlers carry: a route without a documented handler cannot be served by
-`api.http.endpoint`, and a field the document does not list is refused as unknown."""
+"""The OpenAPI 3 document, generated from the route table (api/routes.py, which api/urls.py
+serves) and the operations and shapes its handlers carry: a field the document does not list
+is refused as unknown. It knows no route itself: it is given them, so that the table, which
+holds the handler serving this document, can import it."""
 
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from collections.abc import Iterable
 from typing import Any
 
-from .http import MAX_BODY_BYTES
-from .schema import Operation, Shape
+from .http import MAX_BODY_BYTES, Handler, Route
+from .schema import Operation, Shape, operation_of
 
 ROUTE_PARAM = re.compile(r"<(?:\w+:)?(\w+)>")
 
@@ -48,16 +49,9 @@ def openapi_path(route: str) -> str:
     return "/" + ROUTE_PARAM.sub(r"{\1}", route)
 
 
-def documented_routes() -> list[tuple[str, dict[str, Any]]]:
-    """(OpenAPI path, {METHOD: handler}) for every API route of api/urls.py."""
-    from .urls import urlpatterns
-
-    routes = []
-    for pattern in urlpatterns:
-        handlers = getattr(pattern.callback, "handlers", None)
-        if handlers is not None:
-            routes.append((openapi_path(str(pattern.pattern)), handlers))
-    return routes
+def documented_routes(routes: Iterable[Route]) -> list[tuple[str, dict[str, Handler]]]:
+    """(OpenAPI path, {METHOD: handler}) for each route."""
+    return [(openapi_path(route.path), dict(route.handlers)) for route in routes]
 
 
 def _operation(operation: Operation, shapes: dict[str, Shape]) -> dict[str, Any]:
@@ -111,13 +105,13 @@ def _collect(shape: Shape, shapes: dict[str, Shape]) -> None:
         _collect(nested, shapes)
 
 
-@lru_cache(maxsize=1)
-def openapi_document() -> dict[str, Any]:
+def openapi_document(routes: Iterable[Route]) -> dict[str, Any]:
+    """The document of `routes`, in their order."""
     shapes: dict[str, Shape] = {}
     paths: dict[str, dict[str, Any]] = {}
-    for route, handlers in documented_routes():
+    for route, handlers in documented_routes(routes):
         paths[route] = {
-            method.lower(): _operation(handler.operation, shapes)
+            method.lower(): _operation(operation_of(handler), shapes)
             for method, handler in sorted(handlers.items())
         }
     return {

@@ -242,10 +242,18 @@ class Operation:
 
 
 def documented(operation: Operation) -> Callable[[View], View]:
-    """Attaches the operation to its view; api/openapi.py reads it from the URL patterns."""
+    """Attaches the operation to its view; api/openapi.py reads it with operation_of."""
 
     def attach(view: View) -> View:
         view.operation = operation  # type: ignore[attr-defined]
         return view
 
     return attach
+
+
+def operation_of(view: Callable[..., Any]) -> Operation:
+    """The operation `documented` attached to a view; every handler of the API has one."""
+    operation = getattr(view, "operation", None)
+    if not isinstance(operation, Operation):
+        raise TypeError(f"{view.__name__} is not documented: decorate it with @documented")
+    return operation

@@ -1,6 +1,8 @@
 """Writes of the API app: API keys, token issue with activation on first use, the
 new-credentials retrieval with its rate limit, and the headless SFTP credentials (which
-orchestrate the credentials services: one transaction each, audited in it)."""
+orchestrate the credentials services: one transaction each, audited in it, acting as the
+request's API key: ApiKey.actor). They know no HTTP: they take values and raise the domain's
+errors (credentials.errors, PermissionDenied), which api.http.respond answers."""
 
 from __future__ import annotations
 
@@ -9,11 +11,9 @@ import math
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
-from django.http import HttpRequest
 
 from audit.services import audit_record
 from credentials import crypto
@@ -33,18 +33,19 @@ from credentials.rotation.requests import rotation_rotate_now
 from credentials.services import (
     connection_save,
     credential_create,
+    credential_lock,
     credential_set_active,
     current_version,
     version_secret,
     version_summary,
 )
-from organizations.access import SYSTEM, Actor, client_ip, user_of
+from organizations.access import SYSTEM, Actor, require_perm, user_of
 from organizations.models import BusinessUnit, Organization
+from organizations.roles import Perm
 
 from . import selectors
 from .authentication import ClientCredentials, access_token_issue, client_version_verify
 from .models import ApiKey, RateLimitHit
-from .schema import ValidationFailed
 
 # --- API keys ------------------------------------------------------------------------------
 
@@ -59,6 +60,7 @@ def api_key_create(
     now: datetime,
 ) -> tuple[ApiKey, str]:
     """A new key: (the row, the key itself). The key is not kept; show it once."""
+    require_perm(actor, organization, Perm.MANAGE_API_KEYS)
     name = name.strip()
     if not name or len(name) > 100:
         raise ApiKeyError("Give the key a name of 1 to 100 characters.")
@@ -87,6 +89,7 @@ def api_key_revoke(
     *, api_key: ApiKey, actor: Actor, source_ip: str | None = None, now: datetime
 ) -> bool:
     """Revokes a key from `now` on. Returns False (changing nothing) if it already was."""
+    require_perm(actor, api_key.organization, Perm.MANAGE_API_KEYS)
     changed = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
         revoked_at=now, revoked_by=user_of(actor)
     )
@@ -102,19 +105,21 @@ def api_key_revoke(
 
 @transaction.atomic
 def api_key_record_use(
-    *, api_key: ApiKey, request: HttpRequest, status: int, now: datetime
+    *, api_key: ApiKey, method: str, path: str, status: int, source_ip: str | None,
+    now: datetime,
 ) -> None:
     """Every request made with a key is audited (method, path, answer) and dates the key."""
     ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
     audit_record(
-        action="api_key.use", actor=SYSTEM, organization=api_key.organization, target=api_key,
-        source_ip=client_ip(request),
-        details={"method": request.method, "path": request.path, "status": status},
+        action="api_key.use", actor=api_key.actor, organization=api_key.organization,
+        target=api_key,
+        source_ip=source_ip, details={"method": method, "path": path, "status": status},
     )
 
 
 def _via(api_key: ApiKey) -> dict[str, str]:
-    """How audit events of API-key requests name who acted (their actor is the system)."""
+    """The key's name and prefix in the details of the API's own events, as they were before
+    the key became their actor (ApiKey.actor); the audit log shows them."""
     return {"api_key": api_key.name, "api_key_prefix": api_key.prefix}
 
 
@@ -183,9 +188,7 @@ def new_credentials_retrieve(
     At most NEW_CREDENTIALS_LIMIT counted requests per client id in any hour: each counted
     request is a row, counted under a lock of the credential row, so the limit holds across
     processes. Refused (429) requests are not counted."""
-    credential = Credential.objects.select_for_update().select_related(
-        "business_unit__organization"
-    ).get(pk=version.credential_id)
+    credential = credential_lock(version.credential_id)
     bucket = f"credentials-new:{version.client_id}"
     window_start = now - NEW_CREDENTIALS_WINDOW
     RateLimitHit.objects.filter(bucket=bucket, at__lte=window_start).delete()
@@ -213,15 +216,13 @@ def new_credentials_retrieve(
 
 
 # --- Headless SFTP credentials -------------------------------------------------------------
+# Refusals of what was sent are CredentialErrors naming a field of SftpFields (the API's body
+# says the same); what the credential's state refuses, or a rotation that failed, is a
+# RotationError (api.http.respond answers them 400 and 409).
 
 AUTH_TYPE_KIND = {"PASSWORD": Kind.SFTP_PASSWORD, "KEY": Kind.SFTP_KEY}
-KIND_AUTH_TYPE = {kind: auth_type for auth_type, kind in AUTH_TYPE_KIND.items()}
-# Material errors name the portal's form fields; the API's body says `user`.
-_API_FIELD = {"username": "user"}
-
-
-class SftpConflict(Exception):
-    """A valid request the credential's state refuses (409); the message is safe to show."""
+# Material errors name the portal's form fields; SftpFields says `user`.
+_FIELD_NAMES = {"username": "user"}
 
 
 @dataclass(frozen=True)
@@ -244,13 +245,13 @@ class SftpFields:
         return self.password if self.auth_type == "PASSWORD" else self.private_key
 
 
-def _sftp_material(*, auth_type: str, user: str, secret: str) -> m.Material:
+def _sftp_material(fields: SftpFields, *, secret: str) -> m.Material:
     try:
-        if auth_type == "PASSWORD":
-            return m.sftp_password(username=user, password=secret)
-        return m.sftp_key(username=user, private_key=secret)
+        if fields.auth_type == "PASSWORD":
+            return m.sftp_password(username=fields.user, password=secret)
+        return m.sftp_key(username=fields.user, private_key=secret)
     except crypto.MaterialError as exc:
-        raise ValidationFailed({_API_FIELD.get(exc.field, exc.field): [exc.message]}) from None
+        raise CredentialError(exc.message, field=_FIELD_NAMES.get(exc.field, exc.field)) from None
 
 
 def _sftp_name(fields: SftpFields) -> str:
@@ -265,20 +266,25 @@ def _connection_name(fields: SftpFields) -> str:
     return f"sftp://{fields.user}@{fields.hostname}:{fields.port}"[:200]
 
 
+def _with_organization(credential: Credential) -> Credential:
+    return Credential.objects.select_related("business_unit__organization").get(
+        pk=credential.pk)
+
+
 def sftp_credential_create(
     *, business_unit: BusinessUnit, fields: SftpFields, api_key: ApiKey,
     source_ip: str | None = None, now: datetime,
 ) -> Credential:
     """An SFTP credential and the outbound SFTP connection that uses it, together."""
     if not fields.secret:
-        raise ValidationFailed({fields.secret_field: [
-            f"This field is required when auth_type is {fields.auth_type}."
-        ]})
-    material = _sftp_material(auth_type=fields.auth_type, user=fields.user, secret=fields.secret)
+        raise CredentialError(f"This field is required when auth_type is {fields.auth_type}.",
+                              field=fields.secret_field)
+    material = _sftp_material(fields, secret=fields.secret)
+    actor = api_key.actor
     with transaction.atomic():
         credential = credential_create(
             business_unit=business_unit, kind=material.kind, name=_sftp_name(fields),
-            material=material, valid_until=None, actor=SYSTEM, source_ip=source_ip, now=now,
+            material=material, valid_until=None, actor=actor, source_ip=source_ip, now=now,
         )
         connection_save(
             connection=Connection(
@@ -286,14 +292,86 @@ def sftp_credential_create(
                 kind=ConnectionKind.OUTBOUND_SFTP, credential=credential,
                 hostname=fields.hostname, port=fields.port,
             ),
-            actor=SYSTEM, source_ip=source_ip,
+            actor=actor, source_ip=source_ip,
         )
         audit_record(
-            action="api.sftp_credential.create", actor=SYSTEM,
+            action="api.sftp_credential.create", actor=actor,
             organization=business_unit.organization, target=credential, source_ip=source_ip,
             details=_via(api_key),
         )
     return credential
+
+
+@dataclass(frozen=True)
+class _SftpChange:
+    """What a PUT changes besides host and port, decided before anything is locked."""
+
+    material: m.Material | None  # new material to rotate to; None: the versions stay
+    rotated: list[str]  # what the rotation changes, as the audit event lists it
+    rename: bool  # the API derived the name, so it follows the user and host
+
+
+def sftp_credential_update(
+    *, credential: Credential, fields: SftpFields, api_key: ApiKey,
+    source_ip: str | None = None, now: datetime,
+) -> Credential:
+    """Updates host, port, user, auth type and secret. A new password, key or user is a
+    rotation (rotation_rotate_now: a new version, audit, emails; of the other SFTP kind when
+    auth_type changes) and the rest of the request (host, port, name, its audit event)
+    commits with its switch or not at all; a rotation that fails is recorded on the
+    credential's History tab, for a retry, and raised as a RotationError. An empty or omitted
+    secret keeps the existing one; switching auth_type needs the new type's secret. A refusal
+    changes nothing."""
+    credential = _with_organization(credential)
+    require_perm(api_key.actor, credential.business_unit.organization, credential.manage_perm)
+    change = _sftp_change(credential, fields)
+
+    def apply(locked: Credential) -> None:
+        _sftp_apply(locked, fields, change, api_key=api_key, source_ip=source_ip)
+
+    if change.material is None:
+        with transaction.atomic():
+            apply(credential_lock(credential))
+    else:
+        rotation_rotate_now(
+            credential=credential, material=change.material, actor=api_key.actor,
+            source_ip=source_ip,
+            reason=f"Changed through the headless API with the key {api_key.name}",
+            now=now, with_switch=apply,
+        )
+    return _with_organization(credential)
+
+
+def _sftp_change(credential: Credential, fields: SftpFields) -> _SftpChange:
+    current = current_version(credential)
+    connection = selectors.outbound_sftp_connection(credential)
+    rename = credential.name == _derived_name(
+        current.username if current else "", connection.hostname if connection else ""
+    )
+    switching = AUTH_TYPE_KIND[fields.auth_type] != credential.kind
+    material = _sftp_new_material(fields, current, switching=switching)
+    if material is None:
+        return _SftpChange(None, [], rename)
+    rotated = (["auth_type"] if switching else []) + ["secret" if fields.secret else "user"]
+    return _SftpChange(material, rotated, rename)
+
+
+def _sftp_new_material(fields: SftpFields, current: CredentialVersion | None, *,
+                       switching: bool) -> m.Material | None:
+    """The material a PUT rotates to, or None when user and secret stay as they are."""
+    if (switching or current is None) and not fields.secret:
+        reason = (f"This field is required to switch auth_type to {fields.auth_type}."
+                  if switching else "This credential has no secret to keep; send one.")
+        raise CredentialError(reason, field=fields.secret_field)
+    if fields.secret:
+        material = _sftp_material(fields, secret=fields.secret)
+    elif current is not None and fields.user != current.username:
+        material = _sftp_material(fields, secret=version_secret(current))
+    else:
+        return None
+    if not switching and current is not None and _same_material(material, current):
+        return None  # PUT is idempotent: resending the same secret rotates nothing
+    return material
 
 
 def _same_material(material: m.Material, version: CredentialVersion) -> bool:
@@ -304,78 +382,24 @@ def _same_material(material: m.Material, version: CredentialVersion) -> bool:
     return hmac.compare_digest(material.secret.encode(), version_secret(version).encode())
 
 
-def sftp_credential_update(
-    *, credential: Credential, fields: SftpFields, api_key: ApiKey,
-    source_ip: str | None = None, now: datetime,
-) -> Credential:
-    """Updates host, port, user, auth type and secret. A new password, key or user is a
-    rotation (rotation_rotate_now: a new version, audit, emails) and the rest of the request
-    (host, port, name, its audit event) commits with its switch or not at all; a rotation that
-    fails is recorded on the credential's History tab, for a retry, and answered 409. An empty
-    or omitted secret keeps the existing one; switching auth_type needs the new type's secret.
-    A refusal changes nothing."""
-    new_kind = AUTH_TYPE_KIND[fields.auth_type]
-    credential = Credential.objects.select_related("business_unit__organization").get(
-        pk=credential.pk)
-    current = current_version(credential)
-    connection = selectors.outbound_sftp_connection(credential)
-    # A name the API derived follows the user and host; a name given in the portal stays.
-    derived_name = credential.name == _derived_name(
-        current.username if current else "", connection.hostname if connection else ""
-    )
-    switching = new_kind != credential.kind
-    if (switching or current is None) and not fields.secret:
-        reason = (f"This field is required to switch auth_type to {fields.auth_type}."
-                  if switching else "This credential has no secret to keep; send one.")
-        raise ValidationFailed({fields.secret_field: [reason]})
-    material = None
-    if fields.secret:
-        material = _sftp_material(
-            auth_type=fields.auth_type, user=fields.user, secret=fields.secret
+def _sftp_apply(credential: Credential, fields: SftpFields, change: _SftpChange, *,
+                api_key: ApiKey, source_ip: str | None) -> None:
+    """The rest of a PUT, with the credential locked (in the rotation's switch when there is
+    one): host and port on the connection, the derived name, and one audit event."""
+    changed = change.rotated + _sftp_connection_sync(credential, fields, api_key.actor,
+                                                     source_ip)
+    if change.rename and credential.name != _sftp_name(fields):
+        credential.name = _sftp_name(fields)
+        credential.save(update_fields=["name"])
+    if changed:
+        audit_record(
+            action="api.sftp_credential.update", actor=api_key.actor,
+            organization=credential.business_unit.organization, target=credential,
+            source_ip=source_ip, details={**_via(api_key), "changed": changed},
         )
-    elif current is not None and fields.user != current.username:
-        material = _sftp_material(
-            auth_type=fields.auth_type, user=fields.user, secret=version_secret(current)
-        )
-    if material is not None and not switching and current is not None and _same_material(
-        material, current
-    ):
-        material = None  # PUT is idempotent: resending the same secret rotates nothing
-    rotated: list[str] = []
-    if material is not None:
-        rotated = (["auth_type"] if switching else []) + ["secret" if fields.secret else "user"]
-
-    def finish(locked: Credential) -> None:
-        changed = rotated + _sftp_connection_sync(locked, fields, source_ip)
-        if derived_name and locked.name != _sftp_name(fields):
-            locked.name = _sftp_name(fields)
-            locked.save(update_fields=["name"])
-        if changed:
-            audit_record(
-                action="api.sftp_credential.update", actor=SYSTEM,
-                organization=locked.business_unit.organization, target=locked,
-                source_ip=source_ip, details={**_via(api_key), "changed": changed},
-            )
-
-    if material is None:
-        with transaction.atomic():
-            finish(Credential.objects.select_for_update().select_related(
-                "business_unit__organization").get(pk=credential.pk))
-    else:
-        # The rotation switches the kind too when auth_type changes (password <-> key).
-        try:
-            rotation_rotate_now(
-                credential=credential, material=material, actor=SYSTEM, source_ip=source_ip,
-                reason=f"Changed through the headless API with the key {api_key.name}",
-                now=now, with_switch=finish,
-            )
-        except CredentialError as exc:  # refused (a rotation already scheduled) or failed
-            raise SftpConflict(str(exc)) from None
-    return Credential.objects.select_related("business_unit__organization").get(
-        pk=credential.pk)
 
 
-def _sftp_connection_sync(credential: Credential, fields: SftpFields,
+def _sftp_connection_sync(credential: Credential, fields: SftpFields, actor: Actor,
                           source_ip: str | None) -> list[str]:
     connection = selectors.outbound_sftp_connection(credential)
     if connection is None:
@@ -389,7 +413,7 @@ def _sftp_connection_sync(credential: Credential, fields: SftpFields,
     if changed or connection._state.adding:
         connection.hostname, connection.port = fields.hostname, fields.port
         connection.name = _connection_name(fields)
-        connection_save(connection=connection, actor=SYSTEM, source_ip=source_ip)
+        connection_save(connection=connection, actor=actor, source_ip=source_ip)
     return changed
 
 
@@ -399,28 +423,19 @@ def sftp_credential_deactivate(
     """DELETE deactivates: the credential and its connections stop working, its versions and
     audit trail stay (an owner can reactivate it in the portal). Repeating it changes
     nothing."""
+    actor = api_key.actor
     with transaction.atomic():
-        credential = Credential.objects.select_for_update().select_related(
-            "business_unit__organization"
-        ).get(pk=credential.pk)
+        credential = credential_lock(credential)
         was_active = credential.is_active
-        credential_set_active(credential=credential, active=False, actor=SYSTEM,
+        credential_set_active(credential=credential, active=False, actor=actor,
                               source_ip=source_ip)
         for connection in credential.connections.filter(is_active=True):
             connection.is_active = False
-            connection_save(connection=connection, actor=SYSTEM, source_ip=source_ip)
+            connection_save(connection=connection, actor=actor, source_ip=source_ip)
         if was_active:
             audit_record(
-                action="api.sftp_credential.deactivate", actor=SYSTEM,
+                action="api.sftp_credential.deactivate", actor=actor,
                 organization=credential.business_unit.organization, target=credential,
                 source_ip=source_ip, details=_via(api_key),
             )
     return credential
-
-
-def sftp_fields(cleaned: dict[str, Any]) -> SftpFields:
-    return SftpFields(
-        hostname=cleaned["hostname"], port=cleaned["port"], user=cleaned["user"],
-        auth_type=cleaned["auth_type"], password=cleaned.get("password", ""),
-        private_key=cleaned.get("private_key", ""),
-    )

@@ -1,16 +1,17 @@
 """The JSON endpoints. Thin: authenticate, check the input against its shape, call one
-service or selector, answer. Each handler carries its OpenAPI operation."""
+service or selector, answer. Each handler carries its OpenAPI operation; the errors services
+raise become their answers in api.http.respond."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.utils import timezone
+from django.http import HttpResponse, JsonResponse
 
 from credentials.models import Credential
 from organizations.access import client_ip
@@ -22,14 +23,14 @@ from .authentication import (
     BASIC_CHALLENGE,
     BEARER_CHALLENGE,
     access_token_verify,
-    api_key_required,
     basic_credentials,
     bearer_token,
     client_credentials,
     client_version_verify,
     token_body,
 )
-from .http import ApiError, json_body, json_error
+from .decorators import api_key_required
+from .http import ApiError, ApiKeyRequest, ApiRequest, json_body, json_error
 from .schema import Operation, Response, ValidationFailed, clean_query, documented
 
 DEFAULT_PAGE_SIZE = 50
@@ -66,9 +67,8 @@ def _oauth_error(status: int, error: str, description: str) -> JsonResponse:
         415: Response("The body is neither JSON nor a form.", s.OAUTH_ERROR),
     },
 ))
-def token(request: HttpRequest) -> HttpResponse:
-    now = timezone.now()
-    request.arrived_at = now  # type: ignore[attr-defined]
+def token(request: ApiRequest) -> HttpResponse:
+    now = request.arrived_at
     try:
         sent = token_body(request)
         grant_type = sent.get("grant_type")
@@ -100,10 +100,9 @@ def token(request: HttpRequest) -> HttpResponse:
                       {"WWW-Authenticate": BEARER_CHALLENGE}),
     },
 ))
-def whoami(request: HttpRequest) -> HttpResponse:
-    now = timezone.now()
+def whoami(request: ApiRequest) -> HttpResponse:
     raw = bearer_token(request)
-    holder = access_token_verify(raw, now=now) if raw else None
+    holder = access_token_verify(raw, now=request.arrived_at) if raw else None
     if holder is None:
         return json_error(401, "invalid_token", "Send a valid access token as a Bearer token.",
                           {"WWW-Authenticate": f'{BEARER_CHALLENGE}, error="invalid_token"'})
@@ -133,9 +132,8 @@ def whoami(request: HttpRequest) -> HttpResponse:
                       {"Retry-After": "Seconds until a request is counted again."}),
     },
 ))
-def credentials_new(request: HttpRequest) -> HttpResponse:
-    now = timezone.now()
-    request.arrived_at = now  # type: ignore[attr-defined]
+def credentials_new(request: ApiRequest) -> HttpResponse:
+    now = request.arrived_at
     supplied = basic_credentials(request)
     version = client_version_verify(credentials=supplied, now=now, accept_pending=False)
     if version is None:
@@ -159,8 +157,8 @@ def credentials_new(request: HttpRequest) -> HttpResponse:
 # --- Headless API: helpers -----------------------------------------------------------------
 
 
-def _organization(request: HttpRequest) -> Organization:
-    return request.api_key.organization  # type: ignore[attr-defined]
+def _organization(request: ApiKeyRequest) -> Organization:
+    return request.api_key.organization
 
 
 def _unit(organization: Organization, slug: str | None, *, required: bool) -> BusinessUnit | None:
@@ -175,9 +173,9 @@ def _unit(organization: Organization, slug: str | None, *, required: bool) -> Bu
     return unit
 
 
-def _list(request: HttpRequest, kinds: tuple[str, ...],
-          represent: Callable[[Credential, Any], dict[str, Any]]) -> JsonResponse:
-    now = request.arrived_at  # type: ignore[attr-defined]
+def _list(request: ApiKeyRequest, kinds: tuple[str, ...],
+          represent: Callable[[Credential, datetime], dict[str, Any]]) -> JsonResponse:
+    now = request.arrived_at
     params = clean_query(s.LIST_PARAMS, request.GET)
     organization = _organization(request)
     queryset = selectors.credentials_for_api(
@@ -187,7 +185,7 @@ def _list(request: HttpRequest, kinds: tuple[str, ...],
     return _page(request, queryset, params, lambda c: represent(c, now))
 
 
-def _page(request: HttpRequest, queryset: QuerySet, params: dict[str, Any],
+def _page(request: ApiKeyRequest, queryset: QuerySet, params: dict[str, Any],
           represent: Callable[[Any], dict[str, Any]]) -> JsonResponse:
     page = params.get("page", 1)
     size = params.get("page_size", DEFAULT_PAGE_SIZE)
@@ -208,24 +206,31 @@ def _page(request: HttpRequest, queryset: QuerySet, params: dict[str, Any],
     })
 
 
-def _one(request: HttpRequest, id: str, kinds: tuple[str, ...]) -> Credential:
+def _one(request: ApiKeyRequest, id: str, kinds: tuple[str, ...]) -> Credential:
     try:
         pk = uuid.UUID(id)
     except ValueError:
         raise ApiError(404, "not_found", "No such object.") from None
     credential = selectors.credentials_for_api(
-        organization=_organization(request), kinds=kinds,
-        now=request.arrived_at,  # type: ignore[attr-defined]
+        organization=_organization(request), kinds=kinds, now=request.arrived_at,
     ).filter(pk=pk).first()
     if credential is None:
         raise ApiError(404, "not_found", "No such object.")
     return credential
 
 
-def _sftp_answer(request: HttpRequest, credential: Credential, status: int = 200) -> JsonResponse:
+def _sftp_fields(cleaned: dict[str, Any]) -> services.SftpFields:
+    return services.SftpFields(
+        hostname=cleaned["hostname"], port=cleaned["port"], user=cleaned["user"],
+        auth_type=cleaned["auth_type"], password=cleaned.get("password", ""),
+        private_key=cleaned.get("private_key", ""),
+    )
+
+
+def _sftp_answer(request: ApiKeyRequest, credential: Credential,
+                 status: int = 200) -> JsonResponse:
     fresh = _one(request, str(credential.pk), selectors.SFTP_KINDS)
-    return JsonResponse(s.sftp_credential_out(fresh, request.arrived_at),  # type: ignore
-                        status=status)
+    return JsonResponse(s.sftp_credential_out(fresh, request.arrived_at), status=status)
 
 
 # --- Headless API: SFTP credentials --------------------------------------------------------
@@ -240,7 +245,7 @@ SFTP_TAGS = ("SFTP credentials",)
                400: s.INVALID, 401: s.UNAUTHORIZED_KEY},
 ))
 @api_key_required
-def sftp_credentials_list(request: HttpRequest) -> HttpResponse:
+def sftp_credentials_list(request: ApiKeyRequest) -> HttpResponse:
     return _list(request, selectors.SFTP_KINDS, s.sftp_credential_out)
 
 
@@ -255,14 +260,13 @@ def sftp_credentials_list(request: HttpRequest) -> HttpResponse:
     },
 ))
 @api_key_required
-def sftp_credentials_create(request: HttpRequest) -> HttpResponse:
+def sftp_credentials_create(request: ApiKeyRequest) -> HttpResponse:
     cleaned = s.SFTP_CREATE.clean(json_body(request))
     unit = _unit(_organization(request), cleaned.get("business_unit"), required=True)
     assert unit is not None
     credential = services.sftp_credential_create(
-        business_unit=unit, fields=services.sftp_fields(cleaned),
-        api_key=request.api_key,  # type: ignore[attr-defined]
-        source_ip=client_ip(request), now=request.arrived_at,  # type: ignore[attr-defined]
+        business_unit=unit, fields=_sftp_fields(cleaned), api_key=request.api_key,
+        source_ip=client_ip(request), now=request.arrived_at,
     )
     response = _sftp_answer(request, credential, status=201)
     response["Location"] = request.build_absolute_uri(f"{request.path}{credential.pk}/")
@@ -276,9 +280,9 @@ def sftp_credentials_create(request: HttpRequest) -> HttpResponse:
                404: s.NOT_FOUND},
 ))
 @api_key_required
-def sftp_credential_read(request: HttpRequest, id: str) -> HttpResponse:
+def sftp_credential_read(request: ApiKeyRequest, id: str) -> HttpResponse:
     return JsonResponse(s.sftp_credential_out(
-        _one(request, id, selectors.SFTP_KINDS), request.arrived_at  # type: ignore
+        _one(request, id, selectors.SFTP_KINDS), request.arrived_at
     ))
 
 
@@ -297,17 +301,13 @@ def sftp_credential_read(request: HttpRequest, id: str) -> HttpResponse:
     },
 ))
 @api_key_required
-def sftp_credential_update(request: HttpRequest, id: str) -> HttpResponse:
+def sftp_credential_update(request: ApiKeyRequest, id: str) -> HttpResponse:
     credential = _one(request, id, selectors.SFTP_KINDS)
     cleaned = s.SFTP_UPDATE.clean(json_body(request))
-    try:
-        credential = services.sftp_credential_update(
-            credential=credential, fields=services.sftp_fields(cleaned),
-            api_key=request.api_key,  # type: ignore[attr-defined]
-            source_ip=client_ip(request), now=request.arrived_at,  # type: ignore[attr-defined]
-        )
-    except services.SftpConflict as exc:
-        raise ApiError(409, "conflict", str(exc)) from None
+    credential = services.sftp_credential_update(
+        credential=credential, fields=_sftp_fields(cleaned), api_key=request.api_key,
+        source_ip=client_ip(request), now=request.arrived_at,
+    )
     return _sftp_answer(request, credential)
 
 
@@ -320,11 +320,10 @@ def sftp_credential_update(request: HttpRequest, id: str) -> HttpResponse:
     responses={204: Response("Deactivated."), 401: s.UNAUTHORIZED_KEY, 404: s.NOT_FOUND},
 ))
 @api_key_required
-def sftp_credential_delete(request: HttpRequest, id: str) -> HttpResponse:
+def sftp_credential_delete(request: ApiKeyRequest, id: str) -> HttpResponse:
     credential = _one(request, id, selectors.SFTP_KINDS)
     services.sftp_credential_deactivate(
-        credential=credential, api_key=request.api_key,  # type: ignore[attr-defined]
-        source_ip=client_ip(request),
+        credential=credential, api_key=request.api_key, source_ip=client_ip(request),
     )
     return HttpResponse(status=204)
 
@@ -339,7 +338,7 @@ def sftp_credential_delete(request: HttpRequest, id: str) -> HttpResponse:
                401: s.UNAUTHORIZED_KEY},
 ))
 @api_key_required
-def as2_certificates_list(request: HttpRequest) -> HttpResponse:
+def as2_certificates_list(request: ApiKeyRequest) -> HttpResponse:
     return _list(request, selectors.AS2_KINDS, s.as2_certificate_out)
 
 
@@ -350,9 +349,9 @@ def as2_certificates_list(request: HttpRequest) -> HttpResponse:
                404: s.NOT_FOUND},
 ))
 @api_key_required
-def as2_certificate_read(request: HttpRequest, id: str) -> HttpResponse:
+def as2_certificate_read(request: ApiKeyRequest, id: str) -> HttpResponse:
     return JsonResponse(s.as2_certificate_out(
-        _one(request, id, selectors.AS2_KINDS), request.arrived_at  # type: ignore
+        _one(request, id, selectors.AS2_KINDS), request.arrived_at
     ))
 
 
@@ -363,7 +362,7 @@ def as2_certificate_read(request: HttpRequest, id: str) -> HttpResponse:
                401: s.UNAUTHORIZED_KEY},
 ))
 @api_key_required
-def api_credentials_list(request: HttpRequest) -> HttpResponse:
+def api_credentials_list(request: ApiKeyRequest) -> HttpResponse:
     return _list(request, selectors.API_KINDS, s.api_credential_out)
 
 
@@ -374,20 +373,7 @@ def api_credentials_list(request: HttpRequest) -> HttpResponse:
                401: s.UNAUTHORIZED_KEY, 404: s.NOT_FOUND},
 ))
 @api_key_required
-def api_credential_read(request: HttpRequest, id: str) -> HttpResponse:
+def api_credential_read(request: ApiKeyRequest, id: str) -> HttpResponse:
     return JsonResponse(s.api_credential_out(
-        _one(request, id, selectors.API_KINDS), request.arrived_at  # type: ignore
+        _one(request, id, selectors.API_KINDS), request.arrived_at
     ))
-
-
-# --- The document --------------------------------------------------------------------------
-
-
-@documented(Operation(
-    operation_id="openapi", summary="This OpenAPI document", tags=("Meta",),
-    responses={200: Response("The OpenAPI 3 document of this API.", s.OPENAPI_DOCUMENT)},
-))
-def openapi_json(request: HttpRequest) -> HttpResponse:
-    from .openapi import openapi_document
-
-    return JsonResponse(openapi_document())

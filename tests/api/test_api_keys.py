@@ -8,12 +8,13 @@ import re
 
 import pytest
 import time_machine
+from django.core.exceptions import PermissionDenied
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 
 from api.models import ApiKey
-from api.services import api_key_create
+from api.services import api_key_create, api_key_revoke
 from audit.models import AuditEvent
 from credentials import crypto
 
@@ -94,6 +95,17 @@ def test_it_lets_only_owners_manage_keys_and_hides_other_organizations(
     assert Client().get(_keys_url()).status_code == 302  # to the login page
 
 
+def test_its_services_let_only_owners_manage_keys(acme, bob, alice, acme_key):
+    """The services check the permission themselves, whoever calls them."""
+    with pytest.raises(PermissionDenied):
+        api_key_create(organization=acme, name="by a manager", actor=bob, now=timezone.now())
+    with pytest.raises(PermissionDenied):
+        api_key_revoke(api_key=ApiKey.objects.get(), actor=bob, now=timezone.now())
+    assert ApiKey.objects.get().revoked_at is None
+    assert not AuditEvent.objects.filter(action__in=["api_key.revoke"]).exists()
+    assert api_key_revoke(api_key=ApiKey.objects.get(), actor=alice, now=timezone.now())
+
+
 def test_it_creates_lists_and_revokes_keys_from_the_command_line(acme):
     out, err = io.StringIO(), io.StringIO()
     call_command("api_key", "create", "--org", "acme", "--name", "deploy bot", stdout=out,
@@ -141,6 +153,8 @@ def test_it_audits_every_use_of_a_key_and_dates_it(client, acme, acme_key):
         ("GET", LIST, 200), ("GET", f"{LIST}not-a-uuid/", 404),
     ]
     assert all(e.organization == acme and e.actor is None for e in uses)
+    key = ApiKey.objects.get()
+    assert {e.actor_label for e in uses} == {f'API key "ci" (kt_{key.prefix})'}
     assert acme_key not in str([e.details for e in uses])
     assert ApiKey.objects.get().last_used_at == moment
 

@@ -8,13 +8,22 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from api.models import ApiKey
+from api.services import (
+    SftpFields,
+    sftp_credential_create,
+    sftp_credential_deactivate,
+    sftp_credential_update,
+)
 from audit.models import AuditEvent
 from credentials import crypto
 from credentials import material as m
+from credentials.errors import CredentialError
 from credentials.models import Connection, ConnectionKind, Credential, Kind, VersionState
 from credentials.rotation.requests import rotation_schedule
 from credentials.services import current_version, version_secret
@@ -74,6 +83,7 @@ def test_it_creates_a_password_credential_with_its_outbound_connection(client, a
     assert body["status"] == ["active"] and body["is_active"] is True
     event = AuditEvent.objects.get(action="api.sftp_credential.create")
     assert event.details["api_key"] == "ci" and event.actor is None
+    assert event.actor_label == f'API key "ci" (kt_{acme_key.split("_")[1]})'
     assert PASSWORD not in json.dumps(list(AuditEvent.objects.values_list("details", flat=True)))
 
 
@@ -229,9 +239,30 @@ def test_it_switches_auth_type_only_with_a_key_and_keeps_the_id(client, acme_key
     assert (switched.json()["auth_type"], switched.json()["key_fingerprint"]) == (
         "KEY", info.fingerprint)
     assert Credential.objects.get(pk=created["id"]).kind == Kind.SFTP_KEY
+    # The kind switched with the version, in the rotation's switch (credentials.rotation).
+    complete = AuditEvent.objects.get(action="rotation.complete", target_id=created["id"])
+    assert complete.details["kind"] == {"from": Kind.SFTP_PASSWORD, "to": Kind.SFTP_KEY}
     # A key credential keeps its key when later updates omit it.
     kept = _send(client, acme_key, "put", url, _body(auth_type="KEY", password="", port=23))
     assert kept.json()["key_fingerprint"] == info.fingerprint
+
+
+def test_its_service_refuses_with_domain_errors_naming_the_field(acme_key, unit):
+    """The service knows no HTTP: it raises CredentialError naming the field, and
+    api.http.respond answers 400 with it (the view tests above see the answers)."""
+    credential = make_credential(unit, Kind.SFTP_PASSWORD, name="Drop box")
+    api_key = ApiKey.objects.get()
+    before = _snapshot(credential.pk)
+    for fields, field in ((SftpFields("h.example", 22, "u", "KEY"), "private_key"),
+                          (SftpFields("h.example", 22, "u", "KEY", private_key=BROKEN_KEY),
+                           "private_key"),
+                          (SftpFields("h.example", 22, "u", "PASSWORD", password="short"),
+                           "password")):
+        with pytest.raises(CredentialError) as refused:
+            sftp_credential_update(credential=credential, fields=fields, api_key=api_key,
+                                   now=timezone.now())
+        assert refused.value.field == field
+    assert _snapshot(credential.pk) == before
 
 
 def test_it_answers_409_and_changes_nothing_when_a_rotation_is_already_scheduled(
@@ -248,6 +279,47 @@ def test_it_answers_409_and_changes_nothing_when_a_rotation_is_already_scheduled
     assert response.status_code == 409
     assert "already scheduled" in response.json()["message"]
     assert _snapshot(created["id"]) == before
+
+
+def test_it_names_the_key_as_the_actor_of_every_change_its_requests_make(client, acme_key):
+    before = AuditEvent.objects.order_by("id").last().id
+    created = _create(client, acme_key)
+    url = f"{LIST}{created['id']}/"
+    _send(client, acme_key, "put", url, _body(hostname="moved.example.com",
+                                              password="a-brand-new-password-1"))
+    client.delete(url, HTTP_X_KEYTURN_KEY=acme_key)
+    key = f'API key "ci" (kt_{acme_key.split("_")[1]})'
+    actors = {}
+    for action, label in AuditEvent.objects.filter(id__gt=before).values_list(
+            "action", "actor_label"):
+        actors.setdefault(action, set()).add(label)
+    assert actors == {
+        "api_key.use": {key}, "credential.create": {key}, "connection.create": {key},
+        "api.sftp_credential.create": {key}, "rotation.request": {key},
+        "connection.update": {key}, "api.sftp_credential.update": {key},
+        "credential.deactivate": {key}, "api.sftp_credential.deactivate": {key},
+        "rotation.complete": {"system"},  # the rotation engine completes what was requested
+    }
+    assert not AuditEvent.objects.filter(actor_label=key).exclude(organization__slug="acme")
+
+
+def test_its_key_acts_in_its_own_organization_only(acme_key, globex_key, unit):
+    """Views look credentials up in the key's organization; the services refuse on their own
+    too, since the key acts as a system actor scoped to it."""
+    credential = make_credential(unit, Kind.SFTP_PASSWORD)
+    globex = ApiKey.objects.get(organization__slug="globex")
+    before = _snapshot(credential.pk)
+    with pytest.raises(PermissionDenied):
+        sftp_credential_update(credential=credential, api_key=globex, now=timezone.now(),
+                               fields=SftpFields("evil.example", 22, "u", "PASSWORD"))
+    with pytest.raises(PermissionDenied):
+        sftp_credential_deactivate(credential=credential, api_key=globex)
+    with pytest.raises(PermissionDenied):
+        sftp_credential_create(business_unit=unit, api_key=globex, now=timezone.now(),
+                               fields=SftpFields("evil.example", 22, "u", "PASSWORD",
+                                                 password="long-enough-password-1"))
+    assert _snapshot(credential.pk) == before
+    assert Credential.objects.count() == 1
 
 
 # --- Delete --------------------------------------------------------------------------------
