@@ -1,6 +1,7 @@
 """The apps import one way: organizations <- audit <- members <- credentials <- notifications,
 api, sftpd, imports. Work that spans apps is composed above them (settings, credentials.hooks
-filled by the upper app's AppConfig.ready()), never by an import of an upper app."""
+filled by the upper app's AppConfig.ready()), never by an import of an upper app, and never by
+an import hidden inside a function."""
 
 from __future__ import annotations
 
@@ -34,3 +35,23 @@ def test_no_app_imports_an_app_above_it_or_beside_it():
                 if other in LAYERS and other != app and LAYERS[other] >= layer:
                     wrong.append(f"{path.relative_to(ROOT)}:{line} imports {module}")
     assert wrong == []
+
+
+def _app_modules():
+    for app in [*LAYERS, "config"]:
+        for path in (ROOT / app).rglob("*.py"):
+            if "migrations" not in path.parts:
+                yield path
+
+
+def test_no_module_imports_inside_a_function_but_an_apps_ready():
+    """An import inside a function hides a cycle. AppConfig.ready() is the one exception:
+    Django's app registry is only ready there."""
+    hidden = []
+    for path in _app_modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name != "ready":
+                hidden += [f"{path.relative_to(ROOT)}:{inner.lineno} {ast.unparse(inner)}"
+                           for inner in ast.walk(node)
+                           if isinstance(inner, ast.Import | ast.ImportFrom)]
+    assert hidden == []
