@@ -19,12 +19,12 @@ from audit.services import audit_record
 from credentials import crypto
 from credentials import material as m
 from credentials.errors import CredentialError
+from credentials.kinds import KINDS
 from credentials.models import (
     Connection,
     ConnectionKind,
     Credential,
     CredentialVersion,
-    Kind,
     RotationState,
     VersionState,
 )
@@ -214,8 +214,8 @@ def new_credentials_retrieve(
 
 # --- Headless SFTP credentials -------------------------------------------------------------
 
-AUTH_TYPE_KIND = {"PASSWORD": Kind.SFTP_PASSWORD, "KEY": Kind.SFTP_KEY}
-KIND_AUTH_TYPE = {kind: auth_type for auth_type, kind in AUTH_TYPE_KIND.items()}
+# The kind each auth_type stands for (CredentialKind.api_auth_type).
+AUTH_TYPE_KIND = {kind.api_auth_type: kind.key for kind in KINDS.values() if kind.api_auth_type}
 # Material errors name the portal's form fields; the API's body says `user`.
 _API_FIELD = {"username": "user"}
 
@@ -235,20 +235,20 @@ class SftpFields:
 
     @property
     def secret_field(self) -> str:
-        return "password" if self.auth_type == "PASSWORD" else "private_key"
+        """The body field of this auth type's secret: its kind's secret_field."""
+        return KINDS[AUTH_TYPE_KIND[self.auth_type]].secret_field
 
     @property
     def secret(self) -> str:
         """The secret given for this auth type ("" keeps the existing one). The other
         secret field is ignored: clients commonly send both (see README)."""
-        return self.password if self.auth_type == "PASSWORD" else self.private_key
+        return getattr(self, self.secret_field)
 
 
 def _sftp_material(*, auth_type: str, user: str, secret: str) -> m.Material:
+    kind = KINDS[AUTH_TYPE_KIND[auth_type]]
     try:
-        if auth_type == "PASSWORD":
-            return m.sftp_password(username=user, password=secret)
-        return m.sftp_key(username=user, private_key=secret)
+        return kind.parse({"username": user, kind.secret_field: secret})
     except crypto.MaterialError as exc:
         raise ValidationFailed({_API_FIELD.get(exc.field, exc.field): [exc.message]}) from None
 
@@ -299,7 +299,7 @@ def sftp_credential_create(
 def _same_material(material: m.Material, version: CredentialVersion) -> bool:
     if material.username != version.username:
         return False
-    if material.kind == Kind.SFTP_KEY:
+    if material.fingerprint:  # a key: its public key says whether it is the same
         return material.fingerprint == version.fingerprint
     return hmac.compare_digest(material.secret.encode(), version_secret(version).encode())
 

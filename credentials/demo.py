@@ -17,7 +17,9 @@ from organizations.access import SYSTEM
 from organizations.models import BusinessUnit, Organization, User
 from organizations.roles import Role
 
-from . import material as m
+from .crypto import generate_pem_private_key
+from .kinds import api_client_secret, api_key, as2_certificate, sftp_key, sftp_password
+from .material import Material, generate_password
 from .models import Connection, ConnectionKind, Credential
 from .rotation.engine import rotation_execute
 from .rotation.requests import rotation_schedule
@@ -62,7 +64,7 @@ def _unit(org: Organization, name: str, slug: str, contacts: str = "") -> Busine
 
 
 def _credential(
-    unit: BusinessUnit, name: str, material: m.Material, valid_until: datetime | None,
+    unit: BusinessUnit, name: str, material: Material, valid_until: datetime | None,
     owner: User, now: datetime,
 ) -> Credential:
     """Creates the credential unless it exists; an already expired one is created in the past."""
@@ -121,29 +123,29 @@ def load_demo_data(now: datetime | None = None) -> list[DemoUser]:
     partners = _unit(northwind, "Partner Integrations", "partners", "integrations@example.com")
 
     days = lambda n: now + timedelta(days=n)  # noqa: E731
-    acme = _credential(warehousing, "Acme inbound drop", m.sftp_password(
-        username="acme-drop", password=m.generate_password()), days(90), owner, now)
+    acme = _credential(warehousing, "Acme inbound drop", sftp_password.material(
+        username="acme-drop", password=generate_password()), days(90), owner, now)
     carrier = _credential(warehousing, "Carrier outbound key",
-                          m.sftp_key_generated(username="northwind"), days(10), owner, now)
-    _credential(warehousing, "Legacy upload", m.sftp_password(
-        username="legacy", password=m.generate_password()), days(-5), owner, now)
-    bank = _credential(finance, "Bank statements", m.sftp_password(
-        username="bank", password=m.generate_password()), days(45), owner, now)
-    spare = _credential(finance, "Bank statements (spare)", m.sftp_password(
-        username="bank-spare", password=m.generate_password()), None, owner, now)
-    edi = _credential(partners, "EDI signing 2027", m.as2_certificate_generated(
+                          sftp_key.generated(username="northwind"), days(10), owner, now)
+    _credential(warehousing, "Legacy upload", sftp_password.material(
+        username="legacy", password=generate_password()), days(-5), owner, now)
+    bank = _credential(finance, "Bank statements", sftp_password.material(
+        username="bank", password=generate_password()), days(45), owner, now)
+    spare = _credential(finance, "Bank statements (spare)", sftp_password.material(
+        username="bank-spare", password=generate_password()), None, owner, now)
+    edi = _credential(partners, "EDI signing 2027", as2_certificate.generated(
         common_name="edi.northwind.example", days=400, now=now), None, owner, now)
-    _credential(partners, "EDI signing 2025", m.as2_certificate_generated(
+    _credential(partners, "EDI signing 2025", as2_certificate.generated(
         common_name="old-edi.northwind.example", days=1, now=now - timedelta(days=30)),
         None, owner, now)
-    billing = _credential(finance, "Billing API", m.api_client_secret(client_id=""),
+    billing = _credential(finance, "Billing API", api_client_secret.material(client_id=""),
                           days(20), owner, now)
-    warranty = _credential(partners, "Warranty API key", m.api_key(
+    warranty = _credential(partners, "Warranty API key", api_key.material(
         client_id="northwind-warranty", key_id="key-2026-01",
-        private_key=m.crypto.generate_pem_private_key()), days(120), owner, now)
-    tracking = _credential(partners, "Tracking API key", m.api_key(
+        private_key=generate_pem_private_key()), days(120), owner, now)
+    tracking = _credential(partners, "Tracking API key", api_key.material(
         client_id="northwind-tracking", key_id="track-2026-01",
-        private_key=m.crypto.generate_pem_private_key()), days(200), owner, now)
+        private_key=generate_pem_private_key()), days(200), owner, now)
 
     _connect(warehousing, "Acme partner upload", ConnectionKind.INBOUND_SFTP, acme, owner)
     _connect(warehousing, "Carrier manifests", ConnectionKind.OUTBOUND_SFTP, carrier, owner,
@@ -160,8 +162,8 @@ def load_demo_data(now: datetime | None = None) -> list[DemoUser]:
     if not warranty.rotations.exists():
         rotation_schedule(
             credential=warranty, actor=owner, starts_at=days(7), overlap_ends_at=days(14),
-            material=m.api_key(client_id="northwind-warranty", key_id="key-2026-02",
-                               private_key=m.crypto.generate_pem_private_key()),
+            material=api_key.material(client_id="northwind-warranty", key_id="key-2026-02",
+                               private_key=generate_pem_private_key()),
             reason="Quarterly key change",
         )
     if not bank.rotations.exists():
@@ -169,7 +171,7 @@ def load_demo_data(now: datetime | None = None) -> list[DemoUser]:
 
     operations = _unit(globex, "Operations", "operations", "ops@globex.example")
     globex_owner = User.objects.get(username="globex-owner")
-    dock = _credential(operations, "Dock scheduler", m.sftp_password(
-        username="dock", password=m.generate_password()), days(60), globex_owner, now)
+    dock = _credential(operations, "Dock scheduler", sftp_password.material(
+        username="dock", password=generate_password()), days(60), globex_owner, now)
     _connect(operations, "Dock scheduler upload", ConnectionKind.INBOUND_SFTP, dock, globex_owner)
     return DEMO_USERS

@@ -18,6 +18,7 @@ from audit.services import audit_record
 from organizations.access import Actor, require_perm, user_of
 
 from ..errors import RotationError
+from ..kinds import interchangeable, kind_for
 from ..lifecycle import (
     rotated_version_valid_until,
     versions_plan_stops,
@@ -25,10 +26,8 @@ from ..lifecycle import (
 )
 from ..material import Material
 from ..models import (
-    INTERCHANGEABLE_KINDS,
     Credential,
     CredentialVersion,
-    Kind,
     Rotation,
     RotationMode,
     RotationState,
@@ -95,9 +94,9 @@ def _open_rotation(
     _refuse_if_open(credential)
     to_kind = ""
     if material is not None and material.kind != credential.kind:
-        if not {material.kind, credential.kind} <= INTERCHANGEABLE_KINDS:
-            raise RotationError(f"This material is for a {Kind(material.kind).label}, not a "
-                                f"{credential.get_kind_display()}.")
+        if not interchangeable(credential.kind, material.kind):
+            raise RotationError(f"This material is for a {kind_for(material.kind).label}, not "
+                                f"a {credential.get_kind_display()}.")
         to_kind = material.kind
     pending = None
     if material is not None:

@@ -7,6 +7,7 @@ import paramiko
 import pytest
 
 from credentials import material as m
+from credentials.kinds import sftp_password
 from credentials.models import Kind
 from credentials.rotation.requests import rotation_rotate_now
 from credentials.services import current_version
@@ -145,7 +146,8 @@ def test_it_tells_each_versions_last_login_and_transfer(sftp_server, partner, al
     sftp_server.wait_idle()
     rotation_rotate_now(
         credential=partner, actor=alice,
-        material=m.sftp_password(username=username_of(partner), password=m.generate_password()),
+        material=sftp_password.material(username=username_of(partner),
+                                        password=m.generate_password()),
     )
     new, old = last_logins_for(partner)
     assert (new.number, new.last_login_at, new.last_transfer_at) == (2, None, None)

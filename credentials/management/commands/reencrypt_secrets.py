@@ -3,7 +3,6 @@ import sys
 from django.core.management.base import BaseCommand
 
 from credentials.crypto import key_ring
-
 from credentials.services import secrets_reencrypt
 
 
