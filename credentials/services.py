@@ -214,6 +214,7 @@ def secret_reveal(
     With `pending`, the new secret a rotation has prepared, so that partners can be given
     it before the switch."""
     require_perm(actor, credential.organization, Perm.REVEAL)
+    kind_for(credential.kind)  # a kind no release registers is refused before any reveal
     state = VersionState.PENDING if pending else VersionState.CURRENT
     version = credential.versions.filter(state=state).first()
     if version is None:

@@ -90,6 +90,7 @@ def _get_credential(
         )
     except Credential.DoesNotExist:
         raise Http404("No such credential.") from None
+    kind_for(credential.kind)  # every page of a kind no release registers fails, none guesses
     if perm is not None:
         require_org_perm(request, organization,
                          credential.manage_perm if perm == "manage" else perm)
