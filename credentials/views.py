@@ -323,19 +323,26 @@ def credential_detail(request: HttpRequest, org_slug: str, pk: UUID) -> HttpResp
         "now": now,
     }
     if tab == "history":
-        # A version that never went live is shown with what stopped it: its rotation.
-        rotation_to = {r.to_version_id: r for r in rotations if r.to_version_id}
-        context["version_rows"] = [
+        context.update(_history(credential, versions, rotations, can_view_audit=can_view_audit))
+    return render(request, "credentials/credential_detail.html", context)
+
+
+def _history(credential: Credential, versions: selectors.VersionSet,
+             rotations: list[Rotation], *, can_view_audit: bool) -> dict[str, Any]:
+    """The History tab: versions, the sections upper apps add, and who revealed it."""
+    # A version that never went live is shown with what stopped it: its rotation.
+    rotation_to = {r.to_version_id: r for r in rotations if r.to_version_id}
+    return {
+        "version_rows": [
             (version, rotation_to.get(version.pk) if version.state == VersionState.UNUSED
              else None) for version in versions.all
-        ]
-        context["history_sections"] = [
+        ],
+        "history_sections": [
             render_to_string(section.template_name, section.context)
             for section in (make(credential) for make in HISTORY_SECTIONS)
-        ]
-        context["reveals"] = list(selectors.credential_reveals(credential)) \
-            if can_view_audit else None
-    return render(request, "credentials/credential_detail.html", context)
+        ],
+        "reveals": list(selectors.credential_reveals(credential)) if can_view_audit else None,
+    }
 
 
 @never_cache

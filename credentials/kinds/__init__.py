@@ -8,6 +8,8 @@ Adding a kind: README, "Adding a kind of credential".
 
 from __future__ import annotations
 
+from organizations.models import Organization, User
+
 from ..errors import UnknownKind
 from .api_client_secret import ApiClientSecret
 from .api_key import ApiKey
@@ -52,12 +54,12 @@ def interchangeable(key: str, other: str) -> bool:
     return bool(kind_for(key).sftp_login and kind_for(other).sftp_login)
 
 
-def families_managed_by(user: object, organization: object) -> list[str]:
+def families_managed_by(user: User, organization: Organization) -> list[str]:
     """The families the user may manage in the organization."""
     return [family.key for family in FAMILIES.values()
-            if user.has_org_perm(organization, family.manage_perm)]  # type: ignore[attr-defined]
+            if user.has_org_perm(organization, family.manage_perm)]
 
 
-def kinds_managed_by(user: object, organization: object) -> list[str]:
+def kinds_managed_by(user: User, organization: Organization) -> list[str]:
     families = families_managed_by(user, organization)
     return [kind.key for kind in KINDS.values() if kind.family in families]

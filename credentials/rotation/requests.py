@@ -82,37 +82,14 @@ def _open_rotation(
         raise RotationError("Give either new material or a credential to swap in.")
     rotation_times_check(mode=mode, starts_at=starts_at, overlap_ends_at=overlap_ends_at,
                          now=now)
-    if replacement is not None and (
-        replacement.pk == credential.pk
-        or replacement.kind != credential.kind
-        or replacement.business_unit.organization_id != credential.business_unit.organization_id
-    ):
-        raise RotationError(
-            "Choose another credential of the same kind in this organization.",
-            field="replacement",
-        )
+    if replacement is not None:
+        _check_replacement(credential, replacement)
     _refuse_if_open(credential)
-    to_kind = ""
-    if material is not None and material.kind != credential.kind:
-        if not interchangeable(credential.kind, material.kind):
-            raise RotationError(f"This material is for a {kind_for(material.kind).label}, not "
-                                f"a {credential.get_kind_display()}.")
-        to_kind = material.kind
+    to_kind = _kind_after(credential, material) if material is not None else ""
     pending = None
     if material is not None:
-        if material.valid_until is not None and material.valid_until <= max(starts_at, now):
-            raise RotationError("The new certificate has already expired.", field="certificate")
-        withdraw_pending(credential, now)
-        pending = version_build(
-            credential=credential, material=material, state=VersionState.PENDING,
-            valid_from=starts_at,
-            valid_until=rotated_version_valid_until(
-                credential=credential, material_valid_until=material.valid_until,
-                current_valid_until=_current_valid_until(credential), starts_at=starts_at),
-            actor=actor, kind=material.kind,
-        )
-        if mode == RotationMode.SCHEDULED:
-            versions_plan_stops(credential, starts_at=starts_at, overlap_ends_at=overlap_ends_at)
+        pending = _pending_version(credential, material, mode=mode, starts_at=starts_at,
+                                   overlap_ends_at=overlap_ends_at, actor=actor, now=now)
     try:
         with transaction.atomic():
             rotation = Rotation.objects.create(
@@ -136,6 +113,50 @@ def _open_rotation(
         },
     )
     return rotation
+
+
+def _check_replacement(credential: Credential, replacement: Credential) -> None:
+    if (
+        replacement.pk == credential.pk
+        or replacement.kind != credential.kind
+        or replacement.business_unit.organization_id != credential.business_unit.organization_id
+    ):
+        raise RotationError(
+            "Choose another credential of the same kind in this organization.",
+            field="replacement",
+        )
+
+
+def _kind_after(credential: Credential, material: Material) -> str:
+    """The kind the credential takes at the switch ("": its own). New material of another
+    kind is refused unless the two kinds are interchangeable (credentials.kinds)."""
+    if material.kind == credential.kind:
+        return ""
+    if not interchangeable(credential.kind, material.kind):
+        raise RotationError(f"This material is for a {kind_for(material.kind).label}, not "
+                            f"a {credential.get_kind_display()}.")
+    return material.kind
+
+
+def _pending_version(credential: Credential, material: Material, *, mode: str,
+                     starts_at: datetime, overlap_ends_at: datetime | None, actor: Actor,
+                     now: datetime) -> CredentialVersion:
+    """The new material as the credential's pending version (replacing any left pending);
+    a scheduled rotation plans when the current version stops."""
+    if material.valid_until is not None and material.valid_until <= max(starts_at, now):
+        raise RotationError("The new certificate has already expired.", field="certificate")
+    withdraw_pending(credential, now)
+    pending = version_build(
+        credential=credential, material=material, state=VersionState.PENDING,
+        valid_from=starts_at,
+        valid_until=rotated_version_valid_until(
+            credential=credential, material_valid_until=material.valid_until,
+            current_valid_until=_current_valid_until(credential), starts_at=starts_at),
+        actor=actor, kind=material.kind,
+    )
+    if mode == RotationMode.SCHEDULED:
+        versions_plan_stops(credential, starts_at=starts_at, overlap_ends_at=overlap_ends_at)
+    return pending
 
 
 def _current_valid_until(credential: Credential) -> datetime | None:
