@@ -56,7 +56,8 @@ class CredentialKind(ABC):
     secret_field: ClassVar[str]
     """The secret's name in its form, in payloads and for parse()."""
     payload_pkcs12: ClassVar[bool] = False
-    """Whether a payload may carry its material as one PKCS#12 bundle (imports.payload)."""
+    """Whether a payload may carry its material as one PKCS#12 bundle instead, which gives
+    parse() its `certificate` and `private_key` (imports.payload opens it)."""
     automatic_by_default: ClassVar[bool] = False
     """New credentials rotate automatically, and expire after their lifetime unless given an
     expiry."""
