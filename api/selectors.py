@@ -7,12 +7,12 @@ from datetime import datetime
 
 from django.db.models import Prefetch, Q, QuerySet
 
+from credentials.kinds import KINDS, Family, kinds_in_family
 from credentials.models import (
     Connection,
     ConnectionKind,
     Credential,
     CredentialVersion,
-    Kind,
     VersionState,
 )
 from credentials.status import status_q, with_status
@@ -20,9 +20,12 @@ from organizations.models import BusinessUnit, Organization
 
 from .models import ApiKey
 
-SFTP_KINDS = (Kind.SFTP_PASSWORD, Kind.SFTP_KEY)
-AS2_KINDS = (Kind.AS2_CERTIFICATE,)
-API_KINDS = (Kind.API_CLIENT_SECRET, Kind.API_KEY)
+# The kinds each headless resource holds: its family's (credentials.kinds).
+SFTP_KINDS = kinds_in_family(Family.SFTP)
+AS2_KINDS = kinds_in_family(Family.AS2)
+API_KINDS = kinds_in_family(Family.API)
+# The kinds whose secrets obtain tokens (CredentialKind.token_client).
+TOKEN_KINDS = tuple(kind.key for kind in KINDS.values() if kind.token_client)
 
 
 def client_versions(*, client_id: str, now: datetime) -> QuerySet[CredentialVersion]:
@@ -35,7 +38,7 @@ def client_versions(*, client_id: str, now: datetime) -> QuerySet[CredentialVers
     return CredentialVersion.objects.filter(
         Q(state__in=[VersionState.PENDING, VersionState.CURRENT, VersionState.PREVIOUS])
         | Q(state=VersionState.RETIRED, retired_at__gt=now),
-        client_id=client_id, credential__kind=Kind.API_CLIENT_SECRET,
+        client_id=client_id, credential__kind__in=TOKEN_KINDS,
     ).select_related("credential").only(
         "number", "state", "client_id", "secret_digest", "valid_from", "valid_until",
         "retired_at", "stops_at", "last_used_at", "credential__is_active",

@@ -19,12 +19,12 @@ from audit.services import audit_record
 from credentials import crypto
 from credentials import material as m
 from credentials.errors import CredentialError
+from credentials.kinds import KINDS
 from credentials.models import (
     Connection,
     ConnectionKind,
     Credential,
     CredentialVersion,
-    Kind,
     RotationState,
     VersionState,
 )
@@ -220,7 +220,8 @@ def new_credentials_retrieve(
 # says the same); what the credential's state refuses, or a rotation that failed, is a
 # RotationError (api.http.respond answers them 400 and 409).
 
-AUTH_TYPE_KIND = {"PASSWORD": Kind.SFTP_PASSWORD, "KEY": Kind.SFTP_KEY}
+# The kind each auth_type stands for (CredentialKind.api_auth_type).
+AUTH_TYPE_KIND = {kind.api_auth_type: kind.key for kind in KINDS.values() if kind.api_auth_type}
 # Material errors name the portal's form fields; SftpFields says `user`.
 _FIELD_NAMES = {"username": "user"}
 
@@ -236,20 +237,20 @@ class SftpFields:
 
     @property
     def secret_field(self) -> str:
-        return "password" if self.auth_type == "PASSWORD" else "private_key"
+        """The body field of this auth type's secret: its kind's secret_field."""
+        return KINDS[AUTH_TYPE_KIND[self.auth_type]].secret_field
 
     @property
     def secret(self) -> str:
         """The secret given for this auth type ("" keeps the existing one). The other
         secret field is ignored: clients commonly send both (see README)."""
-        return self.password if self.auth_type == "PASSWORD" else self.private_key
+        return getattr(self, self.secret_field)
 
 
 def _sftp_material(fields: SftpFields, *, secret: str) -> m.Material:
+    kind = KINDS[AUTH_TYPE_KIND[fields.auth_type]]
     try:
-        if fields.auth_type == "PASSWORD":
-            return m.sftp_password(username=fields.user, password=secret)
-        return m.sftp_key(username=fields.user, private_key=secret)
+        return kind.parse({"username": fields.user, kind.secret_field: secret})
     except crypto.MaterialError as exc:
         raise CredentialError(exc.message, field=_FIELD_NAMES.get(exc.field, exc.field)) from None
 
@@ -377,7 +378,7 @@ def _sftp_new_material(fields: SftpFields, current: CredentialVersion | None, *,
 def _same_material(material: m.Material, version: CredentialVersion) -> bool:
     if material.username != version.username:
         return False
-    if material.kind == Kind.SFTP_KEY:
+    if material.fingerprint:  # a key: its public key says whether it is the same
         return material.fingerprint == version.fingerprint
     return hmac.compare_digest(material.secret.encode(), version_secret(version).encode())
 

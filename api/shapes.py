@@ -7,8 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from credentials import network
+from credentials.kinds import KINDS, Family, kinds_in_family
 from credentials.material import MAX_CLIENT_ID_LENGTH, USERNAME_RE
-from credentials.models import Credential, CredentialVersion, Kind, VersionState
+from credentials.models import Credential, CredentialVersion, VersionState
 from credentials.status import Badge, credential_badges
 
 from .http import MAX_BODY_BYTES, iso
@@ -81,6 +82,20 @@ def _pending(credential: Credential) -> CredentialVersion | None:
     return next((v for v in credential.live_versions if v.state == VersionState.PENDING), None)
 
 
+def _kind_fields(credential: Credential, version: CredentialVersion | None) -> dict[str, Any]:
+    """The fields the credential's kind gives its resource (CredentialKind.api_fields)."""
+    return {name: iso(value) if isinstance(value, datetime) else value
+            for name, value in credential.kind_spec.api_fields(version).items()}
+
+
+def _shaped(shape: Shape, values: dict[str, Any]) -> dict[str, Any]:
+    """`values` in the order `shape` documents them. A kind whose api_fields do not fill its
+    family's resource exactly is a mistake in code, refused here rather than answered."""
+    if set(values) != set(shape.fields):
+        raise ValueError(f"{shape.name} takes {sorted(shape.fields)}, not {sorted(values)}")
+    return {name: values[name] for name in shape.fields}
+
+
 def _common(credential: Credential, now: datetime) -> dict[str, Any]:
     return {
         "id": str(credential.pk),
@@ -104,6 +119,10 @@ COMMON_FIELDS = {
 
 # --- SFTP credentials ----------------------------------------------------------------------
 
+# The auth_type of each SFTP kind the API writes (CredentialKind.api_auth_type).
+AUTH_TYPES = tuple(KINDS[kind].api_auth_type for kind in kinds_in_family(Family.SFTP)
+                   if KINDS[kind].api_auth_type)
+
 _SFTP_BODY = {
     "hostname": Field("string", "The partner's SFTP server.", required=True,
                       max_length=network.HOSTNAME_MAX_LENGTH, pattern=network.HOSTNAME_PATTERN,
@@ -113,7 +132,7 @@ _SFTP_BODY = {
     "user": Field("string", "The user name on that server.", required=True, max_length=64,
                   pattern=USERNAME_RE.pattern, example="sftpuser",
                   pattern_message="Enter 1 to 64 letters, digits, dots, dashes, _ or @."),
-    "auth_type": Field("string", required=True, enum=("PASSWORD", "KEY"), example="PASSWORD"),
+    "auth_type": Field("string", required=True, enum=AUTH_TYPES, example="PASSWORD"),
     "password": Field(
         "string", "For PASSWORD. On update, omit it or send an empty string to keep the "
         "existing password. Ignored for KEY.", max_length=MAX_SECRET, write_only=True,
@@ -139,7 +158,7 @@ SFTP_CREDENTIAL = Shape("SftpCredential", {
     "hostname": Field("string", required=True, nullable=True),
     "port": Field("integer", required=True, nullable=True),
     "user": Field("string", required=True, nullable=True),
-    "auth_type": Field("string", required=True, enum=("PASSWORD", "KEY")),
+    "auth_type": Field("string", required=True, enum=AUTH_TYPES),
     "key_fingerprint": Field("string", "SHA256:... for keys, null for passwords.",
                              required=True, nullable=True),
 }, "An SFTP credential and the outbound SFTP connection that uses it. Never a secret.")
@@ -148,17 +167,13 @@ SFTP_PAGE = page_shape("SftpCredentialPage", SFTP_CREDENTIAL)
 
 def sftp_credential_out(credential: Credential, now: datetime) -> dict[str, Any]:
     """From a credential of selectors.credentials_for_api."""
-    current = _current(credential)
     connection = credential.outbound_connections[0] if credential.outbound_connections else None
-    is_key = credential.kind == Kind.SFTP_KEY
-    return {
+    return _shaped(SFTP_CREDENTIAL, {
         **_common(credential, now),
         "hostname": connection.hostname or None if connection else None,
         "port": connection.port if connection else None,
-        "user": current.username if current else None,
-        "auth_type": "KEY" if is_key else "PASSWORD",
-        "key_fingerprint": current.fingerprint or None if current and is_key else None,
-    }
+        **_kind_fields(credential, _current(credential)),
+    })
 
 
 # --- AS2 certificates and API credentials (read-only) --------------------------------------
@@ -177,21 +192,16 @@ AS2_PAGE = page_shape("As2CertificatePage", AS2_CERTIFICATE)
 
 
 def as2_certificate_out(credential: Credential, now: datetime) -> dict[str, Any]:
-    current = _current(credential)
-    return {
+    return _shaped(AS2_CERTIFICATE, {
         **_common(credential, now),
-        "subject": current.cert_subject or None if current else None,
-        "issuer": current.cert_issuer or None if current else None,
-        "serial": current.cert_serial or None if current else None,
-        "fingerprint": current.fingerprint or None if current else None,
-        "valid_from": iso(current.cert_not_before) if current else None,
+        **_kind_fields(credential, _current(credential)),
         "new_version_pending": _pending(credential) is not None,
-    }
+    })
 
 
 API_CREDENTIAL = Shape("ApiCredential", {
     **COMMON_FIELDS,
-    "kind": Field("string", required=True, enum=(Kind.API_CLIENT_SECRET, Kind.API_KEY)),
+    "kind": Field("string", required=True, enum=kinds_in_family(Family.API)),
     "client_id": Field("string", required=True, nullable=True),
     "key_id": Field("string", "For API keys (kind api_key).", required=True, nullable=True),
     "rotation_policy": Field("string", required=True, enum=("reminders", "automatic")),
@@ -206,17 +216,14 @@ API_PAGE = page_shape("ApiCredentialPage", API_CREDENTIAL)
 
 
 def api_credential_out(credential: Credential, now: datetime) -> dict[str, Any]:
-    current, pending = _current(credential), _pending(credential)
-    return {
+    pending = _pending(credential)
+    return _shaped(API_CREDENTIAL, {
         **_common(credential, now),
-        "kind": credential.kind,
-        "client_id": current.client_id or None if current else None,
-        "key_id": current.key_id or None if current else None,
+        **_kind_fields(credential, _current(credential)),
         "rotation_policy": credential.rotation_policy,
-        "valid_from": iso(current.valid_from) if current else None,
         "new_version_pending": pending is not None,
         "new_version_valid_from": iso(pending.valid_from) if pending else None,
-    }
+    })
 
 
 # --- Client credentials: token, whoami, new credentials ------------------------------------

@@ -113,12 +113,12 @@ def api_client(organization: Any) -> tuple[str, str]:
     """A valid API client (not expiring during the bench): (client id, secret)."""
     from django.utils import timezone
 
-    from credentials import material as m
+    from credentials.kinds import api_client_secret
     from credentials.models import Kind
     from credentials.services import credential_create
     from organizations.access import SYSTEM
 
-    material = m.api_client_secret(client_id="bench-token-client")
+    material = api_client_secret.material(client_id="bench-token-client")
     credential_create(
         business_unit=organization.business_units.first(), kind=Kind.API_CLIENT_SECRET,
         name="Bench token client", material=material,

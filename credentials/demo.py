@@ -17,11 +17,11 @@ from organizations.access import SYSTEM
 from organizations.models import BusinessUnit, Organization, User
 from organizations.roles import Role
 
-from . import material as m
-from .models import Connection, ConnectionKind, Credential
+from .kinds import kind_for
+from .models import Connection, ConnectionKind, Credential, Kind
 from .rotation.engine import rotation_execute
 from .rotation.requests import rotation_schedule
-from .services import connection_save, credential_create, credential_set_active
+from .services import connection_save, credential_create, credential_set_active, current_version
 
 DEMO_PASSWORD = "keyturn-demo-2026"
 
@@ -54,35 +54,121 @@ def _user(demo: DemoUser) -> User:
     return user
 
 
-def _unit(org: Organization, name: str, slug: str, contacts: str = "") -> BusinessUnit:
+@dataclass(frozen=True)
+class DemoUnit:
+    organization: str
+    name: str
+    slug: str
+    contacts: str
+
+
+DEMO_UNITS = [
+    DemoUnit("northwind", "Warehousing", "warehousing", "warehouse-ops@example.com"),
+    DemoUnit("northwind", "Finance", "finance", "finance-it@example.com"),
+    DemoUnit("northwind", "Partner Integrations", "partners", "integrations@example.com"),
+    DemoUnit("globex", "Operations", "operations", "ops@globex.example"),
+]
+
+
+@dataclass(frozen=True)
+class DemoCredential:
+    """One credential, its material the kind's own example named after `identity`. `days`:
+    when it expires from now (None: never), or for material that carries its expiry (a
+    certificate), how long it is valid from its issue `issued_days_ago`."""
+
+    unit: str
+    name: str
+    kind: str
+    identity: str
+    days: int | None
+    issued_days_ago: int = 0
+
+
+# Every registered kind, in every status (a test checks it).
+DEMO_CREDENTIALS = [
+    DemoCredential("warehousing", "Acme inbound drop", Kind.SFTP_PASSWORD, "acme-drop", 90),
+    DemoCredential("warehousing", "Carrier outbound key", Kind.SFTP_KEY, "northwind", 10),
+    DemoCredential("warehousing", "Legacy upload", Kind.SFTP_PASSWORD, "legacy", -5),
+    DemoCredential("finance", "Bank statements", Kind.SFTP_PASSWORD, "bank", 45),
+    DemoCredential("finance", "Bank statements (spare)", Kind.SFTP_PASSWORD, "bank-spare", None),
+    DemoCredential("partners", "EDI signing 2027", Kind.AS2_CERTIFICATE, "edi.northwind.example",
+                   400),
+    DemoCredential("partners", "EDI signing 2025", Kind.AS2_CERTIFICATE,
+                   "old-edi.northwind.example", 1, issued_days_ago=30),
+    DemoCredential("finance", "Billing API", Kind.API_CLIENT_SECRET, "northwind-billing", 20),
+    DemoCredential("partners", "Warranty API key", Kind.API_KEY, "northwind-warranty", 120),
+    DemoCredential("partners", "Tracking API key", Kind.API_KEY, "northwind-tracking", 200),
+    DemoCredential("operations", "Dock scheduler", Kind.SFTP_PASSWORD, "dock", 60),
+]
+
+
+@dataclass(frozen=True)
+class DemoConnection:
+    unit: str
+    name: str
+    kind: str
+    credential: str
+    fields: tuple[tuple[str, object], ...] = ()
+
+
+DEMO_CONNECTIONS = [
+    DemoConnection("warehousing", "Acme partner upload", ConnectionKind.INBOUND_SFTP,
+                   "Acme inbound drop"),
+    DemoConnection("warehousing", "Carrier manifests", ConnectionKind.OUTBOUND_SFTP,
+                   "Carrier outbound key", (("hostname", "sftp.carrier.example"), ("port", 22),
+                                            ("remote_path", "/manifests"))),
+    DemoConnection("partners", "Retailer AS2 profile", ConnectionKind.AS2_PROFILE,
+                   "EDI signing 2027", (("partner_as2_id", "RETAILER-AS2"),)),
+    DemoConnection("finance", "Bank statement pickup", ConnectionKind.INBOUND_SFTP,
+                   "Bank statements"),
+    DemoConnection("partners", "Tracking portal", ConnectionKind.API_INTEGRATION,
+                   "Tracking API key", (("endpoint_url", "https://tracking.example/api"),)),
+    DemoConnection("finance", "Billing platform", ConnectionKind.API_INTEGRATION,
+                   "Billing API", (("endpoint_url", "https://billing.example/api"),)),
+    DemoConnection("partners", "Warranty portal", ConnectionKind.API_INTEGRATION,
+                   "Warranty API key", (("endpoint_url", "https://warranty.example/api"),
+                                        ("is_active", False))),
+    DemoConnection("operations", "Dock scheduler upload", ConnectionKind.INBOUND_SFTP,
+                   "Dock scheduler"),
+]
+
+
+def _unit(org: Organization, demo: DemoUnit) -> BusinessUnit:
     unit, _ = BusinessUnit.objects.get_or_create(
-        organization=org, slug=slug, defaults={"name": name, "contact_emails": contacts}
+        organization=org, slug=demo.slug,
+        defaults={"name": demo.name, "contact_emails": demo.contacts},
     )
     return unit
 
 
-def _credential(
-    unit: BusinessUnit, name: str, material: m.Material, valid_until: datetime | None,
-    owner: User, now: datetime,
-) -> Credential:
+def _credential(unit: BusinessUnit, demo: DemoCredential, owner: User,
+                now: datetime) -> Credential:
     """Creates the credential unless it exists; an already expired one is created in the past."""
-    existing = Credential.objects.filter(business_unit=unit, name=name).first()
+    existing = Credential.objects.filter(business_unit=unit, name=demo.name).first()
     if existing:
         return existing
+    kind = kind_for(demo.kind)
+    valid_until = None
+    if kind.expiry_from_material:
+        material = kind.example(identity=demo.identity, days=demo.days or 365,
+                                now=now - timedelta(days=demo.issued_days_ago))
+    else:
+        material = kind.example(identity=demo.identity, now=now)
+        valid_until = now + timedelta(days=demo.days) if demo.days is not None else None
     expiry = valid_until or material.valid_until
     created = expiry - timedelta(days=60) if expiry and expiry <= now else now
     return credential_create(
-        business_unit=unit, kind=material.kind, name=name, material=material,
+        business_unit=unit, kind=demo.kind, name=demo.name, material=material,
         valid_until=valid_until, actor=owner, now=created,
     )
 
 
-def _connect(unit: BusinessUnit, name: str, kind: str, credential: Credential, owner: User,
-             **fields: object) -> None:
-    if not Connection.objects.filter(business_unit=unit, name=name).exists():
+def _connect(unit: BusinessUnit, demo: DemoConnection, credential: Credential,
+             owner: User) -> None:
+    if not Connection.objects.filter(business_unit=unit, name=demo.name).exists():
         connection_save(
-            connection=Connection(business_unit=unit, name=name, kind=kind,
-                                  credential=credential, **fields),
+            connection=Connection(business_unit=unit, name=demo.name, kind=demo.kind,
+                                  credential=credential, **dict(demo.fields)),
             actor=owner,
         )
 
@@ -100,76 +186,50 @@ def _failed_swap(credential: Credential, spare: Credential, owner: User, now: da
     rotation_execute(rotation=rotation, now=now)
 
 
+def _scheduled_change(credential: Credential, owner: User, now: datetime) -> None:
+    """A rotation to new material in a week, with a week of overlap: the rotation banner and
+    the Cancel Scheduled Rotation action."""
+    rotation_schedule(
+        credential=credential, actor=owner, starts_at=now + timedelta(days=7),
+        overlap_ends_at=now + timedelta(days=14),
+        material=credential.kind_spec.generate(
+            current=current_version(credential), name=credential.name,
+            days=credential.lifetime_days, now=now),
+        reason="Quarterly key change",
+    )
+
+
+def _members(organizations: dict[str, Organization]) -> dict[str, User]:
+    """Each demo user with their role; returns each organization's owner."""
+    owners = {}
+    for demo in DEMO_USERS:
+        user = _user(demo)
+        membership_set_role(organization=organizations[demo.organization], user=user,
+                            role=demo.role, actor=SYSTEM)
+        if demo.role == Role.OWNER:
+            owners[demo.organization] = user
+    return owners
+
+
 @transaction.atomic
 def load_demo_data(now: datetime | None = None) -> list[DemoUser]:
     now = now or timezone.now()
-    northwind, _ = Organization.objects.get_or_create(
-        slug="northwind", defaults={"name": "Northwind Logistics"}
-    )
-    globex, _ = Organization.objects.get_or_create(
-        slug="globex", defaults={"name": "Globex Freight"}
-    )
-    orgs = {"northwind": northwind, "globex": globex}
-    for demo in DEMO_USERS:
-        membership_set_role(
-            organization=orgs[demo.organization], user=_user(demo), role=demo.role,
-            actor=SYSTEM,
-        )
-    owner = User.objects.get(username="owner")
-    warehousing = _unit(northwind, "Warehousing", "warehousing", "warehouse-ops@example.com")
-    finance = _unit(northwind, "Finance", "finance", "finance-it@example.com")
-    partners = _unit(northwind, "Partner Integrations", "partners", "integrations@example.com")
-
-    days = lambda n: now + timedelta(days=n)  # noqa: E731
-    acme = _credential(warehousing, "Acme inbound drop", m.sftp_password(
-        username="acme-drop", password=m.generate_password()), days(90), owner, now)
-    carrier = _credential(warehousing, "Carrier outbound key",
-                          m.sftp_key_generated(username="northwind"), days(10), owner, now)
-    _credential(warehousing, "Legacy upload", m.sftp_password(
-        username="legacy", password=m.generate_password()), days(-5), owner, now)
-    bank = _credential(finance, "Bank statements", m.sftp_password(
-        username="bank", password=m.generate_password()), days(45), owner, now)
-    spare = _credential(finance, "Bank statements (spare)", m.sftp_password(
-        username="bank-spare", password=m.generate_password()), None, owner, now)
-    edi = _credential(partners, "EDI signing 2027", m.as2_certificate_generated(
-        common_name="edi.northwind.example", days=400, now=now), None, owner, now)
-    _credential(partners, "EDI signing 2025", m.as2_certificate_generated(
-        common_name="old-edi.northwind.example", days=1, now=now - timedelta(days=30)),
-        None, owner, now)
-    billing = _credential(finance, "Billing API", m.api_client_secret(client_id=""),
-                          days(20), owner, now)
-    warranty = _credential(partners, "Warranty API key", m.api_key(
-        client_id="northwind-warranty", key_id="key-2026-01",
-        private_key=m.crypto.generate_pem_private_key()), days(120), owner, now)
-    tracking = _credential(partners, "Tracking API key", m.api_key(
-        client_id="northwind-tracking", key_id="track-2026-01",
-        private_key=m.crypto.generate_pem_private_key()), days(200), owner, now)
-
-    _connect(warehousing, "Acme partner upload", ConnectionKind.INBOUND_SFTP, acme, owner)
-    _connect(warehousing, "Carrier manifests", ConnectionKind.OUTBOUND_SFTP, carrier, owner,
-             hostname="sftp.carrier.example", port=22, remote_path="/manifests")
-    _connect(partners, "Retailer AS2 profile", ConnectionKind.AS2_PROFILE, edi, owner,
-             partner_as2_id="RETAILER-AS2")
-    _connect(finance, "Bank statement pickup", ConnectionKind.INBOUND_SFTP, bank, owner)
-    _connect(partners, "Tracking portal", ConnectionKind.API_INTEGRATION, tracking, owner,
-             endpoint_url="https://tracking.example/api")
-    _connect(finance, "Billing platform", ConnectionKind.API_INTEGRATION, billing, owner,
-             endpoint_url="https://billing.example/api")
-    _connect(partners, "Warranty portal", ConnectionKind.API_INTEGRATION, warranty, owner,
-             endpoint_url="https://warranty.example/api", is_active=False)
+    organizations = {
+        "northwind": Organization.objects.get_or_create(
+            slug="northwind", defaults={"name": "Northwind Logistics"})[0],
+        "globex": Organization.objects.get_or_create(
+            slug="globex", defaults={"name": "Globex Freight"})[0],
+    }
+    owners = _members(organizations)
+    units = {demo.slug: _unit(organizations[demo.organization], demo) for demo in DEMO_UNITS}
+    owner_of = {demo.slug: owners[demo.organization] for demo in DEMO_UNITS}
+    credentials = {demo.name: _credential(units[demo.unit], demo, owner_of[demo.unit], now)
+                   for demo in DEMO_CREDENTIALS}
+    for demo in DEMO_CONNECTIONS:
+        _connect(units[demo.unit], demo, credentials[demo.credential], owner_of[demo.unit])
+    warranty, bank = credentials["Warranty API key"], credentials["Bank statements"]
     if not warranty.rotations.exists():
-        rotation_schedule(
-            credential=warranty, actor=owner, starts_at=days(7), overlap_ends_at=days(14),
-            material=m.api_key(client_id="northwind-warranty", key_id="key-2026-02",
-                               private_key=m.crypto.generate_pem_private_key()),
-            reason="Quarterly key change",
-        )
+        _scheduled_change(warranty, owner_of["partners"], now)
     if not bank.rotations.exists():
-        _failed_swap(bank, spare, owner, now)
-
-    operations = _unit(globex, "Operations", "operations", "ops@globex.example")
-    globex_owner = User.objects.get(username="globex-owner")
-    dock = _credential(operations, "Dock scheduler", m.sftp_password(
-        username="dock", password=m.generate_password()), days(60), globex_owner, now)
-    _connect(operations, "Dock scheduler upload", ConnectionKind.INBOUND_SFTP, dock, globex_owner)
+        _failed_swap(bank, credentials["Bank statements (spare)"], owner_of["finance"], now)
     return DEMO_USERS

@@ -29,9 +29,19 @@ class RotationStepError(Exception):
     """A step of a rotation failed; the message is the readable reason shown to people."""
 
 
+class UnknownKind(LookupError):
+    """A kind of credential that credentials.kinds does not register: a bad key in code or a
+    row no release of Keyturn wrote. Nothing falls back to another kind's rules."""
+
+    def __init__(self, key: object) -> None:
+        super().__init__(f"Unknown kind of credential {str(key)[:40]!r}: credentials.kinds "
+                         "registers no such kind.")
+        self.key = key
+
+
 def readable_reason(exc: Exception) -> str:
     """A reason people can act on."""
-    if isinstance(exc, RotationStepError | CredentialError):
+    if isinstance(exc, RotationStepError | CredentialError | UnknownKind):
         return str(exc)
     if isinstance(exc, MaterialError):
         return f"The new material was refused: {exc.message}"

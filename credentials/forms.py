@@ -1,5 +1,5 @@
-"""Forms of the credential pages: validation only. Material is checked by credentials.material;
-its MaterialError names the field, which becomes that field's error here."""
+"""Forms of the credential pages: validation only. The form that takes new material is the
+kind's own (CredentialKind.form_class, in credentials.kinds)."""
 
 from __future__ import annotations
 
@@ -7,31 +7,19 @@ from datetime import datetime
 from typing import Any
 
 from django import forms
-from django.core.files.uploadedfile import UploadedFile
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from organizations import dates
 from organizations.models import BusinessUnit, Organization
 
-from . import material, network
-from .crypto import MaterialError
+from . import network
 from .errors import RotationError
-from .models import Connection, Credential, Family, Kind, RotationMode, RotationPolicy
+from .kinds import Family, kind_choices, kind_for
+from .models import Connection, Credential, RotationMode, RotationPolicy
 from .rotation.requests import rotation_times_check
 from .selectors import SORTS
-from .services import AUTOMATIC_BY_DEFAULT
 from .status import Badge
-
-MAX_UPLOAD_BYTES = 64 * 1024
-
-
-class SecretTextarea(forms.Textarea):
-    """Never renders a value: a pasted private key does not come back in the HTML, not even
-    when the form is shown again with an error."""
-
-    def format_value(self, value: Any) -> None:
-        return None
 
 
 class DateTimeInput(forms.DateTimeInput):
@@ -60,7 +48,7 @@ class CredentialFilterForm(forms.Form):
 
     q = forms.CharField(required=False, max_length=200, label="Search")
     status = forms.ChoiceField(required=False, choices=[("", "All"), *Badge.choices])
-    kind = forms.ChoiceField(required=False, choices=[("", "All"), *Kind.choices])
+    kind = forms.ChoiceField(required=False, choices=[("", "All"), *kind_choices()])
     family = forms.ChoiceField(required=False, choices=[("", "All"), *Family.choices])
     unit = forms.ChoiceField(required=False)
     sort = forms.ChoiceField(required=False, choices=[(s, s) for s in SORTS])
@@ -75,204 +63,6 @@ class CredentialFilterForm(forms.Form):
         self.is_valid()
         return {name: str(self.cleaned_data.get(name) or "").strip() for name in self.fields
                 if name not in self.errors}
-
-
-# --- Material ----------------------------------------------------------------------------
-
-
-SOURCE_GENERATE = "generate"
-SOURCE_ENTER = "enter"
-
-
-class MaterialForm(forms.Form):
-    """The secret material of one kind. After is_valid(), `self.material` holds it."""
-
-    kind: str = ""
-    source_choices: list[tuple[str, str]] = []
-    material: material.Material | None = None
-
-    def __init__(self, *args: Any, now: datetime | None = None, current_client_id: str = "",
-                 **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.now = now or timezone.now()
-        # On a rotation: the credential's id, which it may keep (credentials.material).
-        self.current_client_id = current_client_id
-        if self.source_choices and "source" in self.fields:
-            self.fields["source"].choices = self.source_choices
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
-        if self.errors:
-            return cleaned
-        try:
-            self.material = self.build(cleaned)
-        except MaterialError as exc:
-            self.add_error(exc.field if exc.field in self.fields else None, exc.message)
-        return cleaned
-
-    def build(self, cleaned: dict[str, Any]) -> material.Material:
-        raise NotImplementedError
-
-    def generated(self) -> bool:
-        return self.cleaned_data.get("source") == SOURCE_GENERATE
-
-    def _entered(self, cleaned: dict[str, Any], name: str, what: str) -> str:
-        value = cleaned.get(name) or ""
-        if not value:
-            raise MaterialError(name, f"Enter the {what}, or choose to generate one.")
-        return value
-
-
-def _source_field(choices: list[tuple[str, str]]) -> forms.ChoiceField:
-    return forms.ChoiceField(
-        choices=choices, initial=choices[0][0], widget=forms.RadioSelect, label="New material"
-    )
-
-
-def _read_upload(upload: UploadedFile | None, field: str, what: str) -> bytes:
-    if upload is None:
-        raise MaterialError(field, f"Choose the {what} file to upload.")
-    if upload.size is not None and upload.size > MAX_UPLOAD_BYTES:
-        raise MaterialError(field, "This file is too large for a key or certificate.")
-    return upload.read()
-
-
-class SftpPasswordForm(MaterialForm):
-    kind = Kind.SFTP_PASSWORD
-    source_choices = [(SOURCE_GENERATE, "Generate a strong password"),
-                      (SOURCE_ENTER, "Enter a password")]
-    username = forms.CharField(max_length=64, label="User name")
-    source = _source_field(source_choices)
-    password = forms.CharField(
-        required=False, strip=False, label="Password",
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text=f"At least {material.MIN_PASSWORD_LENGTH} characters, without spaces at "
-                  "either end. A generated one has 24.",
-    )
-
-    def build(self, cleaned: dict[str, Any]) -> material.Material:
-        password = (material.generate_password() if cleaned["source"] == SOURCE_GENERATE
-                    else self._entered(cleaned, "password", "password"))
-        return material.sftp_password(username=cleaned["username"], password=password)
-
-
-class SftpKeyForm(MaterialForm):
-    kind = Kind.SFTP_KEY
-    source_choices = [(SOURCE_GENERATE, "Generate an Ed25519 key"),
-                      (SOURCE_ENTER, "Paste a private key")]
-    username = forms.CharField(max_length=64, label="User name")
-    source = _source_field(source_choices)
-    private_key = forms.CharField(
-        required=False, strip=False, label="Private key",
-        widget=SecretTextarea(attrs={"rows": 6, "autocomplete": "off", "spellcheck": "false"}),
-        help_text="One key, OpenSSH or PEM: Ed25519, ECDSA, or RSA of 2048 bits or more; no "
-                  "passphrase.",
-    )
-
-    def build(self, cleaned: dict[str, Any]) -> material.Material:
-        if cleaned["source"] == SOURCE_GENERATE:
-            return material.sftp_key_generated(username=cleaned["username"])
-        return material.sftp_key(
-            username=cleaned["username"],
-            private_key=self._entered(cleaned, "private_key", "private key"),
-        )
-
-
-class As2CertificateForm(MaterialForm):
-    kind = Kind.AS2_CERTIFICATE
-    source_choices = [(SOURCE_GENERATE, "Generate a self-signed certificate and key"),
-                      (SOURCE_ENTER, "Upload a certificate and its private key")]
-    source = _source_field(source_choices)
-    common_name = forms.CharField(
-        required=False, max_length=64, label="Common name",
-        help_text="For a generated certificate, e.g. as2.example.com.",
-    )
-    days = forms.IntegerField(
-        required=False, min_value=1, max_value=3650, initial=365, label="Valid for (days)",
-        help_text="For a generated certificate: its end date, which is the credential's expiry.",
-    )
-    certificate = forms.FileField(
-        required=False, label="Certificate",
-        help_text="PEM or DER X.509 certificate. Its end date is the credential's expiry (one "
-                  "after 30 Dec 9999, such as the “no expiry” 31 Dec 9999, counts as 30 Dec "
-                  "9999 00:00 UTC).",
-    )
-    private_key = forms.FileField(
-        required=False, label="Private key",
-        help_text="The certificate's private key, one key in PEM (or OpenSSH) format, no "
-                  "passphrase.",
-    )
-
-    def build(self, cleaned: dict[str, Any]) -> material.Material:
-        if cleaned["source"] == SOURCE_GENERATE:
-            common_name = (cleaned.get("common_name") or "").strip()
-            if not common_name:
-                raise MaterialError("common_name", "Give the certificate a common name.")
-            return material.as2_certificate_generated(
-                common_name=common_name, days=cleaned.get("days") or 365, now=self.now
-            )
-        certificate = _read_upload(cleaned.get("certificate"), "certificate", "certificate")
-        key_bytes = _read_upload(cleaned.get("private_key"), "private_key", "private key")
-        try:
-            private_key = key_bytes.decode()
-        except UnicodeDecodeError:
-            raise MaterialError("private_key", "Upload the private key in PEM format.") from None
-        return material.as2_certificate(certificate=certificate, private_key=private_key)
-
-
-class ApiClientSecretForm(MaterialForm):
-    kind = Kind.API_CLIENT_SECRET
-    source_choices = [(SOURCE_GENERATE, "Generate a client secret"),
-                      (SOURCE_ENTER, "Enter a client secret")]
-    client_id = forms.CharField(
-        required=False, max_length=200, label="Client ID",
-        help_text="Leave empty to generate one.",
-    )
-    source = _source_field(source_choices)
-    client_secret = forms.CharField(
-        required=False, strip=False, label="Client secret",
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
-        help_text="At least 32 characters.",
-    )
-
-    def build(self, cleaned: dict[str, Any]) -> material.Material:
-        secret = None
-        if cleaned["source"] == SOURCE_ENTER:
-            secret = self._entered(cleaned, "client_secret", "client secret")
-        return material.api_client_secret(client_id=cleaned.get("client_id") or "",
-                                           client_secret=secret,
-                                           current_client_id=self.current_client_id)
-
-
-class ApiKeyForm(MaterialForm):
-    kind = Kind.API_KEY
-    source_choices = [(SOURCE_ENTER, "Paste a PEM private key"),
-                      (SOURCE_GENERATE, "Generate a P-256 private key")]
-    client_id = forms.CharField(max_length=200, label="Client ID")
-    key_id = forms.CharField(max_length=200, label="Key ID")
-    source = _source_field(source_choices)
-    private_key = forms.CharField(
-        required=False, strip=False, label="PEM key",
-        widget=SecretTextarea(attrs={"rows": 6, "autocomplete": "off", "spellcheck": "false"}),
-        help_text="One PEM private key: Ed25519, ECDSA (P-256, P-384, P-521) or RSA of 2048 "
-                  "bits or more; no passphrase.",
-    )
-
-    def build(self, cleaned: dict[str, Any]) -> material.Material:
-        if cleaned["source"] == SOURCE_GENERATE:
-            private_key = material.crypto.generate_pem_private_key()
-        else:
-            private_key = self._entered(cleaned, "private_key", "PEM private key")
-        return material.api_key(client_id=cleaned["client_id"], key_id=cleaned["key_id"],
-                                private_key=private_key,
-                                current_client_id=self.current_client_id)
-
-
-MATERIAL_FORMS: dict[str, type[MaterialForm]] = {
-    form.kind: form
-    for form in (SftpPasswordForm, SftpKeyForm, As2CertificateForm, ApiClientSecretForm,
-                 ApiKeyForm)
-}
 
 
 # --- Create and edit ---------------------------------------------------------------------
@@ -308,9 +98,10 @@ class CredentialDetailsForm(forms.Form):
     def __init__(self, *args: Any, organization: Organization, kind: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["business_unit"].queryset = organization.business_units.all()
-        if kind == Kind.AS2_CERTIFICATE:
+        spec = kind_for(kind)
+        if spec.expiry_from_material:
             del self.fields["valid_until"]  # the certificate's end date is the expiry
-        elif kind in AUTOMATIC_BY_DEFAULT:
+        elif spec.automatic_by_default:
             self.fields["valid_until"].help_text = (
                 "In your time zone. Leave empty to expire after the lifetime below.")
         else:
@@ -367,7 +158,7 @@ class RotatePlanForm(forms.Form):
                  **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.now = now or timezone.now()
-        if kind not in (Kind.SFTP_PASSWORD, Kind.SFTP_KEY):
+        if kind_for(kind).sftp_login is None:  # the test logs in to outbound SFTP servers
             del self.fields["test_before_switch"]
 
     def clean(self) -> dict[str, Any]:

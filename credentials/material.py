@@ -1,5 +1,7 @@
-"""Turning what a user, an API client or an import supplies into checked material for one
-credential version. Every function raises MaterialError naming the field at fault."""
+"""Material (the public side and the secret of one credential version) and the rules every
+kind shares: user names, client ids, pasted PEM text, bounded secrets, text that can be kept.
+Each kind's own rules live in its module of credentials.kinds. Every check raises
+MaterialError naming the field at fault."""
 
 from __future__ import annotations
 
@@ -15,18 +17,16 @@ from organizations import dates
 
 from . import crypto
 from .crypto import MaterialError
-from .models import Kind
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 MAX_CLIENT_ID_LENGTH = 200
 # New client ids hold no ":". HTTP Basic splits user and password at the first colon, and
 # many client libraries do not form-url-encode the id as RFC 6749 section 2.3.1 asks, so
 # such an id would never authenticate for them. Ids made before this rule may hold one: a
-# credential keeps its own id across rotations (see _client_id), and the API decodes %3A.
+# credential keeps its own id across rotations (see checked_client_id), and the API decodes
+# %3A.
 CLIENT_ID_RE = re.compile(rf"^[A-Za-z0-9._-]{{3,{MAX_CLIENT_ID_LENGTH}}}$")
 CLIENT_ID_RULE = f"Client IDs are 3 to {MAX_CLIENT_ID_LENGTH} letters, digits, . _ or -."
-KEY_ID_RE = re.compile(r"^[A-Za-z0-9._:/-]{1,200}$")
-MIN_PASSWORD_LENGTH = 12
 MAX_SECRET_LENGTH = 16_384
 # JSON's \ud800 escapes can carry a lone surrogate, which is no Unicode character: UTF-8
 # (hashing, encryption, the database) cannot encode it. A valid pair is one character once
@@ -48,6 +48,18 @@ class Material:
     fingerprint: str = ""
     certificate: crypto.CertificateInfo | None = None
     digest_secret: bool = False
+
+    @property
+    def cert_subject(self) -> str:
+        return self.certificate.subject if self.certificate else ""
+
+    @property
+    def cert_issuer(self) -> str:
+        return self.certificate.issuer if self.certificate else ""
+
+    @property
+    def cert_serial(self) -> str:
+        return self.certificate.serial if self.certificate else ""
 
     @property
     def valid_until(self) -> datetime | None:
@@ -117,7 +129,7 @@ def generate_client_id() -> str:
     return secrets.token_hex(16)
 
 
-def _username(value: str, field_name: str = "username") -> str:
+def checked_username(value: str, field_name: str = "username") -> str:
     value = (value or "").strip()
     if not USERNAME_RE.match(value):
         raise MaterialError(
@@ -126,18 +138,18 @@ def _username(value: str, field_name: str = "username") -> str:
     return value
 
 
-def _bounded(value: str, field_name: str) -> str:
+def bounded(value: str, field_name: str) -> str:
     if len(value) > MAX_SECRET_LENGTH:
         raise MaterialError(field_name, "This value is too long.")
     return value
 
 
-def _pem_text(value: str, field_name: str) -> str:
+def pem_text(value: str, field_name: str) -> str:
     """Pasted key text as stored: bounded, LF line ends (browsers send CRLF), one final LF,
     and one PEM block: the key parsers read the first block and ignore the rest, so a second
     key (or anything after the -----END line) would be stored unseen, behind the first one's
     fingerprint."""
-    value = _bounded(value or "", field_name).replace("\r\n", "\n").replace("\r", "\n")
+    value = bounded(value or "", field_name).replace("\r\n", "\n").replace("\r", "\n")
     text = value.strip() + "\n" if value.strip() else ""
     blocks = text.count(PEM_BEGIN)
     if blocks > 1:
@@ -150,50 +162,7 @@ def _pem_text(value: str, field_name: str) -> str:
     return text
 
 
-def sftp_password(*, username: str, password: str) -> Material:
-    password = _bounded(password or "", "password")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise MaterialError(
-            "password", f"Use at least {MIN_PASSWORD_LENGTH} characters, or generate one."
-        )
-    if password != password.strip() or any(ord(c) < 32 for c in password):
-        raise MaterialError("password", "The password may not start or end with spaces.")
-    return Material(kind=Kind.SFTP_PASSWORD, secret=password, username=_username(username))
-
-
-def sftp_key(*, username: str, private_key: str) -> Material:
-    private_key = _pem_text(private_key, "private_key")
-    info = crypto.parse_ssh_private_key(private_key)
-    return Material(
-        kind=Kind.SFTP_KEY, secret=private_key, username=_username(username),
-        public_key=info.public_key, fingerprint=info.fingerprint,
-    )
-
-
-def sftp_key_generated(*, username: str) -> Material:
-    private_key, info = crypto.generate_ssh_key()
-    return Material(
-        kind=Kind.SFTP_KEY, secret=private_key, username=_username(username),
-        public_key=info.public_key, fingerprint=info.fingerprint,
-    )
-
-
-def as2_certificate(*, certificate: str | bytes, private_key: str) -> Material:
-    private_key = _pem_text(private_key, "private_key")
-    info = crypto.parse_certificate(certificate or b"")
-    crypto.check_key_matches_certificate(private_key, info.pem)
-    return Material(
-        kind=Kind.AS2_CERTIFICATE, secret=private_key,
-        fingerprint=info.fingerprint, certificate=info,
-    )
-
-
-def as2_certificate_generated(*, common_name: str, days: int, now: datetime) -> Material:
-    cert_pem, key_pem = crypto.generate_self_signed_certificate(common_name, days=days, now=now)
-    return as2_certificate(certificate=cert_pem, private_key=key_pem)
-
-
-def _client_id(value: str, current_client_id: str) -> str:
+def checked_client_id(value: str, current_client_id: str) -> str:
     """A client id by CLIENT_ID_RE, or the credential's current id kept as it is (it was
     checked by the rule of its day)."""
     if current_client_id and value == current_client_id:
@@ -201,34 +170,3 @@ def _client_id(value: str, current_client_id: str) -> str:
     if not CLIENT_ID_RE.match(value):
         raise MaterialError("client_id", CLIENT_ID_RULE)
     return value
-
-
-def api_client_secret(*, client_id: str, client_secret: str | None = None,
-                      current_client_id: str = "") -> Material:
-    """`current_client_id`: the id of the credential this material replaces, if any."""
-    client_id = _client_id((client_id or "").strip() or generate_client_id(), current_client_id)
-    secret = client_secret if client_secret else generate_client_secret()
-    if len(secret) < 32:
-        raise MaterialError("client_secret", "Client secrets must have at least 32 characters.")
-    return Material(
-        kind=Kind.API_CLIENT_SECRET, secret=_bounded(secret, "client_secret"),
-        client_id=client_id, digest_secret=True,
-    )
-
-
-def api_key(*, client_id: str, key_id: str, private_key: str,
-            current_client_id: str = "") -> Material:
-    """`current_client_id`: the id of the credential this material replaces, if any."""
-    client_id = _client_id((client_id or "").strip(), current_client_id)
-    key_id = (key_id or "").strip()
-    if not KEY_ID_RE.match(key_id):
-        raise MaterialError("key_id", "Key IDs are 1 to 200 letters, digits, . _ : / or -.")
-    private_key = _pem_text(private_key, "private_key")
-    crypto.parse_pem_private_key(private_key)
-    # The public key is kept in the clear so pages can say the key's type and size without
-    # decrypting the private key.
-    info = crypto.parse_ssh_private_key(private_key)
-    return Material(
-        kind=Kind.API_KEY, secret=private_key, client_id=client_id, key_id=key_id,
-        public_key=info.public_key, fingerprint=info.fingerprint,
-    )

@@ -8,48 +8,19 @@ from django.db import models
 from django.db.models import Q
 
 from organizations.models import BusinessUnit, User
-from organizations.roles import Perm
+
+from .kinds import CredentialKind, Family, kind_for
 
 
 class Kind(models.TextChoices):
+    """The kinds the database knows. Each has its CredentialKind in credentials.kinds, which
+    decides everything about it (a test keeps the two lists the same)."""
+
     SFTP_PASSWORD = "sftp_password", "SFTP password"
     SFTP_KEY = "sftp_key", "SFTP key"
     AS2_CERTIFICATE = "as2_certificate", "AS2 certificate"
     API_CLIENT_SECRET = "api_client_secret", "API client secret"
     API_KEY = "api_key", "API key"
-
-
-class Family(models.TextChoices):
-    """How the portal groups kinds: one tab and one permission per family."""
-
-    SFTP = "sftp", "SFTP Credentials"
-    AS2 = "as2", "AS2 Certificates"
-    API = "api", "API Credentials"
-
-
-KIND_FAMILY: dict[str, str] = {
-    Kind.SFTP_PASSWORD: Family.SFTP,
-    Kind.SFTP_KEY: Family.SFTP,
-    Kind.AS2_CERTIFICATE: Family.AS2,
-    Kind.API_CLIENT_SECRET: Family.API,
-    Kind.API_KEY: Family.API,
-}
-FAMILY_PERM: dict[str, str] = {
-    Family.SFTP: Perm.MANAGE_SFTP,
-    Family.AS2: Perm.MANAGE_AS2,
-    Family.API: Perm.MANAGE_API,
-}
-
-
-def families_managed_by(user: User, organization: object) -> list[str]:
-    """The credential families (SFTP, AS2, API) the user may manage in the organization."""
-    return [family for family, perm in FAMILY_PERM.items()
-            if user.has_org_perm(organization, perm)]  # type: ignore[arg-type]
-
-
-def kinds_managed_by(user: User, organization: object) -> list[str]:
-    families = families_managed_by(user, organization)
-    return [kind for kind, family in KIND_FAMILY.items() if family in families]
 
 
 class RotationPolicy(models.TextChoices):
@@ -100,12 +71,17 @@ class Credential(models.Model):
         return self.name
 
     @property
+    def kind_spec(self) -> CredentialKind:
+        """What knows this credential's kind; an unregistered kind raises UnknownKind."""
+        return kind_for(self.kind)
+
+    @property
     def family(self) -> str:
-        return KIND_FAMILY[self.kind]
+        return self.kind_spec.family
 
     @property
     def manage_perm(self) -> str:
-        return FAMILY_PERM[self.family]
+        return self.kind_spec.manage_perm
 
     @property
     def organization(self) -> object:
@@ -234,27 +210,20 @@ class ConnectionKind(models.TextChoices):
     API_INTEGRATION = "api_integration", "API integration"
 
 
-CONNECTION_CREDENTIAL_KINDS: dict[str, frozenset[str]] = {
-    ConnectionKind.INBOUND_SFTP: frozenset({Kind.SFTP_PASSWORD, Kind.SFTP_KEY}),
-    ConnectionKind.OUTBOUND_SFTP: frozenset({Kind.SFTP_PASSWORD, Kind.SFTP_KEY}),
-    ConnectionKind.AS2_PROFILE: frozenset({Kind.AS2_CERTIFICATE}),
-    ConnectionKind.API_INTEGRATION: frozenset({Kind.API_CLIENT_SECRET, Kind.API_KEY}),
-}
-
-
-# Kinds a rotation may switch a credential between, keeping its identity and connections:
-# an SFTP login by password or by key (every SFTP connection accepts both; the headless API's
-# auth_type).
-INTERCHANGEABLE_KINDS = frozenset({Kind.SFTP_PASSWORD, Kind.SFTP_KEY})
-
-
-# Who may manage a connection: those who manage the family of credentials it can use.
+# The family of credentials each kind of connection uses: a connection may use any credential
+# of its family, and who manages that family manages the connection.
 CONNECTION_FAMILY: dict[str, str] = {
     ConnectionKind.INBOUND_SFTP: Family.SFTP,
     ConnectionKind.OUTBOUND_SFTP: Family.SFTP,
     ConnectionKind.AS2_PROFILE: Family.AS2,
     ConnectionKind.API_INTEGRATION: Family.API,
 }
+
+
+def connection_kinds_for(family: str) -> list[str]:
+    """The kinds of connection that may use a credential of `family`, in ConnectionKind's
+    order."""
+    return [kind for kind, fits in CONNECTION_FAMILY.items() if fits == family]
 
 
 class ConnectionQuerySet(models.QuerySet):

@@ -15,16 +15,15 @@ from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet
 from audit.models import AuditEvent
 from organizations.models import BusinessUnit, Organization, User
 
+from .kinds import Family, kinds_in_family
 from .models import (
-    CONNECTION_CREDENTIAL_KINDS,
-    KIND_FAMILY,
     Connection,
     Credential,
     CredentialVersion,
-    Family,
     Rotation,
     RotationState,
     VersionState,
+    connection_kinds_for,
 )
 from .status import Badge, status_q, with_status
 
@@ -45,10 +44,6 @@ SORTS: dict[str, tuple[object, ...]] = {
     "-expiry": (F("expires_at").desc(nulls_last=True), "name", "pk"),
 }
 EXPIRING_LIST_WINDOW = timedelta(days=30)
-
-
-def family_kinds(family: str) -> list[str]:
-    return [kind for kind, fam in KIND_FAMILY.items() if fam == family]
 
 
 def public_versions() -> QuerySet[CredentialVersion]:
@@ -91,7 +86,7 @@ def credentials_for_list(
     if filters.unit is not None:
         credentials = credentials.filter(business_unit=filters.unit)
     if filters.family:
-        credentials = credentials.filter(kind__in=family_kinds(filters.family))
+        credentials = credentials.filter(kind__in=kinds_in_family(filters.family))
     if filters.kind:
         credentials = credentials.filter(kind=filters.kind)
     if filters.status:
@@ -226,10 +221,9 @@ def swap_candidates(credential: Credential, user: User) -> QuerySet[Credential]:
 def attachable_connections(credential: Credential, user: User) -> QuerySet[Connection]:
     """The organization's connections whose kind may use this credential and that use
     another credential (or none)."""
-    kinds = [kind for kind, fits in CONNECTION_CREDENTIAL_KINDS.items()
-             if credential.kind in fits]
     return Connection.objects.for_user(user).filter(
-        business_unit__organization=credential.business_unit.organization_id, kind__in=kinds
+        business_unit__organization=credential.business_unit.organization_id,
+        kind__in=connection_kinds_for(credential.family),
     ).exclude(credential=credential).select_related("business_unit", "credential").order_by(
         "name"
     )
@@ -245,7 +239,7 @@ def units_with_counts(user: User, organization: Organization) -> QuerySet[Busine
     """Business units with how many credentials of each family they hold."""
     counts = {
         f"{family.value}_count": Count(
-            "credentials", filter=Q(credentials__kind__in=family_kinds(family)), distinct=True
+            "credentials", filter=Q(credentials__kind__in=kinds_in_family(family)), distinct=True
         )
         for family in Family
     }

@@ -4,7 +4,7 @@ its audit event in it; rotations live in credentials.rotation."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.apps import apps
 from django.db import transaction
@@ -18,21 +18,17 @@ from organizations.roles import Perm
 
 from . import crypto
 from .errors import CredentialError
+from .kinds import FAMILIES, kind_for
+from .lifecycle import first_version_valid_until
 from .material import Material
 from .models import (
-    CONNECTION_CREDENTIAL_KINDS,
     CONNECTION_FAMILY,
-    FAMILY_PERM,
-    KIND_FAMILY,
     Connection,
     Credential,
     CredentialVersion,
-    Kind,
     RotationPolicy,
     VersionState,
 )
-
-AUTOMATIC_BY_DEFAULT = {Kind.API_CLIENT_SECRET, Kind.API_KEY}
 
 
 def credential_lock(credential: Credential | object) -> Credential:
@@ -125,11 +121,13 @@ def credential_create(
     now: datetime | None = None,
 ) -> Credential:
     now = now or timezone.now()
-    require_perm(actor, business_unit.organization, FAMILY_PERM[KIND_FAMILY[kind]])
+    spec = kind_for(kind)
+    require_perm(actor, business_unit.organization, spec.manage_perm)
     if not name.strip():
         raise CredentialError("Give the credential a name.", field="name")
-    if valid_until is None and kind in AUTOMATIC_BY_DEFAULT:
-        valid_until = now + timedelta(days=lifetime_days)
+    valid_until = first_version_valid_until(
+        given=valid_until, expires_by_default=spec.automatic_by_default,
+        lifetime_days=lifetime_days, now=now)
     if material.valid_until is not None and material.valid_until <= now:
         raise CredentialError("This certificate has already expired.", field="certificate")
     if valid_until is not None and material.valid_until is None and valid_until <= now:
@@ -140,7 +138,7 @@ def credential_create(
         kind=kind,
         notes=notes,
         rotation_policy=rotation_policy
-        or (RotationPolicy.AUTOMATIC if kind in AUTOMATIC_BY_DEFAULT else RotationPolicy.REMINDERS),
+        or (RotationPolicy.AUTOMATIC if spec.automatic_by_default else RotationPolicy.REMINDERS),
         lifetime_days=lifetime_days,
         created_by=user_of(actor),
     )
@@ -216,6 +214,7 @@ def secret_reveal(
     With `pending`, the new secret a rotation has prepared, so that partners can be given
     it before the switch."""
     require_perm(actor, credential.organization, Perm.REVEAL)
+    kind_for(credential.kind)  # a kind no release registers is refused before any reveal
     state = VersionState.PENDING if pending else VersionState.CURRENT
     version = credential.versions.filter(state=state).first()
     if version is None:
@@ -242,12 +241,12 @@ def connection_save(
     if credential is not None:
         if credential.business_unit.organization_id != org.pk:
             raise CredentialError("That credential belongs to another organization.", "credential")
-        if credential.kind not in CONNECTION_CREDENTIAL_KINDS[connection.kind]:
+        if credential.family != CONNECTION_FAMILY[connection.kind]:
             raise CredentialError(
                 f"A {connection.get_kind_display()} cannot use a "
                 f"{credential.get_kind_display()}.", "credential",
             )
-    require_perm(actor, org, FAMILY_PERM[CONNECTION_FAMILY[connection.kind]])
+    require_perm(actor, org, FAMILIES[CONNECTION_FAMILY[connection.kind]].manage_perm)
     adding = connection._state.adding
     connection.save()
     audit_record(

@@ -29,7 +29,6 @@ from . import crypto, selectors
 from .crypto import MaterialError
 from .errors import CredentialError, RotationError
 from .forms import (
-    MATERIAL_FORMS,
     METHOD_SWAP,
     TIMING_IMMEDIATE,
     AttachForm,
@@ -41,24 +40,20 @@ from .forms import (
     SwapForm,
 )
 from .hooks import HISTORY_SECTIONS
+from .kinds import FAMILIES, KINDS, Family, families_managed_by, kind_for, kinds_managed_by
 from .lifecycle import old_version_stops_at
 from .models import (
-    CONNECTION_CREDENTIAL_KINDS,
     CONNECTION_FAMILY,
-    FAMILY_PERM,
-    KIND_FAMILY,
     OPEN_ROTATION_STATES,
     Connection,
     ConnectionKind,
     Credential,
-    Family,
-    Kind,
     Rotation,
     RotationMode,
+    RotationPolicy,
     RotationState,
     VersionState,
-    families_managed_by,
-    kinds_managed_by,
+    connection_kinds_for,
 )
 from .rotation.requests import (
     rotation_cancel,
@@ -77,20 +72,6 @@ from .status import Badge, credential_badges
 from .templatetags.keyturn import format_dual
 
 PER_PAGE = 50
-SECRET_NOUN = {
-    Kind.SFTP_PASSWORD: "password",
-    Kind.SFTP_KEY: "key",
-    Kind.AS2_CERTIFICATE: "certificate",
-    Kind.API_CLIENT_SECRET: "client secret",
-    Kind.API_KEY: "API key",
-}
-SECRET_LABEL = {
-    Kind.SFTP_PASSWORD: "Password",
-    Kind.SFTP_KEY: "Private key",
-    Kind.AS2_CERTIFICATE: "Private key",
-    Kind.API_CLIENT_SECRET: "Client secret",
-    Kind.API_KEY: "PEM private key",
-}
 
 
 # --- Access helpers ----------------------------------------------------------------------
@@ -109,6 +90,7 @@ def _get_credential(
         )
     except Credential.DoesNotExist:
         raise Http404("No such credential.") from None
+    kind_for(credential.kind)  # every page of a kind no release registers fails, none guesses
     if perm is not None:
         require_org_perm(request, organization,
                          credential.manage_perm if perm == "manage" else perm)
@@ -129,7 +111,7 @@ def _get_rotation(request: HttpRequest, org_slug: str, pk: UUID,
 
 
 def _connection_perm(kind: str) -> str:
-    return FAMILY_PERM[CONNECTION_FAMILY[kind]]
+    return FAMILIES[CONNECTION_FAMILY[kind]].manage_perm
 
 
 def _get_connection(request: HttpRequest, org_slug: str, pk: UUID) -> tuple[Organization,
@@ -216,7 +198,7 @@ def credential_list(
     if unit is None and values.get("family"):
         family = values["family"]
     kind = values.get("kind", "")
-    if family and kind and KIND_FAMILY[kind] != family:
+    if family and kind and kind_for(kind).family != family:
         kind = ""
     filters = selectors.CredentialFilters(
         status=values.get("status", ""), kind=kind, family=family or "",
@@ -233,7 +215,7 @@ def credential_list(
         credential.badges = credential_badges(credential, now)
         credential.current = credential.current_versions[0] if credential.current_versions \
             else None
-    kinds = [(k, label) for k, label in Kind.choices if not family or KIND_FAMILY[k] == family]
+    kinds = [(k.key, k.label) for k in KINDS.values() if not family or k.family == family]
     return render(request, "credentials/credential_list.html", {
         "organization": organization,
         "unit": unit,
@@ -267,9 +249,9 @@ def _manage_actions(credential: Credential, *, can_manage: bool, scheduled: Rota
     if credential.is_active and not has_open_rotation:
         actions.append({"label": "Rotate Credential",
                         "url": reverse("credential_rotate", args=[org, pk])})
-        if credential.kind == Kind.API_KEY:
-            actions.append({"label": "Change Credential",
-                            "url": reverse("credential_change", args=[org, pk])})
+        wizard = credential.kind_spec.change_wizard_url
+        if wizard:
+            actions.append({"label": "Change Credential", "url": reverse(wizard, args=[org, pk])})
         if failed is not None:
             actions.append({"label": "Retry Failed Rotation",
                             "url": reverse("rotation_retry", args=[org, pk, failed.pk])})
@@ -292,11 +274,9 @@ def _manage_actions(credential: Credential, *, can_manage: bool, scheduled: Rota
 @login_required
 def credential_detail(request: HttpRequest, org_slug: str, pk: UUID) -> HttpResponse:
     organization, credential = _get_credential(request, org_slug, pk)
+    spec = credential.kind_spec
     now = timezone.now()
-    tabs = {"details": "Details",
-            "usage": "AS2 Profile Usage" if credential.family == Family.AS2
-            else "Connection Usage",
-            "history": "History"}
+    tabs = {"details": "Details", "usage": spec.family_info.usage_tab, "history": "History"}
     tab = request.GET.get("tab", "details")
     if tab not in tabs:
         tab = "details"
@@ -314,7 +294,8 @@ def credential_detail(request: HttpRequest, org_slug: str, pk: UUID) -> HttpResp
         "organization": organization,
         "credential": credential,
         "unit": credential.business_unit,
-        "family_label": Family(credential.family).label,
+        "family_label": spec.family_info.label,
+        "usage": spec.family_info,
         "badges": credential_badges(credential, now),
         "tabs": tabs,
         "tab": tab,
@@ -327,8 +308,8 @@ def credential_detail(request: HttpRequest, org_slug: str, pk: UUID) -> HttpResp
                               if r.state == RotationState.COMPLETED), None),
         "connections": connections,
         "hosts": sorted({c.hostname for c in connections if c.hostname}),
-        "secret_label": SECRET_LABEL[credential.kind],
-        "noun": SECRET_NOUN[credential.kind],
+        "secret_label": spec.secret_label,
+        "noun": spec.secret_noun,
         "can_reveal": user.has_org_perm(organization, Perm.REVEAL),
         "can_manage": can_manage,
         "can_view_audit": can_view_audit,
@@ -342,19 +323,26 @@ def credential_detail(request: HttpRequest, org_slug: str, pk: UUID) -> HttpResp
         "now": now,
     }
     if tab == "history":
-        # A version that never went live is shown with what stopped it: its rotation.
-        rotation_to = {r.to_version_id: r for r in rotations if r.to_version_id}
-        context["version_rows"] = [
+        context.update(_history(credential, versions, rotations, can_view_audit=can_view_audit))
+    return render(request, "credentials/credential_detail.html", context)
+
+
+def _history(credential: Credential, versions: selectors.VersionSet,
+             rotations: list[Rotation], *, can_view_audit: bool) -> dict[str, Any]:
+    """The History tab: versions, the sections upper apps add, and who revealed it."""
+    # A version that never went live is shown with what stopped it: its rotation.
+    rotation_to = {r.to_version_id: r for r in rotations if r.to_version_id}
+    return {
+        "version_rows": [
             (version, rotation_to.get(version.pk) if version.state == VersionState.UNUSED
              else None) for version in versions.all
-        ]
-        context["history_sections"] = [
+        ],
+        "history_sections": [
             render_to_string(section.template_name, section.context)
             for section in (make(credential) for make in HISTORY_SECTIONS)
-        ]
-        context["reveals"] = list(selectors.credential_reveals(credential)) \
-            if can_view_audit else None
-    return render(request, "credentials/credential_detail.html", context)
+        ],
+        "reveals": list(selectors.credential_reveals(credential)) if can_view_audit else None,
+    }
 
 
 @never_cache
@@ -377,7 +365,7 @@ def credential_reveal(request: HttpRequest, org_slug: str, pk: UUID) -> HttpResp
         "family_label": Family(credential.family).label,
         "secret": secret,
         "pending": pending,
-        "secret_label": SECRET_LABEL[credential.kind],
+        "secret_label": credential.kind_spec.secret_label,
         "multiline": "\n" in secret.strip(),
     })
 
@@ -389,8 +377,7 @@ def credential_reveal(request: HttpRequest, org_slug: str, pk: UUID) -> HttpResp
 def credential_new(request: HttpRequest, org_slug: str) -> HttpResponse:
     """Choose the kind of credential to create (only kinds the user may manage)."""
     organization = get_organization(request, org_slug)
-    managed = kinds_managed_by(request.user, organization)
-    kinds = [(kind, label) for kind, label in Kind.choices if kind in managed]
+    kinds = [(kind, KINDS[kind].label) for kind in kinds_managed_by(request.user, organization)]
     if not kinds:
         raise PermissionDenied
     return render(request, "credentials/credential_new.html", {
@@ -402,14 +389,16 @@ def credential_new(request: HttpRequest, org_slug: str) -> HttpResponse:
 @login_required
 def credential_create_view(request: HttpRequest, org_slug: str, kind: str) -> HttpResponse:
     organization = get_organization(request, org_slug)
-    if kind not in Kind.values:
+    if kind not in KINDS:
         raise Http404("No such kind of credential.")
-    require_org_perm(request, organization, FAMILY_PERM[KIND_FAMILY[kind]])
+    spec = KINDS[kind]
+    require_org_perm(request, organization, spec.manage_perm)
     data = request.POST if request.method == "POST" else None
     initial = {"business_unit": request.GET.get("unit") or None,
-               "rotation_policy": "automatic" if KIND_FAMILY[kind] == Family.API else "reminders"}
+               "rotation_policy": RotationPolicy.AUTOMATIC if spec.automatic_by_default
+               else RotationPolicy.REMINDERS}
     details = CredentialDetailsForm(data, organization=organization, kind=kind, initial=initial)
-    material_form = MATERIAL_FORMS[kind](data, request.FILES if data else None)
+    material_form = spec.form_class(data, request.FILES if data else None)
     if data is not None and details.is_valid() and material_form.is_valid():
         cleaned = details.cleaned_data
         try:
@@ -427,11 +416,11 @@ def credential_create_view(request: HttpRequest, org_slug: str, kind: str) -> Ht
             return redirect(_detail_url(credential))
     return render(request, "credentials/credential_form.html", {
         "organization": organization,
-        "kind_label": Kind(kind).label,
-        "family_label": Family(KIND_FAMILY[kind]).label,
+        "kind_label": spec.label,
+        "family_label": spec.family_info.label,
         "details": details,
         "material_form": material_form,
-        "multipart": kind == Kind.AS2_CERTIFICATE,
+        "multipart": spec.multipart,
     })
 
 
@@ -441,7 +430,7 @@ def _created_message(credential: Credential, material_form: Any) -> str:
     if fingerprint:
         text += f" Fingerprint {fingerprint}."
     if material_form.generated():
-        text += f" The {SECRET_NOUN[credential.kind]} was generated: use Reveal to copy it."
+        text += f" The {credential.kind_spec.secret_noun} was generated: use Reveal to copy it."
     return text
 
 
@@ -480,7 +469,7 @@ def _set_active(request: HttpRequest, org_slug: str, pk: UUID, active: bool) -> 
         "organization": organization, "credential": credential,
         "unit": credential.business_unit, "family_label": Family(credential.family).label,
         "active": active, "active_connections": active_connections,
-        "noun": SECRET_NOUN[credential.kind],
+        "noun": credential.kind_spec.secret_noun,
     })
 
 
@@ -500,7 +489,7 @@ def credential_reactivate(request: HttpRequest, org_slug: str, pk: UUID) -> Http
 def rotation_consequences(credential: Credential, plan: dict[str, Any],
                           replacement: Credential | None = None) -> list[str]:
     """Plain words for when the new material starts and the old stops working."""
-    noun = SECRET_NOUN[credential.kind]
+    noun = credential.kind_spec.secret_noun
     starts_at, until = plan.get("starts_at"), plan.get("overlap_ends_at")
     stop = old_version_stops_at(
         mode=RotationMode.IMMEDIATE if plan["timing"] == TIMING_IMMEDIATE
@@ -539,6 +528,7 @@ def credential_rotate(request: HttpRequest, org_slug: str, pk: UUID) -> HttpResp
     credential stops working, takes the new material (or the credential to swap in) and is
     the confirmation: nothing changes before it is submitted."""
     organization, credential = _get_credential(request, org_slug, pk, "manage")
+    spec = credential.kind_spec
     versions = selectors.credential_versions(credential)
     current = versions.current
     step = request.POST.get("step", "1") if request.method == "POST" else "1"
@@ -547,7 +537,7 @@ def credential_rotate(request: HttpRequest, org_slug: str, pk: UUID) -> HttpResp
     context: dict[str, Any] = {
         "organization": organization, "credential": credential,
         "unit": credential.business_unit, "family_label": Family(credential.family).label,
-        "plan": plan, "noun": SECRET_NOUN[credential.kind], "current": current,
+        "plan": plan, "noun": spec.secret_noun, "current": current,
     }
     if request.method != "POST" or "back" in request.POST or not plan.is_valid():
         return render(request, "credentials/rotate_plan.html", context)
@@ -557,7 +547,7 @@ def credential_rotate(request: HttpRequest, org_slug: str, pk: UUID) -> HttpResp
     if swap:
         second = SwapForm(data, candidates=selectors.swap_candidates(credential, request.user))
     else:
-        second = MATERIAL_FORMS[credential.kind](
+        second = spec.form_class(
             data, request.FILES if data else None, initial=_material_initial(current),
             current_client_id=current.client_id if current else "",
         )
@@ -573,7 +563,7 @@ def credential_rotate(request: HttpRequest, org_slug: str, pk: UUID) -> HttpResp
             return redirect(_detail_url(credential))
     replacement = second.cleaned_data.get("replacement") if swap and second.is_valid() else None
     context.update({
-        "second": second, "swap": swap, "multipart": credential.kind == Kind.AS2_CERTIFICATE,
+        "second": second, "swap": swap, "multipart": spec.multipart,
         "consequences": rotation_consequences(credential, cleaned, replacement),
         "scheduled": cleaned["timing"] != TIMING_IMMEDIATE,
     })
@@ -604,7 +594,7 @@ def _rotate(request: HttpRequest, credential: Credential, plan: dict[str, Any],
 
 def _rotated_message(credential: Credential, rotation: Rotation, second: Any,
                      swap: bool) -> str:
-    noun = SECRET_NOUN[credential.kind]
+    noun = credential.kind_spec.secret_noun
     if rotation.mode == RotationMode.IMMEDIATE:
         text = f"Rotated “{credential.name}”: the new {noun} works now."
     else:
@@ -633,7 +623,7 @@ def rotation_cancel_view(request: HttpRequest, org_slug: str, pk: UUID,
     return render(request, "credentials/rotation_cancel.html", {
         "organization": organization, "credential": credential,
         "unit": credential.business_unit, "family_label": Family(credential.family).label,
-        "rotation": rotation, "noun": SECRET_NOUN[credential.kind],
+        "rotation": rotation, "noun": credential.kind_spec.secret_noun,
     })
 
 
@@ -660,7 +650,7 @@ def rotation_retry_view(request: HttpRequest, org_slug: str, pk: UUID,
     return render(request, "credentials/rotation_retry.html", {
         "organization": organization, "credential": credential,
         "unit": credential.business_unit, "family_label": Family(credential.family).label,
-        "rotation": rotation, "noun": SECRET_NOUN[credential.kind],
+        "rotation": rotation, "noun": credential.kind_spec.secret_noun,
     })
 
 
@@ -717,10 +707,8 @@ def connection_edit(request: HttpRequest, org_slug: str, pk: UUID | None = None)
             pk=credential_id).select_related("business_unit").first() if _is_uuid(
             credential_id) else None
         if credential is not None:
-            kind = next(k for k, fits in CONNECTION_CREDENTIAL_KINDS.items()
-                        if credential.kind in fits)
             initial = {"credential": credential, "business_unit": credential.business_unit,
-                       "kind": kind}
+                       "kind": connection_kinds_for(credential.family)[0]}
     form = ConnectionForm(request.POST or None, instance=connection, initial=initial,
                           organization=organization,
                           credentials=_connection_form_credentials(request, organization))
@@ -798,6 +786,6 @@ def credential_attach(request: HttpRequest, org_slug: str, pk: UUID) -> HttpResp
     return render(request, "credentials/credential_attach.html", {
         "organization": organization, "credential": credential,
         "unit": credential.business_unit, "family_label": Family(credential.family).label,
-        "form": form, "warning": warning,
+        "usage": credential.kind_spec.family_info, "form": form, "warning": warning,
     })
 

@@ -1,4 +1,4 @@
-"""Validation only: material goes through credentials.material, payloads through
+"""Validation only: material goes through its kind (credentials.kinds), payloads through
 imports.payload; the services decide everything else."""
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ from typing import Any
 from django import forms
 from django.db.models import QuerySet
 
-from credentials import material as m
 from credentials.crypto import MaterialError
-from credentials.forms import SecretTextarea
+from credentials.kinds import api_key, kinds_managed_by
+from credentials.kinds.forms import SecretTextarea
 from credentials.material import Material
-from credentials.models import Credential, kinds_managed_by
+from credentials.models import Credential
 from organizations.models import BusinessUnit, Organization, User
 
 from . import payload
@@ -42,9 +42,9 @@ class ChangeCredentialForm(forms.Form):
         data = super().clean()
         if not self.errors:
             try:
-                self.material = m.api_key(client_id=data["client_id"], key_id=data["key_id"],
-                                          private_key=data["private_key"],
-                                          current_client_id=self.current_client_id)
+                self.material = api_key.material(
+                    client_id=data["client_id"], key_id=data["key_id"],
+                    private_key=data["private_key"], current_client_id=self.current_client_id)
             except MaterialError as exc:
                 self.add_error(exc.field if exc.field in self.fields else None, exc.message)
         return data

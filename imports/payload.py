@@ -5,8 +5,9 @@ This module (with imports.pkcs12_costs, which reads what a PKCS#12 bundle would 
 imports `cryptography` directly, the one exception to "only credentials/crypto.py does": the
 payload format (its password-based KDF, its authenticated cipher and PKCS#12 bundles sealed
 with the same password) is a separate concern from encryption at rest, and keeping it here
-keeps the whole format, and all its KDF bounds, in one file. Key and certificate checks still
-go through credentials.material.
+keeps the whole format, and all its KDF bounds, in one file. What a kind's material holds, and
+its checks, are the kind's (credentials.kinds): a payload's material is parsed by its kind
+exactly as if it had been typed into the portal.
 
 Nothing here logs, and no message quotes the password or any secret: a PayloadError's text
 is safe to show to the user and to write to the audit trail.
@@ -31,8 +32,8 @@ from django.utils.dateparse import parse_datetime
 
 from credentials import material as m
 from credentials.crypto import MaterialError
+from credentials.kinds import KINDS
 from credentials.material import Material
-from credentials.models import Kind
 from organizations import dates
 
 from .pkcs12_costs import Pkcs12Unreadable, pkcs12_check_costs
@@ -60,15 +61,6 @@ PKCS12_MAX_ROUNDS = 1_000_000  # per key derivation (the MAC, each encrypted par
 PKCS12_MAX_TOTAL_ROUNDS = 3_000_000  # all of them together
 MIN_EXPORT_PASSWORD_LENGTH = 12
 
-# Per kind: the public and the secret fields of "material", in the names credentials.material
-# takes. An AS2 certificate may instead come as {"pkcs12": base64} under the same password.
-KIND_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    Kind.SFTP_PASSWORD: (("username",), ("password",)),
-    Kind.SFTP_KEY: (("username",), ("private_key",)),
-    Kind.AS2_CERTIFICATE: (("certificate",), ("private_key",)),
-    Kind.API_CLIENT_SECRET: (("client_id",), ("client_secret",)),
-    Kind.API_KEY: (("client_id", "key_id"), ("private_key",)),
-}
 ENVELOPE_KEYS = {"format", "version", "kdf", "cipher", "nonce", "ciphertext"}
 CONTENT_KEYS = {"kind", "name", "business_unit", "valid_until", "material", "exported_at",
                 "source"}
@@ -341,34 +333,29 @@ def _from_pkcs12(encoded: str, password: str) -> tuple[str, str]:
 
 def _material(kind: str, given: dict[str, Any], password: str,
               current_client_id: str) -> Material:
-    public, secret = KIND_FIELDS[kind]
-    if kind == Kind.AS2_CERTIFICATE and "pkcs12" in given:
+    """The material of the payload, by its kind's fields (CredentialKind.payload_fields and
+    secret_field) and parsed by its kind. A kind that takes PKCS#12 may instead come as
+    {"pkcs12": base64} under the same password, which gives its certificate and private_key."""
+    spec = KINDS[kind]
+    names = (*spec.payload_fields, spec.secret_field)
+    if spec.payload_pkcs12 and "pkcs12" in given:
         if set(given) != {"pkcs12"}:
             raise PayloadError(
-                "An AS2 certificate comes either as certificate and private_key, or as pkcs12 "
-                "alone.", stage="content", field="pkcs12",
+                f"An {spec.label} comes either as {' and '.join(names)}, or as pkcs12 alone.",
+                stage="content", field="pkcs12",
             )
         certificate, private_key = _from_pkcs12(_text(given, "pkcs12", "PKCS#12 bundle"),
                                                 password)
         given = {"certificate": certificate, "private_key": private_key}
-    unknown = sorted(set(given) - set(public) - set(secret))
+    unknown = sorted(set(given) - set(names))
     if unknown:
         raise PayloadError(
             f"The payload's material has unexpected fields: {', '.join(unknown)[:200]}.",
             stage="content",
         )
-    values = {name: _text(given, name, f"material.{name}") for name in (*public, *secret)}
-    builders = {
-        Kind.SFTP_PASSWORD: m.sftp_password,
-        Kind.SFTP_KEY: m.sftp_key,
-        Kind.AS2_CERTIFICATE: m.as2_certificate,
-        Kind.API_CLIENT_SECRET: m.api_client_secret,
-        Kind.API_KEY: m.api_key,
-    }
-    if kind in (Kind.API_CLIENT_SECRET, Kind.API_KEY):
-        values["current_client_id"] = current_client_id
+    values = {name: _text(given, name, f"material.{name}") for name in names}
     try:
-        return builders[kind](**values)
+        return spec.parse(values, current_client_id=current_client_id)
     except MaterialError as exc:
         raise PayloadError(
             f"The payload's {exc.field.replace('_', ' ')} is not acceptable: {exc.message}",
@@ -387,9 +374,9 @@ def parse_content(content: dict[str, Any], password: str, *,
             f"The payload has unexpected fields: {', '.join(unknown)[:200]}.", stage="content"
         )
     kind = content.get("kind")
-    if kind not in KIND_FIELDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise PayloadError(
-            "The payload's kind must be one of: " + ", ".join(KIND_FIELDS) + ".",
+            "The payload's kind must be one of: " + ", ".join(KINDS) + ".",
             stage="content", field="kind",
         )
     name = _text(content, "name", "credential name").strip()

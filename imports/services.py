@@ -25,19 +25,17 @@ from audit.services import audit_record
 from config.files import private_dir
 from credentials import crypto
 from credentials.errors import CredentialError
+from credentials.kinds import families_managed_by, kind_for
+from credentials.kinds.api_key import key_label
 from credentials.material import Material
 from credentials.models import (
-    FAMILY_PERM,
-    KIND_FAMILY,
     OPEN_ROTATION_STATES,
     Credential,
     CredentialVersion,
     Kind,
-    families_managed_by,
 )
 from credentials.rotation.requests import rotation_rotate_now
 from credentials.services import (
-    AUTOMATIC_BY_DEFAULT,
     credential_create,
     credential_update,
     current_version,
@@ -93,25 +91,11 @@ class PreviewRow:
         return self.old != self.new
 
 
-def _key_label(key_type: str, bits: int) -> str:
-    return f"{key_type} {bits}-bit"
-
-
 def api_key_summary(private_key: str) -> tuple[str, str]:
     """(key type and size, SHA256 fingerprint of its public key as ssh-keygen prints it): what
     may be shown about a private key instead of the key."""
     key_type, bits = crypto.parse_pem_private_key(private_key)
-    return _key_label(key_type, bits), crypto.parse_ssh_private_key(private_key).fingerprint
-
-
-def _stored_key_label(version: CredentialVersion) -> str:
-    """A stored API key's type and size, from its public key (kept in the clear since API keys
-    record it); versions saved before that have none, and their private key is not decrypted
-    for a label."""
-    if not version.public_key:
-        return "not recorded"
-    info = crypto.parse_ssh_public_key(version.public_key)
-    return _key_label(info.key_type, info.bits)
+    return key_label(key_type, bits), crypto.parse_ssh_private_key(private_key).fingerprint
 
 
 def _fmt(value: datetime | None) -> str:
@@ -119,54 +103,25 @@ def _fmt(value: datetime | None) -> str:
     return format_when(value) if value else "—"
 
 
-def _public_values(kind: str, *, username: str, client_id: str, key_id: str,
-                   fingerprint: str, cert_subject: str, cert_issuer: str, cert_serial: str,
-                   valid_until: datetime | None, key: str) -> list[tuple[str, str]]:
-    rows: list[tuple[str, str]] = []
-    if kind in (Kind.SFTP_PASSWORD, Kind.SFTP_KEY):
-        rows.append(("User name", username))
-    if kind in (Kind.API_CLIENT_SECRET, Kind.API_KEY):
-        rows.append(("Client ID", client_id))
-    if kind == Kind.API_KEY:
-        rows += [("Key ID", key_id), ("Key", key)]
-    if kind == Kind.AS2_CERTIFICATE:
-        rows += [("Subject", cert_subject), ("Issuer", cert_issuer), ("Serial", cert_serial)]
-    if kind in (Kind.SFTP_KEY, Kind.AS2_CERTIFICATE, Kind.API_KEY):
-        rows.append(("Fingerprint", fingerprint))
-    rows.append(("Valid until", _fmt(valid_until)))
+def _public_values(side: Material | CredentialVersion, kind: str,
+                   valid_until: datetime | None) -> list[tuple[str, str]]:
+    """The kind's public values of `side` (credentials.kinds), and when it expires."""
+    rows = [*kind_for(kind).public_values(side), ("Valid until", _fmt(valid_until))]
     return [(label, value or "—") for label, value in rows]
 
 
 def material_public_values(material: Material, *, valid_until: datetime | None = None
                            ) -> list[tuple[str, str]]:
-    """The public side of new material; for an API key, the key's type, size and public-key
-    fingerprint are derived from it (the private key itself never leaves this function)."""
-    key, fingerprint = "", material.fingerprint
-    if material.kind == Kind.API_KEY:
-        key, fingerprint = api_key_summary(material.secret)
-    cert = material.certificate
-    return _public_values(
-        material.kind, username=material.username, client_id=material.client_id,
-        key_id=material.key_id, fingerprint=fingerprint,
-        cert_subject=cert.subject if cert else "", cert_issuer=cert.issuer if cert else "",
-        cert_serial=cert.serial if cert else "",
-        valid_until=material.valid_until or valid_until, key=key,
-    )
+    """The public side of new material (never its secret)."""
+    return _public_values(material, material.kind, material.valid_until or valid_until)
 
 
 def version_public_values(version: CredentialVersion | None, kind: str) -> list[tuple[str, str]]:
     """The public side of a stored version, from its clear columns (nothing is decrypted)."""
     if version is None:
-        return [(label, "—") for label, _ in _public_values(
-            kind, username="", client_id="", key_id="", fingerprint="", cert_subject="",
-            cert_issuer="", cert_serial="", valid_until=None, key="")]
-    return _public_values(
-        kind, username=version.username, client_id=version.client_id, key_id=version.key_id,
-        fingerprint=version.fingerprint or "not recorded", cert_subject=version.cert_subject,
-        cert_issuer=version.cert_issuer, cert_serial=version.cert_serial,
-        valid_until=version.valid_until,
-        key=_stored_key_label(version) if kind == Kind.API_KEY else "",
-    )
+        blank = Material(kind=kind, secret="")
+        return [(label, "—") for label, _ in _public_values(blank, kind, None)]
+    return _public_values(version, kind, version.valid_until)
 
 
 def _new_expiry(credential: Credential | None, old_version: CredentialVersion | None,
@@ -183,7 +138,7 @@ def _new_expiry(credential: Credential | None, old_version: CredentialVersion | 
         return "—"
     if valid_until is not None:
         return _fmt(valid_until)
-    if material.kind in AUTOMATIC_BY_DEFAULT:
+    if kind_for(material.kind).automatic_by_default:
         return f"{Credential._meta.get_field('lifetime_days').default} days after it is added"
     return "—"
 
@@ -246,16 +201,6 @@ def credential_change(
 # --- Export ------------------------------------------------------------------------------
 
 
-def _export_values(credential: Credential, version: CredentialVersion, secret: str
-                   ) -> dict[str, str]:
-    public, (secret_name,) = payload.KIND_FIELDS[credential.kind]
-    values = {
-        "username": version.username, "client_id": version.client_id,
-        "key_id": version.key_id, "certificate": version.certificate_pem,
-    }
-    return {**{name: values[name] for name in public}, secret_name: secret}
-
-
 @sensitive_variables("password", "secret", "content")
 def credential_export(
     *,
@@ -278,11 +223,11 @@ def credential_export(
         "kind": credential.kind,
         "name": credential.name,
         "business_unit": credential.business_unit.slug,
-        "material": _export_values(credential, version, secret),
+        "material": credential.kind_spec.to_payload(version, secret),
         "exported_at": now.isoformat(),
         "source": f"keyturn credential {credential.pk} version {version.number}",
     }
-    if version.valid_until is not None and credential.kind != Kind.AS2_CERTIFICATE:
+    if version.valid_until is not None and not credential.kind_spec.expiry_from_material:
         content["valid_until"] = version.valid_until.isoformat()
     data = payload.seal(content, password, **(kdf or {}))
     with transaction.atomic():
@@ -399,7 +344,7 @@ def import_add(
     if business_unit.organization_id != organization.pk:
         raise ImportRefused("Choose a business unit of this organization.",
                             field="business_unit")
-    require_perm(actor, organization, FAMILY_PERM[KIND_FAMILY[managed.kind]])
+    require_perm(actor, organization, kind_for(managed.kind).manage_perm)
     with transaction.atomic():
         _claim(pending, action=ImportAction.ADD, actor=actor, now=now)
         credential = credential_create(
@@ -438,7 +383,7 @@ def import_replace(
                           file_name=file_name, pending=pending, source_ip=source_ip,
                           replacing=credential)
     check_replace_target(managed=managed, credential=credential, organization=organization)
-    require_perm(actor, organization, FAMILY_PERM[KIND_FAMILY[managed.kind]])
+    require_perm(actor, organization, kind_for(managed.kind).manage_perm)
     if pending is not None and not PendingImport.objects.filter(
             pk=pending.pk, state=ImportState.PENDING).exists():
         raise ImportRefused("This import was already handled; nothing was changed.")
@@ -467,7 +412,7 @@ def check_replace_target(*, managed: payload.ManagedCredential, credential: Cred
         raise ImportRefused("Choose a credential of this organization.", field="credential")
     if credential.kind != managed.kind:
         raise ImportRefused(
-            f"This payload holds {Kind(managed.kind).label}, but “{credential.name}” is "
+            f"This payload holds {kind_for(managed.kind).label}, but “{credential.name}” is "
             f"{credential.get_kind_display()}. Choose a credential of the same kind.",
             field="credential",
         )

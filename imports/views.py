@@ -21,7 +21,8 @@ from django.views.decorators.http import require_POST
 
 from credentials.crypto import MaterialError
 from credentials.errors import CredentialError
-from credentials.models import Credential, CredentialVersion, Family, Kind
+from credentials.kinds import Family, kind_for
+from credentials.models import Credential, CredentialVersion, Kind
 from credentials.services import current_version
 from organizations.access import client_ip, get_organization, require_org_perm
 from organizations.models import Organization
@@ -354,7 +355,7 @@ def import_preview(request: HttpRequest, org_slug: str, pk: object) -> HttpRespo
     )
     return render(request, "imports/preview.html", {
         "organization": organization, "pending": pending, "managed": managed,
-        "kind_label": Kind(managed.kind).label, "credential": credential, "rows": rows,
+        "kind_label": kind_for(managed.kind).label, "credential": credential, "rows": rows,
         "add_form": add_form, "error": error,
         "rotation_open": credential is not None and services.open_rotation_exists(credential),
         "connection_count": credential.connections.count() if credential else 0,

@@ -25,7 +25,6 @@ from credentials.hooks import HistorySection
 from credentials.models import (
     Credential,
     CredentialVersion,
-    Kind,
     Rotation,
     RotationState,
     VersionState,
@@ -133,7 +132,7 @@ def _reminder_email(notification: Notification) -> _Email:
     return _Email("expiry_reminder", {
         "headline": headline, "credential": credential, "version": version,
         "expires_at": version.valid_until, "new_version": new_version,
-        "is_api_client": credential.kind == Kind.API_CLIENT_SECRET,
+        "is_api_client": credential.kind_spec.token_client,
         "unit": credential.business_unit, "url": credential_url(credential),
         "site_url": settings.SITE_URL,
     })

@@ -20,7 +20,7 @@ from django.db import transaction
 
 from audit.services import audit_record
 from credentials import crypto
-from credentials.models import Connection, ConnectionKind, CredentialVersion, Kind
+from credentials.models import Connection, ConnectionKind, CredentialVersion
 from credentials.services import current_version, version_secret
 from organizations.access import Actor, require_perm
 
@@ -251,7 +251,7 @@ def _authenticate(
 ) -> None:
     username = version.username
     try:
-        if connection.credential.kind == Kind.SFTP_KEY:
+        if connection.credential.kind_spec.sftp_login == "publickey":
             transport.auth_publickey(username, paramiko_private_key(version_secret(version)))
         else:
             transport.auth_password(username, version_secret(version), fallback=False)

@@ -6,19 +6,20 @@ from datetime import datetime, timedelta
 
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
 
+from credentials.kinds import KINDS
 from credentials.models import (
     Connection,
     ConnectionKind,
     Credential,
     CredentialVersion,
-    Kind,
     VersionState,
 )
 from organizations.models import BusinessUnit
 
 from .models import FailedLogin, HostKey, TransferLog
 
-INBOUND_KINDS = (Kind.SFTP_PASSWORD, Kind.SFTP_KEY)
+# The kinds partners log in with (CredentialKind.sftp_login: by password or by key).
+INBOUND_KINDS = tuple(kind.key for kind in KINDS.values() if kind.sftp_login)
 
 
 def inbound_versions_for_username(username: str) -> QuerySet[CredentialVersion]:

@@ -23,7 +23,7 @@ from django.utils import timezone
 from audit.services import audit_record
 from credentials import crypto
 from credentials.crypto import KeyRingError
-from credentials.models import Connection, Credential, CredentialVersion, Kind, VersionState
+from credentials.models import Connection, Credential, CredentialVersion, VersionState
 from credentials.rotation.automatic import version_activate
 from credentials.services import version_secret, version_summary
 from organizations.access import SYSTEM, Actor, require_perm
@@ -172,7 +172,7 @@ def login_decide_password(
     offered = password.encode() if isinstance(password, str) else password
 
     def matches(version: CredentialVersion) -> bool:
-        if version.credential.kind != Kind.SFTP_PASSWORD:
+        if version.credential.kind_spec.sftp_login != "password":
             return False
         try:
             expected = version_secret(version).encode()
@@ -191,7 +191,7 @@ def login_decide_key(
     log in at `now`. Reads only: the caller proves possession of the private key."""
 
     def matches(version: CredentialVersion) -> bool:
-        if version.credential.kind != Kind.SFTP_KEY:
+        if version.credential.kind_spec.sftp_login != "publickey":
             return False
         parts = version.public_key.split()
         return len(parts) >= 2 and parts[0] == key_type and hmac.compare_digest(

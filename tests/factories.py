@@ -11,8 +11,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from django.utils import timezone
 
-from credentials import material as m
-from credentials.models import Connection, ConnectionKind, Credential, Kind
+from credentials.kinds import kind_for
+from credentials.material import Material
+from credentials.models import Connection, Credential, Kind, connection_kinds_for
 from credentials.services import connection_save, credential_create
 from members.services import membership_set_role
 from organizations.access import SYSTEM, Actor
@@ -45,21 +46,12 @@ def make_org(slug: str, units: tuple[str, ...] = ("ops",)) -> Organization:
     return org
 
 
-def material_for(kind: str, *, now: datetime | None = None, **overrides: str) -> m.Material:
-    n = next(_seq)
-    now = now or timezone.now()
-    if kind == Kind.SFTP_PASSWORD:
-        return m.sftp_password(username=overrides.get("username", f"partner{n}"),
-                               password=overrides.get("password", m.generate_password()))
-    if kind == Kind.SFTP_KEY:
-        return m.sftp_key_generated(username=overrides.get("username", f"partner{n}"))
-    if kind == Kind.AS2_CERTIFICATE:
-        return m.as2_certificate_generated(common_name=f"as2-{n}.example", days=365, now=now)
-    if kind == Kind.API_CLIENT_SECRET:
-        return m.api_client_secret(client_id=overrides.get("client_id", f"client-{n}"))
-    return m.api_key(client_id=overrides.get("client_id", f"client-{n}"),
-                     key_id=overrides.get("key_id", f"key-{n}"),
-                     private_key=m.crypto.generate_pem_private_key())
+def material_for(kind: str, *, now: datetime | None = None, **overrides: str) -> Material:
+    """Material of `kind`: its kind's own example (credentials.kinds), with values replaced by
+    name (username, password, client_id, key_id, ...)."""
+    spec = kind_for(kind)
+    values = spec.example_values(identity=f"partner{next(_seq)}", now=now or timezone.now())
+    return spec.parse({**values, **overrides})
 
 
 def make_credential(
@@ -77,21 +69,12 @@ def make_credential(
     )
 
 
-CONNECTION_KIND_FOR = {
-    Kind.SFTP_PASSWORD: ConnectionKind.INBOUND_SFTP,
-    Kind.SFTP_KEY: ConnectionKind.INBOUND_SFTP,
-    Kind.AS2_CERTIFICATE: ConnectionKind.AS2_PROFILE,
-    Kind.API_CLIENT_SECRET: ConnectionKind.API_INTEGRATION,
-    Kind.API_KEY: ConnectionKind.API_INTEGRATION,
-}
-
-
 def make_connection(credential: Credential, actor: User, *, active: bool = True,
                     kind: str | None = None, **fields: object) -> Connection:
     return connection_save(
         connection=Connection(
             business_unit=credential.business_unit, name=f"connection {next(_seq)}",
-            kind=kind or CONNECTION_KIND_FOR[credential.kind], credential=credential,
+            kind=kind or connection_kinds_for(credential.family)[0], credential=credential,
             is_active=active, **fields,
         ),
         actor=actor,

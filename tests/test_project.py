@@ -20,7 +20,8 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from credentials.demo import DEMO_PASSWORD, load_demo_data
-from credentials.models import Connection, Credential, Kind
+from credentials.kinds import KINDS
+from credentials.models import Connection, Credential
 from credentials.status import Badge, credential_badges, with_status
 from organizations.models import Membership, User
 from organizations.roles import Role
@@ -134,7 +135,7 @@ def test_it_loads_demo_data_of_every_kind_and_status_idempotently(db):
     counts = (User.objects.count(), Credential.objects.count(), Connection.objects.count())
     call_command("demo_data", stdout=open(os.devnull, "w"))  # noqa: SIM115
     assert (User.objects.count(), Credential.objects.count(), Connection.objects.count()) == counts
-    assert set(Credential.objects.values_list("kind", flat=True)) == set(Kind.values)
+    assert set(Credential.objects.values_list("kind", flat=True)) == set(KINDS)
     now = timezone.now()
     seen = {b for c in with_status(Credential.objects.all()) for b in credential_badges(c, now)}
     assert seen == set(Badge)

@@ -12,14 +12,11 @@ from django.utils import timezone
 from audit.services import audit_record
 from organizations.access import SYSTEM
 
-from .. import crypto
-from .. import material as m
 from ..lifecycle import AUTOMATIC_LEAD_TIME, automatic_version_valid_until
 from ..material import Material
 from ..models import (
     Credential,
     CredentialVersion,
-    Kind,
     Rotation,
     RotationMode,
     RotationState,
@@ -27,27 +24,6 @@ from ..models import (
 )
 from ..services import credential_lock, version_build, version_summary
 from .engine import announce, switch_versions, take_kind, withdraw_pending
-
-
-def regenerated_material(credential: Credential, current: CredentialVersion,
-                         now: datetime) -> Material:
-    """New material of the same kind and identity (user name, client id) as `current`."""
-    if credential.kind == Kind.SFTP_PASSWORD:
-        return m.sftp_password(username=current.username, password=m.generate_password())
-    if credential.kind == Kind.SFTP_KEY:
-        return m.sftp_key_generated(username=current.username)
-    if credential.kind == Kind.AS2_CERTIFICATE:
-        common_name = crypto.certificate_common_name(current.certificate_pem) or credential.name
-        return m.as2_certificate_generated(
-            common_name=common_name, days=credential.lifetime_days, now=now
-        )
-    if credential.kind == Kind.API_CLIENT_SECRET:
-        return m.api_client_secret(client_id=current.client_id,
-                                   current_client_id=current.client_id)
-    return m.api_key(
-        client_id=current.client_id, key_id=f"{current.client_id}-{now:%Y%m%d%H%M}",
-        private_key=crypto.generate_pem_private_key(), current_client_id=current.client_id,
-    )
 
 
 @transaction.atomic
@@ -68,7 +44,8 @@ def rotation_prepare_automatic(
         or credential.rotations.open().exists()
     ):
         return None
-    material = material or regenerated_material(credential, current, now)
+    material = material or credential.kind_spec.generate(
+        current=current, name=credential.name, days=credential.lifetime_days, now=now)
     withdraw_pending(credential, now)
     pending = version_build(
         credential=credential, material=material, state=VersionState.PENDING, valid_from=now,

@@ -23,15 +23,14 @@ from django.utils import timezone
 from audit.services import audit_record
 from organizations.access import SYSTEM
 
-from .. import crypto
 from ..errors import RotationStepError, log_failure, readable_reason
 from ..hooks import CONNECTION_TESTERS, ROTATION_OUTCOME_HANDLERS
+from ..kinds import kind_for
 from ..lifecycle import old_version_stops_at, stopped_at, versions_unplan_stops
 from ..models import (
     Connection,
     Credential,
     CredentialVersion,
-    Kind,
     Rotation,
     RotationMode,
     RotationState,
@@ -198,23 +197,13 @@ def _swap(rotation: Rotation, credential: Credential, now: datetime) -> dict[str
 
 
 def _verify_material(version: CredentialVersion, now: datetime, *, kind: str) -> None:
-    """Checks new material of `kind` before it goes live: it decrypts, parses, and still
-    holds."""
+    """Checks new material of `kind` before it goes live: it has not expired, it decrypts,
+    and the kind finds that it still holds (an unregistered kind raises UnknownKind, which
+    fails the rotation)."""
+    spec = kind_for(kind)
     if version.valid_until is not None and version.valid_until <= now:
         raise RotationStepError("The new material has already expired.")
-    secret = version_secret(version)
-    if kind == Kind.SFTP_KEY:
-        if not crypto.ssh_public_key_matches(secret, version.public_key):
-            raise RotationStepError("The new private key does not match its public key.")
-    elif kind == Kind.AS2_CERTIFICATE:
-        crypto.check_key_matches_certificate(secret, version.certificate_pem)
-    elif kind == Kind.API_KEY:
-        crypto.parse_pem_private_key(secret)
-    elif kind == Kind.API_CLIENT_SECRET:
-        if not crypto.digests_match(version.secret_digest, secret):
-            raise RotationStepError("The new client secret does not match its digest.")
-    elif not secret:
-        raise RotationStepError("The new password is empty.")
+    spec.verify(version, version_secret(version))
 
 
 def _test_connections(credential: Credential, version: CredentialVersion) -> None:

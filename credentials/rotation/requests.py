@@ -18,6 +18,7 @@ from audit.services import audit_record
 from organizations.access import Actor, require_perm, user_of
 
 from ..errors import RotationError
+from ..kinds import interchangeable, kind_for
 from ..lifecycle import (
     rotated_version_valid_until,
     versions_plan_stops,
@@ -25,10 +26,8 @@ from ..lifecycle import (
 )
 from ..material import Material
 from ..models import (
-    INTERCHANGEABLE_KINDS,
     Credential,
     CredentialVersion,
-    Kind,
     Rotation,
     RotationMode,
     RotationState,
@@ -75,15 +74,21 @@ def _open_rotation(
     source_ip: str | None,
     now: datetime,
 ) -> Rotation:
-    """Checks a rotation request and records it (with the pending version of new material)
-    in one transaction, the credential locked."""
     credential = credential_lock(credential)
     require_perm(actor, credential.organization, credential.manage_perm)
-    to_kind = _check_request(credential, material=material, replacement=replacement, mode=mode,
-                             starts_at=starts_at, overlap_ends_at=overlap_ends_at, now=now)
+    if not credential.is_active:
+        raise RotationError("This credential is deactivated; reactivate it before rotating.")
+    if (material is None) == (replacement is None):
+        raise RotationError("Give either new material or a credential to swap in.")
+    rotation_times_check(mode=mode, starts_at=starts_at, overlap_ends_at=overlap_ends_at,
+                         now=now)
+    if replacement is not None:
+        _check_replacement(credential, replacement)
+    _refuse_if_open(credential)
+    to_kind = _kind_after(credential, material) if material is not None else ""
     pending = None
     if material is not None:
-        pending = _prepare_pending(credential, material=material, mode=mode, starts_at=starts_at,
+        pending = _pending_version(credential, material, mode=mode, starts_at=starts_at,
                                    overlap_ends_at=overlap_ends_at, actor=actor, now=now)
     try:
         with transaction.atomic():
@@ -110,18 +115,8 @@ def _open_rotation(
     return rotation
 
 
-def _check_request(credential: Credential, *, material: Material | None,
-                   replacement: Credential | None, mode: str, starts_at: datetime,
-                   overlap_ends_at: datetime | None, now: datetime) -> str:
-    """Refuses what the rules refuse, naming the field at fault. Returns the kind the
-    credential switches to ("" for none: only the two SFTP kinds are interchangeable)."""
-    if not credential.is_active:
-        raise RotationError("This credential is deactivated; reactivate it before rotating.")
-    if (material is None) == (replacement is None):
-        raise RotationError("Give either new material or a credential to swap in.")
-    rotation_times_check(mode=mode, starts_at=starts_at, overlap_ends_at=overlap_ends_at,
-                         now=now)
-    if replacement is not None and (
+def _check_replacement(credential: Credential, replacement: Credential) -> None:
+    if (
         replacement.pk == credential.pk
         or replacement.kind != credential.kind
         or replacement.business_unit.organization_id != credential.business_unit.organization_id
@@ -130,38 +125,43 @@ def _check_request(credential: Credential, *, material: Material | None,
             "Choose another credential of the same kind in this organization.",
             field="replacement",
         )
-    _refuse_if_open(credential)
-    if material is None:
-        return ""
-    if material.valid_until is not None and material.valid_until <= max(starts_at, now):
-        raise RotationError("The new certificate has already expired.", field="certificate")
+
+
+def _kind_after(credential: Credential, material: Material) -> str:
+    """The kind the credential takes at the switch ("": its own). New material of another
+    kind is refused unless the two kinds are interchangeable (credentials.kinds)."""
     if material.kind == credential.kind:
         return ""
-    if not {material.kind, credential.kind} <= INTERCHANGEABLE_KINDS:
-        raise RotationError(f"This material is for a {Kind(material.kind).label}, not a "
-                            f"{credential.get_kind_display()}.")
+    if not interchangeable(credential.kind, material.kind):
+        raise RotationError(f"This material is for a {kind_for(material.kind).label}, not "
+                            f"a {credential.get_kind_display()}.")
     return material.kind
 
 
-def _prepare_pending(credential: Credential, *, material: Material, mode: str,
+def _pending_version(credential: Credential, material: Material, *, mode: str,
                      starts_at: datetime, overlap_ends_at: datetime | None, actor: Actor,
                      now: datetime) -> CredentialVersion:
-    """The new material as a pending version that works from the start; a scheduled one
-    also plans when the current version stops (credentials.lifecycle)."""
+    """The new material as the credential's pending version (replacing any left pending);
+    a scheduled rotation plans when the current version stops."""
+    if material.valid_until is not None and material.valid_until <= max(starts_at, now):
+        raise RotationError("The new certificate has already expired.", field="certificate")
     withdraw_pending(credential, now)
-    current = credential.versions.filter(state=VersionState.CURRENT).first()
     pending = version_build(
         credential=credential, material=material, state=VersionState.PENDING,
         valid_from=starts_at,
         valid_until=rotated_version_valid_until(
             credential=credential, material_valid_until=material.valid_until,
-            current_valid_until=current.valid_until if current is not None else None,
-            starts_at=starts_at),
+            current_valid_until=_current_valid_until(credential), starts_at=starts_at),
         actor=actor, kind=material.kind,
     )
     if mode == RotationMode.SCHEDULED:
         versions_plan_stops(credential, starts_at=starts_at, overlap_ends_at=overlap_ends_at)
     return pending
+
+
+def _current_valid_until(credential: Credential) -> datetime | None:
+    current = credential.versions.filter(state=VersionState.CURRENT).first()
+    return current.valid_until if current is not None else None
 
 
 def rotation_rotate_now(

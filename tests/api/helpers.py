@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
-from credentials import material as m
+from credentials.kinds import api_client_secret
 from credentials.models import Credential, Kind
 from credentials.rotation.automatic import rotation_prepare_automatic
 from credentials.services import credential_create
@@ -38,7 +38,7 @@ def make_api_client(unit: BusinessUnit, *, client_id: str = "erp-prod",
                     expires_in: timedelta = timedelta(days=180),
                     now: datetime | None = None) -> ApiClient:
     now = now or timezone.now()
-    material = m.api_client_secret(client_id=client_id)
+    material = api_client_secret.material(client_id=client_id)
     credential = credential_create(
         business_unit=unit, kind=Kind.API_CLIENT_SECRET, name=f"API {client_id}",
         material=material, valid_until=now + expires_in, actor=SYSTEM, now=now,
@@ -48,7 +48,7 @@ def make_api_client(unit: BusinessUnit, *, client_id: str = "erp-prod",
 
 def prepare_new_secret(client: ApiClient, *, now: datetime | None = None) -> ApiClient:
     """Puts the credential into the overlap of an automatic rotation; returns the new secret."""
-    material = m.api_client_secret(client_id=client.client_id)
+    material = api_client_secret.material(client_id=client.client_id)
     rotation = rotation_prepare_automatic(credential=client.credential, material=material,
                                           now=now or timezone.now())
     assert rotation is not None, "the current version must expire within 30 days"

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from credentials import material as m
 from credentials.crypto import MaterialError
+from credentials.kinds import api_client_secret, api_key
 from credentials.models import CredentialVersion, VersionState
 from credentials.rotation.automatic import rotation_prepare_automatic
 from credentials.services import credential_create
@@ -40,7 +41,7 @@ def _made_before_the_colon_rule(client: ApiClient, client_id: str) -> ApiClient:
 
 @pytest.fixture
 def odd_client(unit):
-    material = m.api_client_secret(client_id="erp.prod_1", client_secret=ODD_SECRET)
+    material = api_client_secret.material(client_id="erp.prod_1", client_secret=ODD_SECRET)
     credential = credential_create(
         business_unit=unit, kind="api_client_secret", name="ERP", material=material,
         valid_until=None, actor=SYSTEM, now=timezone.now(),
@@ -110,8 +111,8 @@ def test_it_hands_a_colon_client_id_its_rotated_secret_and_keeps_the_id(client, 
 
 
 @pytest.mark.parametrize("build", [
-    lambda client_id: m.api_client_secret(client_id=client_id),
-    lambda client_id: m.api_key(client_id=client_id, key_id="k-1",
+    lambda client_id: api_client_secret.material(client_id=client_id),
+    lambda client_id: api_key.material(client_id=client_id, key_id="k-1",
                                 private_key=m.crypto.generate_pem_private_key()),
 ])
 def test_it_refuses_a_colon_in_a_new_client_id_and_keeps_an_existing_one(build):
@@ -119,10 +120,10 @@ def test_it_refuses_a_colon_in_a_new_client_id_and_keeps_an_existing_one(build):
         build("partner:prod")
     assert refused.value.field == "client_id"
     assert "Client IDs are 3 to 200 letters, digits, . _ or -" in refused.value.message
-    kept = m.api_client_secret(client_id="partner:prod", current_client_id="partner:prod")
+    kept = api_client_secret.material(client_id="partner:prod", current_client_id="partner:prod")
     assert kept.client_id == "partner:prod"
     with pytest.raises(MaterialError):  # only the credential's own id is kept
-        m.api_client_secret(client_id="partner:test", current_client_id="partner:prod")
+        api_client_secret.material(client_id="partner:test", current_client_id="partner:prod")
     assert m.CLIENT_ID_RE.match(m.generate_client_id())
 
 

@@ -9,7 +9,7 @@ import time_machine
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from credentials import material as m
+from credentials.kinds import api_client_secret
 from credentials.models import VersionState
 from credentials.rotation.requests import rotation_rotate_now
 from organizations.access import SYSTEM
@@ -68,7 +68,7 @@ def test_it_answers_404_before_a_rotation_and_410_once_the_new_secret_is_active(
 
 def test_it_answers_410_after_an_immediate_rotation_too(client, unit):
     api = make_api_client(unit, client_id="portal-rotated")
-    material = m.api_client_secret(client_id="portal-rotated")
+    material = api_client_secret.material(client_id="portal-rotated")
     rotation_rotate_now(credential=api.credential, material=material, actor=SYSTEM)
     assert client.get(NEW, HTTP_AUTHORIZATION=basic_auth("portal-rotated", material.secret)
                       ).status_code == 410

@@ -22,8 +22,8 @@ from api.services import (
 )
 from audit.models import AuditEvent
 from credentials import crypto
-from credentials import material as m
 from credentials.errors import CredentialError
+from credentials.kinds import sftp_password
 from credentials.models import Connection, ConnectionKind, Credential, Kind, VersionState
 from credentials.rotation.requests import rotation_schedule
 from credentials.services import current_version, version_secret
@@ -271,7 +271,7 @@ def test_it_answers_409_and_changes_nothing_when_a_rotation_is_already_scheduled
     created = _create(client, acme_key)
     credential = Credential.objects.get(pk=created["id"])
     rotation_schedule(credential=credential, starts_at=timezone.now() + timedelta(days=2),
-                      actor=SYSTEM, material=m.sftp_password(username="sftpuser",
+                      actor=SYSTEM, material=sftp_password.material(username="sftpuser",
                                                            password="scheduled-password-1"))
     before = _snapshot(created["id"])
     response = _send(client, acme_key, "put", f"{LIST}{created['id']}/",

@@ -272,13 +272,13 @@ def test_it_documents_the_token_body_it_enforces(client, db):
 def test_it_switches_at_a_scheduled_start_to_the_second_without_waiting_for_a_job(
     client, unit
 ):
-    from credentials import material as m
+    from credentials.kinds import api_client_secret
     from credentials.models import Rotation, RotationState
     from credentials.rotation.requests import rotation_schedule
 
     start = timezone.now().replace(microsecond=0) + timedelta(hours=1)
     old = make_api_client(unit, client_id="exact-start")
-    material = m.api_client_secret(client_id="exact-start")
+    material = api_client_secret.material(client_id="exact-start")
     rotation_schedule(credential=old.credential, material=material, actor=SYSTEM, starts_at=start)
     new = basic_auth("exact-start", material.secret)
 

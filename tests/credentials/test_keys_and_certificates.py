@@ -6,8 +6,9 @@ import subprocess
 
 import pytest
 
-from credentials import crypto, material
+from credentials import crypto
 from credentials.crypto import MaterialError
+from credentials.kinds import api_client_secret, api_key, as2_certificate, sftp_password
 
 pytestmark = pytest.mark.skipif(
     not shutil.which("ssh-keygen") or not shutil.which("openssl"),
@@ -82,7 +83,7 @@ def test_it_reads_a_certificate_as_openssl_does(tmp_path):
 
 def test_it_takes_the_expiry_from_the_certificate(tmp_path):
     cert, key = _openssl_cert(tmp_path, days=45)
-    made = material.as2_certificate(certificate=cert.read_text(), private_key=key.read_text())
+    made = as2_certificate.material(certificate=cert.read_text(), private_key=key.read_text())
     assert made.valid_until == made.certificate.not_after
     der = subprocess.run(["openssl", "x509", "-in", str(cert), "-outform", "DER"],
                          check=True, capture_output=True).stdout
@@ -93,7 +94,7 @@ def test_it_refuses_a_key_that_does_not_match_the_certificate(tmp_path):
     cert, _ = _openssl_cert(tmp_path)
     other_private, _, _ = _keygen(tmp_path, "rsa", ["-b", "2048"], "PEM")
     with pytest.raises(MaterialError) as refused:
-        material.as2_certificate(certificate=cert.read_text(), private_key=other_private)
+        as2_certificate.material(certificate=cert.read_text(), private_key=other_private)
     assert refused.value.field == "private_key"
     assert "does not belong to this certificate" in refused.value.message
 
@@ -150,13 +151,13 @@ def test_it_never_quotes_the_key_in_its_error():
 @pytest.mark.parametrize(
     ("call", "field"),
     [
-        (lambda: material.sftp_password(username="ok-user", password="short"), "password"),
-        (lambda: material.sftp_password(username="bad user!", password="x" * 20), "username"),
-        (lambda: material.api_key(client_id="c1d", key_id="bad key", private_key=""), "key_id"),
-        (lambda: material.api_key(client_id="", key_id="k", private_key=""), "client_id"),
-        (lambda: material.api_key(client_id="client", key_id="k1", private_key="nope"),
+        (lambda: sftp_password.material(username="ok-user", password="short"), "password"),
+        (lambda: sftp_password.material(username="bad user!", password="x" * 20), "username"),
+        (lambda: api_key.material(client_id="c1d", key_id="bad key", private_key=""), "key_id"),
+        (lambda: api_key.material(client_id="", key_id="k", private_key=""), "client_id"),
+        (lambda: api_key.material(client_id="client", key_id="k1", private_key="nope"),
          "private_key"),
-        (lambda: material.api_client_secret(client_id="client", client_secret="short"),
+        (lambda: api_client_secret.material(client_id="client", client_secret="short"),
          "client_secret"),
     ],
 )
@@ -169,7 +170,7 @@ def test_it_names_the_field_at_fault(call, field):
 def test_it_stores_pasted_keys_with_lf_line_ends_and_fingerprints_api_keys(tmp_path):
     pem = crypto.generate_pem_private_key()
     pasted = pem.replace("\n", "\r\n")
-    made = material.api_key(client_id="client-1", key_id="key-1", private_key=pasted)
+    made = api_key.material(client_id="client-1", key_id="key-1", private_key=pasted)
     assert made.secret == pem
     assert made.fingerprint == crypto.parse_ssh_private_key(pem).fingerprint
     assert made.fingerprint.startswith("SHA256:")

@@ -18,7 +18,7 @@ from credentials.models import (
     RotationState,
     VersionState,
 )
-from credentials.rotation import automatic, engine
+from credentials.rotation import engine
 from credentials.rotation.requests import (
     rotation_cancel,
     rotation_retry,
@@ -391,15 +391,16 @@ def test_it_regenerates_a_certificate_with_the_same_common_name(unit, alice, now
             .public_key(key.public_key()).serial_number(7)
             .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=20))
             .sign(key, hashes.SHA256()))
-    from credentials import material as m
+    from credentials.kinds import as2_certificate
     from credentials.services import credential_create
 
     credential = credential_create(
         business_unit=unit, kind=Kind.AS2_CERTIFICATE, name="EDI", actor=alice, valid_until=None,
-        material=m.as2_certificate(certificate=cert.public_bytes(
+        material=as2_certificate.material(certificate=cert.public_bytes(
             crypto.serialization.Encoding.PEM).decode(), private_key=key_pem), now=now)
     assert credential.versions.get().cert_subject.startswith("O=Partner")  # RFC 4514 order
-    new = automatic.regenerated_material(credential, credential.versions.get(), now)
+    new = credential.kind_spec.generate(current=credential.versions.get(), name=credential.name,
+                                        days=credential.lifetime_days, now=now)
     assert new.certificate.subject == "CN=edi.partner.example"
 
 

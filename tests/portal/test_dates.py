@@ -14,7 +14,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from api.services import api_key_create
-from credentials import material as m
+from credentials.kinds import as2_certificate
 from credentials.models import Credential, CredentialVersion, Kind, Rotation
 from credentials.rotation.requests import rotation_schedule
 from credentials.services import credential_create
@@ -90,7 +90,7 @@ def test_it_accepts_a_partner_certificate_that_never_expires_and_shows_it_in_eve
     make_connection(credential, alice)
     new_cert, new_key = partner_certificate()
     rotation_schedule(credential=credential, starts_at=now + timedelta(days=5), actor=alice,
-                      material=m.as2_certificate(certificate=new_cert,
+                      material=as2_certificate.material(certificate=new_cert,
                                                  private_key=new_key.decode()))
     for zone, user in viewers.items():
         pages = _every_page(client, user, credential)
@@ -220,7 +220,7 @@ def test_it_answers_the_api_with_the_capped_end_date(client, unit, alice, now):
     cert_pem, key_pem = partner_certificate()
     forever = credential_create(
         business_unit=unit, kind=Kind.AS2_CERTIFICATE, name="Forever",
-        material=m.as2_certificate(certificate=cert_pem, private_key=key_pem.decode()),
+        material=as2_certificate.material(certificate=cert_pem, private_key=key_pem.decode()),
         valid_until=None, actor=alice)
     _row, key = api_key_create(organization=unit.organization, name="Security tool",
                                actor=alice, now=now)
@@ -236,6 +236,6 @@ def test_it_answers_the_api_with_the_capped_end_date(client, unit, alice, now):
 ])
 def test_it_caps_a_certificates_end_date_to_the_last_day_keyturn_keeps(not_after, expiry):
     cert_pem, key_pem = partner_certificate(not_after)
-    material = m.as2_certificate(certificate=cert_pem, private_key=key_pem.decode())
+    material = as2_certificate.material(certificate=cert_pem, private_key=key_pem.decode())
     assert material.certificate.not_after == not_after  # the certificate is kept as it is
     assert material.valid_until == expiry

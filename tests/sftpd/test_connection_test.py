@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from credentials import material as m
+from credentials.kinds import sftp_password
 from credentials.models import ConnectionKind, Kind
 from credentials.rotation.requests import rotation_schedule
 from credentials.services import current_version
@@ -140,7 +141,7 @@ def test_it_tests_a_given_version_before_the_switch(sftp_server, partner_credent
                           host_key_fingerprint=sftp_server.fingerprint)
     rotation = rotation_schedule(
         credential=partner_credential, starts_at=timezone.now() + timedelta(days=1),
-        actor=alice, material=m.sftp_password(username="someone-new",
+        actor=alice, material=sftp_password.material(username="someone-new",
                                               password=m.generate_password()),
     )
     result = connection_test(connection=connection, version=rotation.to_version, actor=SYSTEM)

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from credentials import material as m
+from credentials.kinds import sftp_key, sftp_password
 from credentials.models import CredentialVersion, Kind, VersionState
 from credentials.rotation.automatic import rotation_prepare_automatic
 from credentials.rotation.requests import rotation_rotate_now, rotation_schedule
@@ -53,7 +54,8 @@ def test_it_refuses_the_old_password_at_once_after_an_immediate_rotation(
     assert can_log_in(sftp_server, user, password=old_password)
     new_password = m.generate_password()
     rotation_rotate_now(
-        credential=credential, material=m.sftp_password(username=user, password=new_password),
+        credential=credential,
+        material=sftp_password.material(username=user, password=new_password),
         actor=alice,
     )
     assert not can_log_in(sftp_server, user, password=old_password)
@@ -71,7 +73,8 @@ def test_it_accepts_both_passwords_in_an_overlap_then_only_the_new(
     new_password = m.generate_password()
     overlap_ends_at = timezone.now() + timedelta(hours=1)
     rotation_rotate_now(
-        credential=credential, material=m.sftp_password(username=user, password=new_password),
+        credential=credential,
+        material=sftp_password.material(username=user, password=new_password),
         actor=alice, overlap_ends_at=overlap_ends_at,
     )
     assert can_log_in(sftp_server, user, password=old_password)
@@ -139,7 +142,8 @@ def test_it_makes_a_pending_automatic_version_current_on_first_login(
     user, old_password = username_of(credential), password_of(credential)
     new_password = m.generate_password()
     rotation = rotation_prepare_automatic(
-        credential=credential, material=m.sftp_password(username=user, password=new_password),
+        credential=credential,
+        material=sftp_password.material(username=user, password=new_password),
     )
     assert rotation is not None
     assert can_log_in(sftp_server, user, password=old_password)  # both work until first use
@@ -161,7 +165,7 @@ def test_it_follows_a_scheduled_rotation_and_its_overlap_even_before_the_job_run
     overlap_ends_at = starts_at + timedelta(hours=1)
     rotation_schedule(
         credential=credential, starts_at=starts_at, overlap_ends_at=overlap_ends_at,
-        material=m.sftp_password(username=user, password=new_password), actor=alice,
+        material=sftp_password.material(username=user, password=new_password), actor=alice,
     )
     assert not can_log_in(sftp_server, user, password=new_password)  # not yet valid
     assert can_log_in(sftp_server, user, password=old_password)
@@ -180,7 +184,7 @@ def test_it_logs_in_with_an_uploaded_pkcs8_ecdsa_key(sftp_server, unit, alice):
     private_key = m.crypto.generate_pem_private_key()  # "-----BEGIN PRIVATE KEY-----"
     credential = credential_create(
         business_unit=unit, kind=Kind.SFTP_KEY, name="uploaded key", valid_until=None,
-        material=m.sftp_key(username="ecdsa-partner", private_key=private_key), actor=alice,
+        material=sftp_key.material(username="ecdsa-partner", private_key=private_key), actor=alice,
     )
     make_connection(credential, alice)
     assert can_log_in(sftp_server, "ecdsa-partner", pkey=key_of(credential))
@@ -196,7 +200,7 @@ def test_it_stops_the_old_password_at_a_scheduled_start_to_the_second_before_any
     new_password = m.generate_password()
     starts_at = timezone.now().replace(microsecond=0) + timedelta(hours=1)
     rotation_schedule(credential=credential, starts_at=starts_at, actor=alice,
-                      material=m.sftp_password(username=user, password=new_password))
+                      material=sftp_password.material(username=user, password=new_password))
     time_machine.move_to(starts_at - timedelta(seconds=1))
     assert can_log_in(sftp_server, user, password=old_password)
     assert not can_log_in(sftp_server, user, password=new_password)

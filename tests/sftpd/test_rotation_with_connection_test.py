@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from credentials import material as m
+from credentials.kinds import sftp_password
 from credentials.models import ConnectionKind, Kind, RotationState, VersionState
 from credentials.rotation.requests import rotation_retry, rotation_rotate_now, rotation_schedule
 from credentials.services import credential_create
@@ -16,7 +16,7 @@ from tests.factories import make_connection
 def _password_credential(unit, alice, name, password):
     return credential_create(
         business_unit=unit, kind=Kind.SFTP_PASSWORD, name=name, actor=alice,
-        material=m.sftp_password(username="northwind", password=password), valid_until=None,
+        material=sftp_password.material(username="northwind", password=password), valid_until=None,
     )
 
 
@@ -34,7 +34,8 @@ def test_it_switches_only_after_the_new_material_passes_the_connection_test(
                     host_key_fingerprint=sftp_server.fingerprint)
     now = timezone.now()
     rotation = rotation_schedule(
-        credential=ours, material=m.sftp_password(username="northwind", password=new_password),
+        credential=ours,
+        material=sftp_password.material(username="northwind", password=new_password),
         actor=alice, starts_at=now + timedelta(seconds=1), test_before_switch=True, now=now,
     )
     sweep_run(now=now + timedelta(seconds=2))
@@ -45,8 +46,9 @@ def test_it_switches_only_after_the_new_material_passes_the_connection_test(
     assert ours.versions.get(state=VersionState.CURRENT).number == 1  # still the old one
 
     # The partner puts the new password in place; the retry's test passes and it switches.
-    rotation_rotate_now(credential=partner, actor=alice,
-                        material=m.sftp_password(username="northwind", password=new_password))
+    rotation_rotate_now(
+        credential=partner, actor=alice,
+        material=sftp_password.material(username="northwind", password=new_password))
     retried = rotation_retry(rotation=rotation, actor=alice)
     assert retried.state == RotationState.COMPLETED, retried.failure_reason
     assert ours.versions.get(state=VersionState.CURRENT).number == 2

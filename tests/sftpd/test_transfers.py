@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 
 from credentials import material as m
+from credentials.kinds import sftp_password
 from credentials.models import Kind
 from credentials.rotation.requests import rotation_rotate_now
 from credentials.services import current_version
@@ -146,7 +147,8 @@ def test_it_tells_each_versions_last_login_and_transfer(sftp_server, partner, al
     sftp_server.wait_idle()
     rotation_rotate_now(
         credential=partner, actor=alice,
-        material=m.sftp_password(username=username_of(partner), password=m.generate_password()),
+        material=sftp_password.material(username=username_of(partner),
+                                        password=m.generate_password()),
     )
     # What the unit's SFTP page lists: each live version, newest first.
     new, old = inbound_versions_for_unit(partner.business_unit, timezone.now())
