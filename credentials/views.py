@@ -293,8 +293,6 @@ def credential_detail(request: HttpRequest, org_slug: str, pk: UUID) -> HttpResp
     context = {
         "organization": organization,
         "credential": credential,
-        "unit": credential.business_unit,
-        "family_label": spec.family_info.label,
         "usage": spec.family_info,
         "badges": credential_badges(credential, now),
         "tabs": tabs,
@@ -361,8 +359,6 @@ def credential_reveal(request: HttpRequest, org_slug: str, pk: UUID) -> HttpResp
     return render(request, "credentials/credential_reveal.html", {
         "organization": organization,
         "credential": credential,
-        "unit": credential.business_unit,
-        "family_label": Family(credential.family).label,
         "secret": secret,
         "pending": pending,
         "secret_label": credential.kind_spec.secret_label,
@@ -417,7 +413,6 @@ def credential_create_view(request: HttpRequest, org_slug: str, kind: str) -> Ht
     return render(request, "credentials/credential_form.html", {
         "organization": organization,
         "kind_label": spec.label,
-        "family_label": spec.family_info.label,
         "details": details,
         "material_form": material_form,
         "multipart": spec.multipart,
@@ -451,7 +446,6 @@ def credential_edit(request: HttpRequest, org_slug: str, pk: UUID) -> HttpRespon
             return redirect(_detail_url(credential))
     return render(request, "credentials/credential_edit.html", {
         "organization": organization, "credential": credential,
-        "unit": credential.business_unit, "family_label": Family(credential.family).label,
         "form": form,
     })
 
@@ -467,7 +461,6 @@ def _set_active(request: HttpRequest, org_slug: str, pk: UUID, active: bool) -> 
     active_connections = [c for c in selectors.credential_connections(credential) if c.is_active]
     return render(request, "credentials/credential_confirm_active.html", {
         "organization": organization, "credential": credential,
-        "unit": credential.business_unit, "family_label": Family(credential.family).label,
         "active": active, "active_connections": active_connections,
         "noun": credential.kind_spec.secret_noun,
     })
@@ -536,7 +529,6 @@ def credential_rotate(request: HttpRequest, org_slug: str, pk: UUID) -> HttpResp
                           kind=credential.kind)
     context: dict[str, Any] = {
         "organization": organization, "credential": credential,
-        "unit": credential.business_unit, "family_label": Family(credential.family).label,
         "plan": plan, "noun": spec.secret_noun, "current": current,
     }
     if request.method != "POST" or "back" in request.POST or not plan.is_valid():
@@ -622,7 +614,6 @@ def rotation_cancel_view(request: HttpRequest, org_slug: str, pk: UUID,
         return redirect(_detail_url(credential))
     return render(request, "credentials/rotation_cancel.html", {
         "organization": organization, "credential": credential,
-        "unit": credential.business_unit, "family_label": Family(credential.family).label,
         "rotation": rotation, "noun": credential.kind_spec.secret_noun,
     })
 
@@ -649,7 +640,6 @@ def rotation_retry_view(request: HttpRequest, org_slug: str, pk: UUID,
         return redirect(_detail_url(credential, "history"))
     return render(request, "credentials/rotation_retry.html", {
         "organization": organization, "credential": credential,
-        "unit": credential.business_unit, "family_label": Family(credential.family).label,
         "rotation": rotation, "noun": credential.kind_spec.secret_noun,
     })
 
@@ -755,7 +745,6 @@ def connection_detach(request: HttpRequest, org_slug: str, pk: UUID) -> HttpResp
         return redirect(_detail_url(credential, "usage"))
     return render(request, "credentials/connection_detach.html", {
         "organization": organization, "connection": connection, "credential": credential,
-        "unit": credential.business_unit, "family_label": Family(credential.family).label,
     })
 
 
@@ -785,7 +774,6 @@ def credential_attach(request: HttpRequest, org_slug: str, pk: UUID) -> HttpResp
                 return redirect(_detail_url(credential, "usage"))
     return render(request, "credentials/credential_attach.html", {
         "organization": organization, "credential": credential,
-        "unit": credential.business_unit, "family_label": Family(credential.family).label,
         "usage": credential.kind_spec.family_info, "form": form, "warning": warning,
     })
 

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_POST
 
 from credentials.crypto import MaterialError
 from credentials.errors import CredentialError
-from credentials.kinds import Family, kind_for
+from credentials.kinds import kind_for
 from credentials.models import Credential, CredentialVersion, Kind
 from credentials.services import current_version
 from organizations.access import client_ip, get_organization, require_org_perm
@@ -88,10 +88,8 @@ def _credential_url(credential: Credential) -> str:
 
 
 def _crumbs(credential: Credential) -> dict[str, object]:
-    """What credentials/_crumbs.html needs: Organization › Business Units › unit › family ›
-    credential, as on the credential's own pages."""
-    return {"credential": credential, "organization": credential.business_unit.organization,
-            "unit": credential.business_unit, "family_label": Family(credential.family).label}
+    """What credentials/_crumbs.html needs: the credential (and the page's organization)."""
+    return {"credential": credential, "organization": credential.business_unit.organization}
 
 
 def _headline(rows: list[services.PreviewRow]) -> str:
