@@ -16,7 +16,7 @@ from organizations.models import BusinessUnit, Organization
 from . import network
 from .errors import RotationError
 from .kinds import Family, kind_choices, kind_for
-from .models import Connection, Credential, RotationMode, RotationPolicy
+from .models import DEFAULT_LIFETIME_DAYS, Connection, Credential, RotationMode, RotationPolicy
 from .rotation.requests import rotation_times_check
 from .selectors import SORTS
 from .status import Badge
@@ -90,7 +90,7 @@ class CredentialDetailsForm(forms.Form):
     rotation_policy = forms.ChoiceField(choices=RotationPolicy.choices, label="Rotation policy",
                                         help_text=ROTATION_POLICY_HELP)
     lifetime_days = forms.IntegerField(
-        min_value=1, max_value=3650, initial=180, label="Lifetime (days)",
+        min_value=1, max_value=3650, initial=DEFAULT_LIFETIME_DAYS, label="Lifetime (days)",
         help_text=LIFETIME_HELP,
     )
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))

@@ -27,9 +27,10 @@ from credentials import crypto
 from credentials.errors import CredentialError
 from credentials.kinds import families_managed_by, kind_for
 from credentials.kinds.api_key import key_label
+from credentials.lifecycle import Expiry, first_version_expiry, rotated_version_expiry
 from credentials.material import Material
 from credentials.models import (
-    OPEN_ROTATION_STATES,
+    DEFAULT_LIFETIME_DAYS,
     Credential,
     CredentialVersion,
     Kind,
@@ -124,23 +125,28 @@ def version_public_values(version: CredentialVersion | None, kind: str) -> list[
     return _public_values(version, kind, version.valid_until)
 
 
+def _expiry_text(expiry: Expiry, start: str) -> str:
+    """What credentials.lifecycle decided, in words: a lifetime counts from `start`, a moment
+    the preview cannot know to the second."""
+    if expiry.lifetime_days is not None:
+        return f"{expiry.lifetime_days} days after {start}"
+    return _fmt(expiry.at)
+
+
 def _new_expiry(credential: Credential | None, old_version: CredentialVersion | None,
                 material: Material, valid_until: datetime | None) -> str:
-    """When the new material will expire, by the rules of the services that will store it:
-    a certificate's own end date; after a rotation, the credential's lifetime if the credential
-    expires at all; when added, the given expiry or the default lifetime of kinds that rotate
-    automatically."""
-    if material.valid_until is not None:
-        return _fmt(material.valid_until)
+    """When the new material will expire, as the lifecycle rules the services follow decide
+    it: a rotation's for a credential replaced, a new credential's for one added."""
     if credential is not None:
-        if old_version is not None and old_version.valid_until is not None:
-            return f"{credential.lifetime_days} days after the migration"
-        return "—"
-    if valid_until is not None:
-        return _fmt(valid_until)
-    if kind_for(material.kind).automatic_by_default:
-        return f"{Credential._meta.get_field('lifetime_days').default} days after it is added"
-    return "—"
+        return _expiry_text(rotated_version_expiry(
+            credential=credential, material_valid_until=material.valid_until,
+            current_valid_until=old_version.valid_until if old_version else None,
+        ), "the migration")
+    return _expiry_text(first_version_expiry(
+        material_valid_until=material.valid_until, given=valid_until,
+        expires_by_default=kind_for(material.kind).automatic_by_default,
+        lifetime_days=DEFAULT_LIFETIME_DAYS,
+    ), "it is added")
 
 
 def preview_rows(*, credential: Credential | None, name: str, material: Material,
@@ -155,10 +161,6 @@ def preview_rows(*, credential: Credential | None, name: str, material: Material
     rows.append(PreviewRow("Secret", "current secret" if credential else "—",
                            "replaced (not shown)" if credential else "new (not shown)"))
     return rows
-
-
-def open_rotation_exists(credential: Credential) -> bool:
-    return credential.rotations.filter(state__in=OPEN_ROTATION_STATES).exists()
 
 
 # --- Change Credential (API keys) --------------------------------------------------------

@@ -355,7 +355,7 @@ def import_preview(request: HttpRequest, org_slug: str, pk: object) -> HttpRespo
         "organization": organization, "pending": pending, "managed": managed,
         "kind_label": kind_for(managed.kind).label, "credential": credential, "rows": rows,
         "add_form": add_form, "error": error,
-        "rotation_open": credential is not None and services.open_rotation_exists(credential),
+        "rotation_open": credential is not None and credential.rotations.open().exists(),
         "connection_count": credential.connections.count() if credential else 0,
     }, status=400 if error else 200)
 
