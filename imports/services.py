@@ -1,6 +1,6 @@
-"""Writes of the imports app: the Change Credential wizard, managed imports (add as new or
-update an existing credential through a rotation), the export, and pending imports received
-by upload or from the drop folder. Each write runs in one transaction and audits in it.
+"""Writes of the imports app: managed imports (add as new or update an existing credential
+through a rotation), the export, and pending imports received by upload or from the drop
+folder. Each write runs in one transaction and audits in it.
 
 Payloads are decrypted before the transaction opens: scrypt costs tens of milliseconds and
 must not hold database locks. Neither the payload's secret nor its password is ever logged,
@@ -23,22 +23,12 @@ from django.views.decorators.debug import sensitive_variables
 
 from audit.services import audit_record
 from config.files import private_dir
-from credentials import crypto
 from credentials.errors import CredentialError
 from credentials.kinds import families_managed_by, kind_for
-from credentials.kinds.api_key import key_label
-from credentials.lifecycle import Expiry, first_version_expiry, rotated_version_expiry
-from credentials.material import Material
-from credentials.models import (
-    DEFAULT_LIFETIME_DAYS,
-    Credential,
-    CredentialVersion,
-    Kind,
-)
+from credentials.models import Credential
 from credentials.rotation.requests import rotation_rotate_now
 from credentials.services import (
     credential_create,
-    credential_update,
     current_version,
     version_secret,
     version_summary,
@@ -51,8 +41,6 @@ from . import payload
 from .models import ImportAction, ImportSource, ImportState, PendingImport
 
 logger = logging.getLogger(__name__)
-
-CHANGE_REASON = "Change Credential"
 
 
 class ImportRefused(CredentialError):
@@ -76,128 +64,6 @@ def sha256_hex(data: bytes) -> str:
 def is_import_admin(user: User, organization: Organization) -> bool:
     """Administrators of imports: anyone who may manage some family of credentials."""
     return bool(families_managed_by(user, organization))
-
-
-# --- What a change will look like (public values only) -----------------------------------
-
-
-@dataclass(frozen=True)
-class PreviewRow:
-    label: str
-    old: str
-    new: str
-
-    @property
-    def changed(self) -> bool:
-        return self.old != self.new
-
-
-def api_key_summary(private_key: str) -> tuple[str, str]:
-    """(key type and size, SHA256 fingerprint of its public key as ssh-keygen prints it): what
-    may be shown about a private key instead of the key."""
-    key_type, bits = crypto.parse_pem_private_key(private_key)
-    return key_label(key_type, bits), crypto.parse_ssh_private_key(private_key).fingerprint
-
-
-def _fmt(value: datetime | None) -> str:
-    # The portal's display helper: it shows any stored time, even one no zone can hold.
-    return format_when(value) if value else "—"
-
-
-def _public_values(side: Material | CredentialVersion, kind: str,
-                   valid_until: datetime | None) -> list[tuple[str, str]]:
-    """The kind's public values of `side` (credentials.kinds), and when it expires."""
-    rows = [*kind_for(kind).public_values(side), ("Valid until", _fmt(valid_until))]
-    return [(label, value or "—") for label, value in rows]
-
-
-def material_public_values(material: Material, *, valid_until: datetime | None = None
-                           ) -> list[tuple[str, str]]:
-    """The public side of new material (never its secret)."""
-    return _public_values(material, material.kind, material.valid_until or valid_until)
-
-
-def version_public_values(version: CredentialVersion | None, kind: str) -> list[tuple[str, str]]:
-    """The public side of a stored version, from its clear columns (nothing is decrypted)."""
-    if version is None:
-        blank = Material(kind=kind, secret="")
-        return [(label, "—") for label, _ in _public_values(blank, kind, None)]
-    return _public_values(version, kind, version.valid_until)
-
-
-def _expiry_text(expiry: Expiry, start: str) -> str:
-    """What credentials.lifecycle decided, in words: a lifetime counts from `start`, a moment
-    the preview cannot know to the second."""
-    if expiry.lifetime_days is not None:
-        return f"{expiry.lifetime_days} days after {start}"
-    return _fmt(expiry.at)
-
-
-def _new_expiry(credential: Credential | None, old_version: CredentialVersion | None,
-                material: Material, valid_until: datetime | None) -> str:
-    """When the new material will expire, as the lifecycle rules the services follow decide
-    it: a rotation's for a credential replaced, a new credential's for one added."""
-    if credential is not None:
-        return _expiry_text(rotated_version_expiry(
-            credential=credential, material_valid_until=material.valid_until,
-            current_valid_until=old_version.valid_until if old_version else None,
-        ), "the migration")
-    return _expiry_text(first_version_expiry(
-        material_valid_until=material.valid_until, given=valid_until,
-        expires_by_default=kind_for(material.kind).automatic_by_default,
-        lifetime_days=DEFAULT_LIFETIME_DAYS,
-    ), "it is added")
-
-
-def preview_rows(*, credential: Credential | None, name: str, material: Material,
-                 valid_until: datetime | None = None) -> list[PreviewRow]:
-    """Old against new, public values only; the secret is only ever said to be replaced."""
-    old_version = current_version(credential) if credential is not None else None
-    old = dict(version_public_values(old_version, material.kind))
-    new = dict(material_public_values(material, valid_until=valid_until))
-    new["Valid until"] = _new_expiry(credential, old_version, material, valid_until)
-    rows = [PreviewRow("Name", credential.name if credential else "—", name)]
-    rows += [PreviewRow(label, old.get(label, "—"), value) for label, value in new.items()]
-    rows.append(PreviewRow("Secret", "current secret" if credential else "—",
-                           "replaced (not shown)" if credential else "new (not shown)"))
-    return rows
-
-
-# --- Change Credential (API keys) --------------------------------------------------------
-
-
-@sensitive_variables("material")
-def credential_change(
-    *,
-    credential: Credential,
-    name: str,
-    material: Material,
-    actor: User,
-    source_ip: str | None = None,
-    now: datetime | None = None,
-) -> Credential:
-    """The Change Credential wizard's migration: the new key becomes the current version by
-    an immediate rotation, and the name changes in its switch transaction, both or neither.
-    The credential keeps its identity, so its connections, history and audit trail stay; the
-    old version is retired only by the commit that makes the new one current. A rotation that
-    fails is recorded on the History tab (retry there; it changes the key, not the name)."""
-    if credential.kind != Kind.API_KEY:
-        raise CredentialError("Change Credential replaces API keys only.")
-    if not name.strip():
-        raise CredentialError("Give the credential a name.", field="name")
-
-    def rename(locked: Credential) -> None:
-        credential_update(
-            credential=locked, actor=actor, name=name, notes=locked.notes,
-            rotation_policy=locked.rotation_policy, lifetime_days=locked.lifetime_days,
-            source_ip=source_ip,
-        )
-
-    rotation_rotate_now(
-        credential=credential, material=material, actor=actor, reason=CHANGE_REASON,
-        source_ip=source_ip, now=now, with_switch=rename,
-    )
-    return Credential.objects.get(pk=credential.pk)
 
 
 # --- Export ------------------------------------------------------------------------------
