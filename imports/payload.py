@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -101,6 +102,12 @@ class ManagedCredential:
     business_unit: str
     valid_until: datetime | None
     material: Material
+
+
+def sha256_hex(data: bytes) -> str:
+    """A payload's identity: the same bytes count once per organization, and the audit trail
+    names a payload by it."""
+    return hashlib.sha256(data).hexdigest()
 
 
 # --- The envelope --------------------------------------------------------------------------
