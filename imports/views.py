@@ -188,12 +188,7 @@ def import_preview(request: HttpRequest, org_slug: str, pk: object) -> HttpRespo
         messages.warning(request, "Enter the payload's password again (the earlier entry "
                                   "expired or was already used).")
         return redirect("import_list", org_slug=org_slug)
-    credential = None
-    if sealed["action"] == ImportAction.UPDATE:
-        credential = manageable_credentials(request.user, organization).filter(
-            pk=sealed["credential"]).first()
-        if credential is None:
-            raise Http404("No such credential.")
+    credential = _sealed_target(request, organization, sealed)
     try:
         managed = payload.open_payload(
             pending.payload_bytes, sealed["password"],
@@ -203,36 +198,68 @@ def import_preview(request: HttpRequest, org_slug: str, pk: object) -> HttpRespo
         sealed_drop(request, purpose=IMPORT_PURPOSE, object_id=str(pending.pk))
         messages.error(request, exc.message)
         return redirect("import_list", org_slug=org_slug)
-    add_form = None
-    if credential is None:
-        unit = organization.business_units.filter(slug=managed.business_unit).first()
-        add_form = ImportAddForm(request.POST if request.method == "POST" else None,
-                                 organization=organization,
-                                 initial={"name": managed.name, "business_unit": unit})
+    add_form = _add_form(request, organization, managed) if credential is None else None
     error = ""
     if request.method == "POST" and (add_form is None or add_form.is_valid()):
-        common = {"organization": organization, "data": pending.payload_bytes,
-                  "password": sealed["password"], "actor": request.user, "pending": pending,
-                  "file_name": pending.file_name, "source_ip": client_ip(request)}
-        try:
-            if credential is None:
-                services.import_add(
-                    business_unit=add_form.cleaned_data["business_unit"],
-                    name=add_form.cleaned_data["name"], **common,
-                )
-            else:
-                services.import_replace(credential=credential, **common)
-        except (CredentialError, MaterialError, payload.PayloadError) as exc:
-            error = getattr(exc, "message", None) or str(exc)
-        except DatabaseError:
-            logger.exception("import %s failed", pending.pk)
-            error = SAVE_FAILED
-        else:
+        error = _apply(request, organization, pending, sealed["password"], credential, add_form)
+        if not error:
             sealed_drop(request, purpose=IMPORT_PURPOSE, object_id=str(pending.pk))
             pending.refresh_from_db()
             messages.success(request, f"{pending.result_note} "
                                       f"({material_headline(managed.material)})")
             return redirect("import_list", org_slug=org_slug)
+    return _render_preview(request, organization, pending, managed, credential, add_form, error)
+
+
+def _sealed_target(request: HttpRequest, organization: Organization,
+                   sealed: dict[str, str]) -> Credential | None:
+    """The credential an update replaces, as chosen before the password step, if the user
+    may still manage it (404 otherwise); None to add a new credential."""
+    if sealed["action"] != ImportAction.UPDATE:
+        return None
+    credential = manageable_credentials(request.user, organization).filter(
+        pk=sealed["credential"]).first()
+    if credential is None:
+        raise Http404("No such credential.")
+    return credential
+
+
+def _add_form(request: HttpRequest, organization: Organization,
+              managed: payload.ManagedCredential) -> ImportAddForm:
+    """Add as new credential: its name and unit, the payload's unless changed."""
+    unit = organization.business_units.filter(slug=managed.business_unit).first()
+    return ImportAddForm(request.POST if request.method == "POST" else None,
+                         organization=organization,
+                         initial={"name": managed.name, "business_unit": unit})
+
+
+@sensitive_variables("password", "common")
+def _apply(request: HttpRequest, organization: Organization, pending: PendingImport,
+           password: str, credential: Credential | None,
+           add_form: ImportAddForm | None) -> str:
+    """Adds the payload as a new credential or applies it to `credential`; the reason it was
+    refused or failed, "" when it was done."""
+    common = {"organization": organization, "data": pending.payload_bytes,
+              "password": password, "actor": request.user, "pending": pending,
+              "file_name": pending.file_name, "source_ip": client_ip(request)}
+    try:
+        if credential is None:
+            services.import_add(business_unit=add_form.cleaned_data["business_unit"],
+                                name=add_form.cleaned_data["name"], **common)
+        else:
+            services.import_replace(credential=credential, **common)
+    except (CredentialError, MaterialError, payload.PayloadError) as exc:
+        return getattr(exc, "message", None) or str(exc)
+    except DatabaseError:
+        logger.exception("import %s failed", pending.pk)
+        return SAVE_FAILED
+    return ""
+
+
+@sensitive_variables("managed")
+def _render_preview(request: HttpRequest, organization: Organization, pending: PendingImport,
+                    managed: payload.ManagedCredential, credential: Credential | None,
+                    add_form: ImportAddForm | None, error: str) -> HttpResponse:
     if credential is not None:
         rows = rotation_preview(credential=credential, name=credential.name,
                                 material=managed.material)
