@@ -14,9 +14,12 @@ from organizations import dates
 from organizations.models import BusinessUnit, Organization
 
 from . import network
+from .crypto import MaterialError
 from .errors import RotationError
-from .kinds import Family, kind_choices, kind_for
-from .models import Connection, Credential, RotationMode, RotationPolicy
+from .kinds import Family, api_key, kind_choices, kind_for
+from .kinds.forms import SecretTextarea
+from .material import Material
+from .models import DEFAULT_LIFETIME_DAYS, Connection, Credential, RotationMode, RotationPolicy
 from .rotation.requests import rotation_times_check
 from .selectors import SORTS
 from .status import Badge
@@ -90,7 +93,7 @@ class CredentialDetailsForm(forms.Form):
     rotation_policy = forms.ChoiceField(choices=RotationPolicy.choices, label="Rotation policy",
                                         help_text=ROTATION_POLICY_HELP)
     lifetime_days = forms.IntegerField(
-        min_value=1, max_value=3650, initial=180, label="Lifetime (days)",
+        min_value=1, max_value=3650, initial=DEFAULT_LIFETIME_DAYS, label="Lifetime (days)",
         help_text=LIFETIME_HELP,
     )
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
@@ -197,6 +200,40 @@ class SwapForm(forms.Form):
 
 
 # --- Connections -------------------------------------------------------------------------
+
+
+class ChangeCredentialForm(forms.Form):
+    """Step 1 of the Change Credential wizard: an API key's new name, ids and private key."""
+
+    name = forms.CharField(label="Credential name", max_length=200)
+    client_id = forms.CharField(label="Client ID", max_length=200)
+    key_id = forms.CharField(label="Key ID", max_length=200)
+    private_key = forms.CharField(
+        label="PEM private key", strip=False,
+        widget=SecretTextarea(attrs={"rows": 8, "cols": 66, "autocomplete": "off",
+                                     "spellcheck": "false",
+                                     "placeholder": "-----BEGIN PRIVATE KEY-----"}),
+        help_text="PKCS#8 or traditional PEM, without a passphrase: Ed25519, ECDSA "
+                  "(P-256, P-384, P-521) or RSA of 2048 bits or more.",
+    )
+
+    material: Material | None = None
+
+    def __init__(self, *args: Any, current_client_id: str = "", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The credential's id, which it may keep (credentials.material).
+        self.current_client_id = current_client_id
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if not self.errors:
+            try:
+                self.material = api_key.material(
+                    client_id=data["client_id"], key_id=data["key_id"],
+                    private_key=data["private_key"], current_client_id=self.current_client_id)
+            except MaterialError as exc:
+                self.add_error(exc.field if exc.field in self.fields else None, exc.message)
+        return data
 
 
 class ConnectionForm(forms.ModelForm):

@@ -18,6 +18,7 @@ alone decides the edges, whether or not any job has run.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .models import Credential, CredentialVersion, RotationMode, VersionState
@@ -46,14 +47,41 @@ def stopped_at(version: CredentialVersion, now: datetime) -> datetime:
     return version.stops_at if version.stops_at is not None and version.stops_at < now else now
 
 
+@dataclass(frozen=True)
+class Expiry:
+    """A new version's expiry as the rules decide it before the version exists: a fixed time
+    (`at`), `lifetime_days` after the version starts working, or neither (it does not
+    expire). The services turn it into the version's `valid_until` with `from_start`; a
+    preview says it before anyone knows the second the version will start."""
+
+    at: datetime | None = None
+    lifetime_days: int | None = None
+
+    def from_start(self, starts_at: datetime) -> datetime | None:
+        if self.lifetime_days is not None:
+            return starts_at + timedelta(days=self.lifetime_days)
+        return self.at
+
+
+def rotated_version_expiry(*, credential: Credential, material_valid_until: datetime | None,
+                           current_valid_until: datetime | None) -> Expiry:
+    """The expiry of a version a rotation brings in: material with its own expiry (a
+    certificate) keeps it; otherwise the credential's lifetime from the switch, if the
+    credential expires at all."""
+    if material_valid_until is not None:
+        return Expiry(at=material_valid_until)
+    if current_valid_until is None:
+        return Expiry()
+    return Expiry(lifetime_days=credential.lifetime_days)
+
+
 def rotated_version_valid_until(*, credential: Credential, material_valid_until: datetime | None,
                                 current_valid_until: datetime | None,
                                 starts_at: datetime) -> datetime | None:
-    """The expiry of a version a rotation brings in (material with its own expiry keeps it:
-    version_build applies that)."""
-    if material_valid_until is not None or current_valid_until is None:
-        return None
-    return starts_at + timedelta(days=credential.lifetime_days)
+    return rotated_version_expiry(
+        credential=credential, material_valid_until=material_valid_until,
+        current_valid_until=current_valid_until,
+    ).from_start(starts_at)
 
 
 def automatic_version_valid_until(*, current_valid_until: datetime, lifetime_days: int,
@@ -61,12 +89,25 @@ def automatic_version_valid_until(*, current_valid_until: datetime, lifetime_day
     return max(current_valid_until, now) + timedelta(days=lifetime_days)
 
 
-def first_version_valid_until(*, given: datetime | None, expires_by_default: bool,
-                              lifetime_days: int, now: datetime) -> datetime | None:
-    """The expiry of a new credential's first version."""
+def first_version_expiry(*, material_valid_until: datetime | None, given: datetime | None,
+                         expires_by_default: bool, lifetime_days: int) -> Expiry:
+    """The expiry of a new credential's first version: material with its own expiry keeps it;
+    otherwise the expiry given, or, for a kind rotated automatically by default, its lifetime
+    from the moment it is added."""
+    if material_valid_until is not None:
+        return Expiry(at=material_valid_until)
     if given is None and expires_by_default:
-        return now + timedelta(days=lifetime_days)
-    return given
+        return Expiry(lifetime_days=lifetime_days)
+    return Expiry(at=given)
+
+
+def first_version_valid_until(*, material_valid_until: datetime | None, given: datetime | None,
+                              expires_by_default: bool, lifetime_days: int,
+                              now: datetime) -> datetime | None:
+    return first_version_expiry(
+        material_valid_until=material_valid_until, given=given,
+        expires_by_default=expires_by_default, lifetime_days=lifetime_days,
+    ).from_start(now)
 
 
 def versions_plan_stops(credential: Credential, *, starts_at: datetime,

@@ -28,6 +28,10 @@ class RotationPolicy(models.TextChoices):
     AUTOMATIC = "automatic", "Automatic rotation"
 
 
+# How long a version lives when nobody says otherwise: a new credential's lifetime.
+DEFAULT_LIFETIME_DAYS = 180
+
+
 class CredentialQuerySet(models.QuerySet):
     def for_user(self, user: User) -> CredentialQuerySet:
         if not user.is_authenticated:
@@ -53,7 +57,7 @@ class Credential(models.Model):
         max_length=20, choices=RotationPolicy.choices, default=RotationPolicy.REMINDERS
     )
     lifetime_days = models.PositiveIntegerField(
-        default=180, help_text="How long a newly generated version stays valid."
+        default=DEFAULT_LIFETIME_DAYS, help_text="How long a newly generated version stays valid."
     )
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(

@@ -23,6 +23,7 @@ from .lifecycle import first_version_valid_until
 from .material import Material
 from .models import (
     CONNECTION_FAMILY,
+    DEFAULT_LIFETIME_DAYS,
     Connection,
     Credential,
     CredentialVersion,
@@ -116,7 +117,7 @@ def credential_create(
     actor: Actor,
     notes: str = "",
     rotation_policy: str | None = None,
-    lifetime_days: int = 180,
+    lifetime_days: int = DEFAULT_LIFETIME_DAYS,
     source_ip: str | None = None,
     now: datetime | None = None,
 ) -> Credential:
@@ -126,8 +127,8 @@ def credential_create(
     if not name.strip():
         raise CredentialError("Give the credential a name.", field="name")
     valid_until = first_version_valid_until(
-        given=valid_until, expires_by_default=spec.automatic_by_default,
-        lifetime_days=lifetime_days, now=now)
+        material_valid_until=material.valid_until, given=valid_until,
+        expires_by_default=spec.automatic_by_default, lifetime_days=lifetime_days, now=now)
     if material.valid_until is not None and material.valid_until <= now:
         raise CredentialError("This certificate has already expired.", field="certificate")
     if valid_until is not None and material.valid_until is None and valid_until <= now:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import change_wizard, views
 
 org = "o/<slug:org_slug>/"
 credential = org + "credentials/<uuid:pk>/"
@@ -23,6 +23,9 @@ urlpatterns = [
     path(credential + "rotations/<uuid:rotation_pk>/retry/", views.rotation_retry_view,
          name="rotation_retry"),
     path(credential + "attach/", views.credential_attach, name="credential_attach"),
+    path(credential + "change/", change_wizard.credential_change, name="credential_change"),
+    path(credential + "change/confirm/", change_wizard.credential_change_confirm,
+         name="credential_change_confirm"),
     path(org + "units/<slug:unit_slug>/", views.credential_list, name="unit_detail"),
     path(org + "units/<slug:unit_slug>/<slug:family>/", views.credential_list,
          name="unit_family"),

@@ -1,5 +1,5 @@
-"""Validation only: material goes through its kind (credentials.kinds), payloads through
-imports.payload; the services decide everything else."""
+"""Validation only: payloads go through imports.payload (and their material through its kind,
+credentials.kinds); the services decide everything else."""
 
 from __future__ import annotations
 
@@ -8,46 +8,11 @@ from typing import Any
 from django import forms
 from django.db.models import QuerySet
 
-from credentials.crypto import MaterialError
-from credentials.kinds import api_key, kinds_managed_by
-from credentials.kinds.forms import SecretTextarea
-from credentials.material import Material
+from credentials.kinds import kinds_managed_by
 from credentials.models import Credential
 from organizations.models import BusinessUnit, Organization, User
 
 from . import payload
-
-
-class ChangeCredentialForm(forms.Form):
-    name = forms.CharField(label="Credential name", max_length=200)
-    client_id = forms.CharField(label="Client ID", max_length=200)
-    key_id = forms.CharField(label="Key ID", max_length=200)
-    private_key = forms.CharField(
-        label="PEM private key", strip=False,
-        widget=SecretTextarea(attrs={"rows": 8, "cols": 66, "autocomplete": "off",
-                                     "spellcheck": "false",
-                                     "placeholder": "-----BEGIN PRIVATE KEY-----"}),
-        help_text="PKCS#8 or traditional PEM, without a passphrase: Ed25519, ECDSA "
-                  "(P-256, P-384, P-521) or RSA of 2048 bits or more.",
-    )
-
-    material: Material | None = None
-
-    def __init__(self, *args: Any, current_client_id: str = "", **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # The credential's id, which it may keep (credentials.material).
-        self.current_client_id = current_client_id
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean()
-        if not self.errors:
-            try:
-                self.material = api_key.material(
-                    client_id=data["client_id"], key_id=data["key_id"],
-                    private_key=data["private_key"], current_client_id=self.current_client_id)
-            except MaterialError as exc:
-                self.add_error(exc.field if exc.field in self.fields else None, exc.message)
-        return data
 
 
 class ImportUploadForm(forms.Form):

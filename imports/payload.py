@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -103,6 +104,12 @@ class ManagedCredential:
     material: Material
 
 
+def sha256_hex(data: bytes) -> str:
+    """A payload's identity: the same bytes count once per organization, and the audit trail
+    names a payload by it."""
+    return hashlib.sha256(data).hexdigest()
+
+
 # --- The envelope --------------------------------------------------------------------------
 
 
@@ -135,6 +142,23 @@ def _aad(version: int, kdf: dict[str, Any]) -> bytes:
 def read_envelope(data: bytes) -> Envelope:
     """Checks everything that can be checked without the password: size, structure, format,
     version, and KDF parameters within bounds (before any key derivation runs)."""
+    document = _document(data)
+    version = _version(document)
+    kdf = document.get("kdf")
+    n, r, p, salt = _kdf_parameters(kdf)
+    nonce = _b64(document.get("nonce"), "nonce")
+    if len(nonce) != NONCE_LENGTH:
+        raise PayloadError("The payload's nonce has the wrong length.", stage="envelope")
+    ciphertext = _b64(document.get("ciphertext"), "ciphertext")
+    if len(ciphertext) <= TAG_LENGTH:
+        raise PayloadError("The payload's ciphertext is truncated.", stage="envelope")
+    return Envelope(version=version, n=n, r=r, p=p, salt=salt, nonce=nonce,
+                    ciphertext=ciphertext, aad=_aad(version, kdf))
+
+
+def _document(data: bytes) -> dict[str, Any]:
+    """The file as a JSON object that says it is a payload: at most MAX_PAYLOAD_BYTES of valid
+    Unicode JSON with the payload's format name."""
     if len(data) > MAX_PAYLOAD_BYTES:
         raise PayloadError(
             f"The file is larger than {MAX_PAYLOAD_BYTES // 1024} KiB, so it is not a "
@@ -157,6 +181,11 @@ def read_envelope(data: bytes) -> Envelope:
             f"The file is not a Keyturn managed credential payload (format {FORMAT!r}).",
             stage="envelope",
         )
+    return document
+
+
+def _version(document: dict[str, Any]) -> int:
+    """The format version this Keyturn reads, with the envelope's fields and cipher."""
     version = document.get("version")
     if version != VERSION or type(version) is not int:
         raise PayloadError(
@@ -170,7 +199,12 @@ def read_envelope(data: bytes) -> Envelope:
         )
     if document.get("cipher") != CIPHER:
         raise PayloadError(f"The payload's cipher must be {CIPHER}.", stage="envelope")
-    kdf = document.get("kdf")
+    return version
+
+
+def _kdf_parameters(kdf: object) -> tuple[int, int, int, bytes]:
+    """scrypt's (n, r, p, salt), each within the bounds above: the cost a file may ask of us
+    is known before any key is derived."""
     if not isinstance(kdf, dict) or kdf.get("name") != "scrypt" or set(kdf) != {
         "name", "n", "r", "p", "salt"
     }:
@@ -194,14 +228,7 @@ def read_envelope(data: bytes) -> Envelope:
     salt = _b64(kdf["salt"], "salt")
     if not SALT_LENGTH_RANGE[0] <= len(salt) <= SALT_LENGTH_RANGE[1]:
         raise PayloadError("The payload's salt has the wrong length.", stage="envelope")
-    nonce = _b64(document.get("nonce"), "nonce")
-    if len(nonce) != NONCE_LENGTH:
-        raise PayloadError("The payload's nonce has the wrong length.", stage="envelope")
-    ciphertext = _b64(document.get("ciphertext"), "ciphertext")
-    if len(ciphertext) <= TAG_LENGTH:
-        raise PayloadError("The payload's ciphertext is truncated.", stage="envelope")
-    return Envelope(version=version, n=n, r=r, p=p, salt=salt, nonce=nonce,
-                    ciphertext=ciphertext, aad=_aad(version, kdf))
+    return n, r, p, salt
 
 
 def _derive(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:

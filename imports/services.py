@@ -1,6 +1,7 @@
-"""Writes of the imports app: the Change Credential wizard, managed imports (add as new or
-update an existing credential through a rotation), the export, and pending imports received
-by upload or from the drop folder. Each write runs in one transaction and audits in it.
+"""Applying managed imports: pending imports received (by upload, from the drop folder,
+imports.drop_folder) or discarded, payloads opened, and added as a new credential or applied
+to an existing one through a rotation. Each write runs in one transaction and audits in it;
+the export is imports.export.
 
 Payloads are decrypted before the transaction opens: scrypt costs tens of milliseconds and
 must not hold database locks. Neither the payload's secret nor its password is ever logged,
@@ -9,49 +10,26 @@ audited or put in an exception message.
 
 from __future__ import annotations
 
-import hashlib
-import logging
 import os
 import re
-from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from audit.services import audit_record
-from config.files import private_dir
-from credentials import crypto
 from credentials.errors import CredentialError
 from credentials.kinds import families_managed_by, kind_for
-from credentials.kinds.api_key import key_label
-from credentials.material import Material
-from credentials.models import (
-    OPEN_ROTATION_STATES,
-    Credential,
-    CredentialVersion,
-    Kind,
-)
+from credentials.models import Credential
 from credentials.rotation.requests import rotation_rotate_now
-from credentials.services import (
-    credential_create,
-    credential_update,
-    current_version,
-    version_secret,
-    version_summary,
-)
+from credentials.services import credential_create, current_version, version_summary
 from credentials.templatetags.keyturn import format_when
-from organizations.access import SYSTEM, Actor, require_perm, user_of
+from organizations.access import Actor, require_perm, user_of
 from organizations.models import BusinessUnit, Organization, User
 
 from . import payload
-from .models import ImportAction, ImportSource, ImportState, PendingImport
-
-logger = logging.getLogger(__name__)
-
-CHANGE_REASON = "Change Credential"
+from .models import ImportAction, ImportState, PendingImport
 
 
 class ImportRefused(CredentialError):
@@ -68,175 +46,9 @@ class DuplicateImport(ImportRefused):
         self.existing = existing
 
 
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def is_import_admin(user: User, organization: Organization) -> bool:
     """Administrators of imports: anyone who may manage some family of credentials."""
     return bool(families_managed_by(user, organization))
-
-
-# --- What a change will look like (public values only) -----------------------------------
-
-
-@dataclass(frozen=True)
-class PreviewRow:
-    label: str
-    old: str
-    new: str
-
-    @property
-    def changed(self) -> bool:
-        return self.old != self.new
-
-
-def api_key_summary(private_key: str) -> tuple[str, str]:
-    """(key type and size, SHA256 fingerprint of its public key as ssh-keygen prints it): what
-    may be shown about a private key instead of the key."""
-    key_type, bits = crypto.parse_pem_private_key(private_key)
-    return key_label(key_type, bits), crypto.parse_ssh_private_key(private_key).fingerprint
-
-
-def _fmt(value: datetime | None) -> str:
-    # The portal's display helper: it shows any stored time, even one no zone can hold.
-    return format_when(value) if value else "—"
-
-
-def _public_values(side: Material | CredentialVersion, kind: str,
-                   valid_until: datetime | None) -> list[tuple[str, str]]:
-    """The kind's public values of `side` (credentials.kinds), and when it expires."""
-    rows = [*kind_for(kind).public_values(side), ("Valid until", _fmt(valid_until))]
-    return [(label, value or "—") for label, value in rows]
-
-
-def material_public_values(material: Material, *, valid_until: datetime | None = None
-                           ) -> list[tuple[str, str]]:
-    """The public side of new material (never its secret)."""
-    return _public_values(material, material.kind, material.valid_until or valid_until)
-
-
-def version_public_values(version: CredentialVersion | None, kind: str) -> list[tuple[str, str]]:
-    """The public side of a stored version, from its clear columns (nothing is decrypted)."""
-    if version is None:
-        blank = Material(kind=kind, secret="")
-        return [(label, "—") for label, _ in _public_values(blank, kind, None)]
-    return _public_values(version, kind, version.valid_until)
-
-
-def _new_expiry(credential: Credential | None, old_version: CredentialVersion | None,
-                material: Material, valid_until: datetime | None) -> str:
-    """When the new material will expire, by the rules of the services that will store it:
-    a certificate's own end date; after a rotation, the credential's lifetime if the credential
-    expires at all; when added, the given expiry or the default lifetime of kinds that rotate
-    automatically."""
-    if material.valid_until is not None:
-        return _fmt(material.valid_until)
-    if credential is not None:
-        if old_version is not None and old_version.valid_until is not None:
-            return f"{credential.lifetime_days} days after the migration"
-        return "—"
-    if valid_until is not None:
-        return _fmt(valid_until)
-    if kind_for(material.kind).automatic_by_default:
-        return f"{Credential._meta.get_field('lifetime_days').default} days after it is added"
-    return "—"
-
-
-def preview_rows(*, credential: Credential | None, name: str, material: Material,
-                 valid_until: datetime | None = None) -> list[PreviewRow]:
-    """Old against new, public values only; the secret is only ever said to be replaced."""
-    old_version = current_version(credential) if credential is not None else None
-    old = dict(version_public_values(old_version, material.kind))
-    new = dict(material_public_values(material, valid_until=valid_until))
-    new["Valid until"] = _new_expiry(credential, old_version, material, valid_until)
-    rows = [PreviewRow("Name", credential.name if credential else "—", name)]
-    rows += [PreviewRow(label, old.get(label, "—"), value) for label, value in new.items()]
-    rows.append(PreviewRow("Secret", "current secret" if credential else "—",
-                           "replaced (not shown)" if credential else "new (not shown)"))
-    return rows
-
-
-def open_rotation_exists(credential: Credential) -> bool:
-    return credential.rotations.filter(state__in=OPEN_ROTATION_STATES).exists()
-
-
-# --- Change Credential (API keys) --------------------------------------------------------
-
-
-@sensitive_variables("material")
-def credential_change(
-    *,
-    credential: Credential,
-    name: str,
-    material: Material,
-    actor: User,
-    source_ip: str | None = None,
-    now: datetime | None = None,
-) -> Credential:
-    """The Change Credential wizard's migration: the new key becomes the current version by
-    an immediate rotation, and the name changes in its switch transaction, both or neither.
-    The credential keeps its identity, so its connections, history and audit trail stay; the
-    old version is retired only by the commit that makes the new one current. A rotation that
-    fails is recorded on the History tab (retry there; it changes the key, not the name)."""
-    if credential.kind != Kind.API_KEY:
-        raise CredentialError("Change Credential replaces API keys only.")
-    if not name.strip():
-        raise CredentialError("Give the credential a name.", field="name")
-
-    def rename(locked: Credential) -> None:
-        credential_update(
-            credential=locked, actor=actor, name=name, notes=locked.notes,
-            rotation_policy=locked.rotation_policy, lifetime_days=locked.lifetime_days,
-            source_ip=source_ip,
-        )
-
-    rotation_rotate_now(
-        credential=credential, material=material, actor=actor, reason=CHANGE_REASON,
-        source_ip=source_ip, now=now, with_switch=rename,
-    )
-    return Credential.objects.get(pk=credential.pk)
-
-
-# --- Export ------------------------------------------------------------------------------
-
-
-@sensitive_variables("password", "secret", "content")
-def credential_export(
-    *,
-    credential: Credential,
-    password: str,
-    actor: Actor,
-    via: str = "manage.py export_credential",
-    now: datetime | None = None,
-    kdf: dict[str, int] | None = None,
-) -> bytes:
-    """The credential's current version as a payload sealed with `password`; audited as
-    credential.export (what was exported and the payload's hash, never the secret)."""
-    now = now or timezone.now()
-    require_perm(actor, credential.organization, credential.manage_perm)
-    version = current_version(credential)
-    if version is None:
-        raise ImportRefused("This credential has no current version to export.")
-    secret = version_secret(version)
-    content: dict[str, object] = {
-        "kind": credential.kind,
-        "name": credential.name,
-        "business_unit": credential.business_unit.slug,
-        "material": credential.kind_spec.to_payload(version, secret),
-        "exported_at": now.isoformat(),
-        "source": f"keyturn credential {credential.pk} version {version.number}",
-    }
-    if version.valid_until is not None and not credential.kind_spec.expiry_from_material:
-        content["valid_until"] = version.valid_until.isoformat()
-    data = payload.seal(content, password, **(kdf or {}))
-    with transaction.atomic():
-        audit_record(
-            action="credential.export", actor=actor,
-            organization=credential.business_unit.organization, target=credential,
-            details={**version_summary(version), "sha256": sha256_hex(data), "via": via},
-        )
-    return data
 
 
 # --- Opening payloads --------------------------------------------------------------------
@@ -279,7 +91,7 @@ def import_open(
                 action="import.refuse", actor=actor, organization=organization,
                 target=pending, target_label=file_name,
                 source_ip=source_ip,
-                details={"file": file_name, "sha256": sha256_hex(data), "stage": exc.stage,
+                details={"file": file_name, "sha256": payload.sha256_hex(data), "stage": exc.stage,
                          "reason": exc.message},
             )
         raise
@@ -308,7 +120,7 @@ def _apply_record(*, pending: PendingImport | None, organization: Organization,
     audit_record(
         action="import.apply", actor=actor, organization=organization, target=credential,
         source_ip=source_ip,
-        details={"action": action, "file": file_name, "sha256": sha256_hex(data),
+        details={"action": action, "file": file_name, "sha256": payload.sha256_hex(data),
                  "import": str(pending.pk) if pending else None,
                  "source": pending.source if pending else "command line",
                  "to": version_summary(version) if version else None},
@@ -442,7 +254,7 @@ def pending_import_receive(
     without the password (size, format, version, KDF bounds) and counted once per
     organization by its SHA-256."""
     payload.read_envelope(data)
-    digest = sha256_hex(data)
+    digest = payload.sha256_hex(data)
     file_name = clean_file_name(file_name)
     with transaction.atomic():
         existing = PendingImport.objects.filter(organization=organization, sha256=digest).first()
@@ -488,105 +300,3 @@ def pending_import_discard(
     )
     pending.refresh_from_db()
     return pending
-
-
-# --- The drop folder ---------------------------------------------------------------------
-
-PROCESSED_DIR = "processed"
-REJECTED_DIR = "rejected"
-# Senders write under a temporary name and rename when done; these are still being written.
-IN_PROGRESS_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload")
-
-
-@dataclass
-class ScanResult:
-    received: list[str] = field(default_factory=list)
-    duplicates: list[str] = field(default_factory=list)
-    rejected: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, int]:
-        return {"received": len(self.received), "duplicates": len(self.duplicates),
-                "rejected": len(self.rejected)}
-
-
-def _move_aside(path: Path, folder: Path, note: str | None = None) -> Path:
-    """Moves a handled file into `folder` under a name that does not overwrite another."""
-    private_dir(folder)
-    target = folder / path.name
-    if target.exists() or target.is_symlink():
-        stamp = timezone.now().strftime("%Y%m%dT%H%M%S%f")
-        target = folder / f"{path.stem}.{stamp}{path.suffix}"
-    os.replace(path, target)
-    if note is not None:
-        target.with_name(target.name + ".note.txt").write_text(note + "\n")
-    return target
-
-
-def _waiting_files(folder: Path) -> list[Path]:
-    return sorted(
-        path for path in folder.iterdir()
-        if not path.name.startswith(".") and not path.name.endswith(IN_PROGRESS_SUFFIXES)
-        and (path.is_file() or path.is_symlink()) and not path.is_dir()
-    )
-
-
-def _read_bounded(path: Path) -> bytes:
-    with path.open("rb") as handle:
-        return handle.read(payload.MAX_PAYLOAD_BYTES + 1)
-
-
-def _reject(path: Path, folder: Path, reason: str, result: ScanResult) -> None:
-    logger.warning("drop folder: rejected %s: %s", path, reason)
-    _move_aside(path, folder, note=f"Rejected {timezone.now().isoformat()}: {reason}")
-    result.rejected.append(str(path))
-
-
-def drop_folder_scan(*, root: Path) -> ScanResult:
-    """Turns each file waiting in `root/<organization slug>/` into a pending import and moves
-    it to that folder's processed/ (received or a duplicate) or rejected/ (with a .note.txt
-    saying why). Files directly in `root` or in a folder that names no organization are
-    rejected into `root/rejected/`. One file at a time; safe to run twice at once: the
-    database counts a payload once per organization, and a file already moved is skipped."""
-    result = ScanResult()
-    private_dir(root)
-    organizations = {org.slug: org for org in Organization.objects.all()}
-    for path in _waiting_files(root):
-        _reject(path, root / REJECTED_DIR,
-                "files go into a sub-folder named after the organization's slug", result)
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink()):
-        if folder.name in (PROCESSED_DIR, REJECTED_DIR) or folder.name.startswith("."):
-            continue
-        organization = organizations.get(folder.name)
-        for path in _waiting_files(folder):
-            try:
-                _scan_one(path, folder, organization, result)
-            except FileNotFoundError:
-                continue  # another scan moved it first
-    if any(result.as_dict().values()):
-        logger.info("drop folder %s: %s", root, result.as_dict())
-    return result
-
-
-def _scan_one(path: Path, folder: Path, organization: Organization | None,
-              result: ScanResult) -> None:
-    if organization is None:
-        _reject(path, folder.parent / REJECTED_DIR / folder.name,
-                f"no organization has the slug {folder.name!r}", result)
-        return
-    if path.is_symlink():
-        _reject(path, folder / REJECTED_DIR, "symbolic links are not followed", result)
-        return
-    data = _read_bounded(path)
-    try:
-        pending_import_receive(organization=organization, data=data, file_name=path.name,
-                               source=ImportSource.DROP_FOLDER, actor=SYSTEM)
-    except payload.PayloadError as exc:
-        _reject(path, folder / REJECTED_DIR, exc.message, result)
-        return
-    except DuplicateImport:
-        logger.info("drop folder: %s was already received; ignored", path)
-        _move_aside(path, folder / PROCESSED_DIR)
-        result.duplicates.append(str(path))
-        return
-    _move_aside(path, folder / PROCESSED_DIR)
-    result.received.append(str(path))

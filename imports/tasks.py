@@ -1,10 +1,10 @@
-"""django-q2 entry points: thin wrappers over imports.services."""
+"""django-q2 entry points: thin wrappers over the imports app's services."""
 
 from __future__ import annotations
 
 from django.conf import settings
 
-from .services import drop_folder_scan
+from .drop_folder import drop_folder_scan
 
 
 def scan_drop_folder() -> dict[str, int]:

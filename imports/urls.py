@@ -3,10 +3,6 @@ from django.urls import path
 from . import views
 
 urlpatterns = [
-    path("o/<slug:org_slug>/credentials/<uuid:pk>/change/", views.credential_change,
-         name="credential_change"),
-    path("o/<slug:org_slug>/credentials/<uuid:pk>/change/confirm/",
-         views.credential_change_confirm, name="credential_change_confirm"),
     path("o/<slug:org_slug>/imports/", views.import_list, name="import_list"),
     path("o/<slug:org_slug>/imports/upload/", views.import_upload, name="import_upload"),
     path("o/<slug:org_slug>/imports/<uuid:pk>/update/", views.import_choose,

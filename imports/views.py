@@ -1,8 +1,9 @@
-"""The Change Credential wizard and the managed import pages.
+"""The managed import pages: the list with its upload, then for each pending import Add as
+new credential or Update Existing Credential, the password, the preview and the migration.
 
-Between steps, secrets (the new private key, the payload password) are sealed into the
-session with the key ring (imports.sealed_session), never put in hidden fields or the HTML;
-the payload is decrypted again on each step rather than kept decrypted.
+Between steps the payload password is sealed into the session with the key ring
+(credentials.sealed_session), never put in a hidden field or the HTML; the payload is
+decrypted again on each step rather than kept decrypted.
 """
 
 from __future__ import annotations
@@ -15,21 +16,20 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_POST
 
 from credentials.crypto import MaterialError
 from credentials.errors import CredentialError
 from credentials.kinds import kind_for
-from credentials.models import Credential, CredentialVersion, Kind
-from credentials.services import current_version
-from organizations.access import client_ip, get_organization, require_org_perm
+from credentials.models import Credential
+from credentials.preview import creation_preview, material_headline, rotation_preview
+from credentials.sealed_session import sealed_drop, sealed_get, sealed_put
+from organizations.access import client_ip, get_organization
 from organizations.models import Organization
 
 from . import payload, services
 from .forms import (
-    ChangeCredentialForm,
     ImportAddForm,
     ImportChooseForm,
     ImportPasswordForm,
@@ -37,28 +37,14 @@ from .forms import (
     manageable_credentials,
 )
 from .models import ImportAction, ImportSource, ImportState, PendingImport
-from .sealed_session import sealed_drop, sealed_get, sealed_put
 
 logger = logging.getLogger(__name__)
 
-CHANGE_PURPOSE = "credential-change"
 IMPORT_PURPOSE = "import"
 SAVE_FAILED = "The change could not be saved, so nothing was changed. Please try again."
 
 
 # --- Access --------------------------------------------------------------------------------
-
-
-def _get_api_key_credential(request: HttpRequest, organization: Organization,
-                            pk: object) -> Credential:
-    credential = get_object_or_404(
-        Credential.objects.for_user(request.user)
-        .filter(business_unit__organization=organization, kind=Kind.API_KEY)
-        .select_related("business_unit__organization"),
-        pk=pk,
-    )
-    require_org_perm(request, organization, credential.manage_perm)
-    return credential
 
 
 def _import_admin_org(request: HttpRequest, org_slug: str) -> Organization:
@@ -80,105 +66,6 @@ def _get_pending(request: HttpRequest, org_slug: str,
     if not services.is_import_admin(request.user, organization):
         raise PermissionDenied
     return organization, pending
-
-
-def _credential_url(credential: Credential) -> str:
-    return reverse("credential_detail", kwargs={
-        "org_slug": credential.business_unit.organization.slug, "pk": credential.pk})
-
-
-def _crumbs(credential: Credential) -> dict[str, object]:
-    """What credentials/_crumbs.html needs: the credential (and the page's organization)."""
-    return {"credential": credential, "organization": credential.business_unit.organization}
-
-
-def _headline(rows: list[services.PreviewRow]) -> str:
-    return ", ".join(f"{row.label} {row.new}" for row in rows
-                     if row.label not in ("Name", "Secret", "Valid until", "Key"))
-
-
-# --- Change Credential wizard (API keys) ----------------------------------------------------
-
-
-@login_required
-@sensitive_post_parameters("private_key")
-def credential_change(request: HttpRequest, org_slug: str, pk: object) -> HttpResponse:
-    """Step 1: the new name, Client ID, Key ID and PEM private key."""
-    organization = get_organization(request, org_slug)
-    credential = _get_api_key_credential(request, organization, pk)
-    current = current_version(credential)
-    if request.method == "POST":
-        form = ChangeCredentialForm(request.POST,
-                                    current_client_id=current.client_id if current else "")
-        if form.is_valid():
-            sealed_put(request, purpose=CHANGE_PURPOSE, object_id=str(credential.pk),
-                       values={name: form.cleaned_data[name]
-                               for name in ("name", "client_id", "key_id", "private_key")})
-            return redirect("credential_change_confirm", org_slug=org_slug, pk=credential.pk)
-    else:
-        form = ChangeCredentialForm(initial={
-            "name": credential.name,
-            "client_id": current.client_id if current else "",
-            "key_id": current.key_id if current else "",
-        })
-    return _change_form(request, credential, current, form)
-
-
-def _change_form(request: HttpRequest, credential: Credential,
-                 current: CredentialVersion | None,
-                 form: ChangeCredentialForm, error: str = "") -> HttpResponse:
-    return render(request, "imports/change_form.html", {
-        **_crumbs(credential), "current": current, "form": form, "error": error,
-        "current_rows": services.version_public_values(current, credential.kind),
-        "credential_url": _credential_url(credential),
-    }, status=400 if error else 200)
-
-
-@login_required
-@sensitive_post_parameters()
-@sensitive_variables("values", "form")
-def credential_change_confirm(request: HttpRequest, org_slug: str, pk: object) -> HttpResponse:
-    """Step 2: what will change (public values only), then Migrate Credential."""
-    organization = get_organization(request, org_slug)
-    credential = _get_api_key_credential(request, organization, pk)
-    current = current_version(credential)
-    values = sealed_get(request, purpose=CHANGE_PURPOSE, object_id=str(credential.pk))
-    if values is None:
-        messages.warning(request, "Enter the new credential details (the earlier entry "
-                                  "expired or was already used).")
-        return redirect("credential_change", org_slug=org_slug, pk=credential.pk)
-    form = ChangeCredentialForm(values, current_client_id=current.client_id if current else "")
-    public = {name: values[name] for name in ("name", "client_id", "key_id")}
-    if not form.is_valid():  # the rules changed between the steps
-        sealed_drop(request, purpose=CHANGE_PURPOSE, object_id=str(credential.pk))
-        return _change_form(request, credential, current, form)
-    rows = services.preview_rows(credential=credential, name=form.cleaned_data["name"],
-                                 material=form.material)
-    if request.method == "POST":
-        try:
-            services.credential_change(
-                credential=credential, name=form.cleaned_data["name"], material=form.material,
-                actor=request.user, source_ip=client_ip(request),
-            )
-        except (CredentialError, MaterialError) as exc:
-            error = getattr(exc, "message", None) or str(exc)
-        except DatabaseError:
-            logger.exception("Change Credential of %s failed", credential.pk)
-            error = SAVE_FAILED
-        else:
-            sealed_drop(request, purpose=CHANGE_PURPOSE, object_id=str(credential.pk))
-            credential.refresh_from_db()
-            messages.success(request, f"Credential “{credential.name}” migrated: version "
-                                      f"{current_version(credential).number} is current "
-                                      f"({_headline(rows)}).")
-            return redirect("credential_change", org_slug=org_slug, pk=credential.pk)
-        # Nothing changed. Start again from the form, with the key to paste once more.
-        sealed_drop(request, purpose=CHANGE_PURPOSE, object_id=str(credential.pk))
-        return _change_form(request, credential, current, ChangeCredentialForm(initial=public),
-                            error=f"The credential was not changed: {error}")
-    return render(request, "imports/change_confirm.html", {
-        **_crumbs(credential), "rows": rows, "current": current,
-    })
 
 
 # --- Managed imports --------------------------------------------------------------------
@@ -301,12 +188,7 @@ def import_preview(request: HttpRequest, org_slug: str, pk: object) -> HttpRespo
         messages.warning(request, "Enter the payload's password again (the earlier entry "
                                   "expired or was already used).")
         return redirect("import_list", org_slug=org_slug)
-    credential = None
-    if sealed["action"] == ImportAction.UPDATE:
-        credential = manageable_credentials(request.user, organization).filter(
-            pk=sealed["credential"]).first()
-        if credential is None:
-            raise Http404("No such credential.")
+    credential = _sealed_target(request, organization, sealed)
     try:
         managed = payload.open_payload(
             pending.payload_bytes, sealed["password"],
@@ -316,46 +198,79 @@ def import_preview(request: HttpRequest, org_slug: str, pk: object) -> HttpRespo
         sealed_drop(request, purpose=IMPORT_PURPOSE, object_id=str(pending.pk))
         messages.error(request, exc.message)
         return redirect("import_list", org_slug=org_slug)
-    add_form = None
-    if credential is None:
-        unit = organization.business_units.filter(slug=managed.business_unit).first()
-        add_form = ImportAddForm(request.POST if request.method == "POST" else None,
-                                 organization=organization,
-                                 initial={"name": managed.name, "business_unit": unit})
+    add_form = _add_form(request, organization, managed) if credential is None else None
     error = ""
     if request.method == "POST" and (add_form is None or add_form.is_valid()):
-        common = {"organization": organization, "data": pending.payload_bytes,
-                  "password": sealed["password"], "actor": request.user, "pending": pending,
-                  "file_name": pending.file_name, "source_ip": client_ip(request)}
-        try:
-            if credential is None:
-                result = services.import_add(
-                    business_unit=add_form.cleaned_data["business_unit"],
-                    name=add_form.cleaned_data["name"], **common,
-                )
-            else:
-                result = services.import_replace(credential=credential, **common)
-        except (CredentialError, MaterialError, payload.PayloadError) as exc:
-            error = getattr(exc, "message", None) or str(exc)
-        except DatabaseError:
-            logger.exception("import %s failed", pending.pk)
-            error = SAVE_FAILED
-        else:
+        error = _apply(request, organization, pending, sealed["password"], credential, add_form)
+        if not error:
             sealed_drop(request, purpose=IMPORT_PURPOSE, object_id=str(pending.pk))
-            rows = services.preview_rows(credential=None, name=result.name,
-                                         material=managed.material)
             pending.refresh_from_db()
-            messages.success(request, f"{pending.result_note} ({_headline(rows)})")
+            messages.success(request, f"{pending.result_note} "
+                                      f"({material_headline(managed.material)})")
             return redirect("import_list", org_slug=org_slug)
-    rows = services.preview_rows(
-        credential=credential, name=credential.name if credential else managed.name,
-        material=managed.material, valid_until=managed.valid_until,
-    )
+    return _render_preview(request, organization, pending, managed, credential, add_form, error)
+
+
+def _sealed_target(request: HttpRequest, organization: Organization,
+                   sealed: dict[str, str]) -> Credential | None:
+    """The credential an update replaces, as chosen before the password step, if the user
+    may still manage it (404 otherwise); None to add a new credential."""
+    if sealed["action"] != ImportAction.UPDATE:
+        return None
+    credential = manageable_credentials(request.user, organization).filter(
+        pk=sealed["credential"]).first()
+    if credential is None:
+        raise Http404("No such credential.")
+    return credential
+
+
+def _add_form(request: HttpRequest, organization: Organization,
+              managed: payload.ManagedCredential) -> ImportAddForm:
+    """Add as new credential: its name and unit, the payload's unless changed."""
+    unit = organization.business_units.filter(slug=managed.business_unit).first()
+    return ImportAddForm(request.POST if request.method == "POST" else None,
+                         organization=organization,
+                         initial={"name": managed.name, "business_unit": unit})
+
+
+@sensitive_variables("password", "common")
+def _apply(request: HttpRequest, organization: Organization, pending: PendingImport,
+           password: str, credential: Credential | None,
+           add_form: ImportAddForm | None) -> str:
+    """Adds the payload as a new credential or applies it to `credential`; the reason it was
+    refused or failed, "" when it was done."""
+    common = {"organization": organization, "data": pending.payload_bytes,
+              "password": password, "actor": request.user, "pending": pending,
+              "file_name": pending.file_name, "source_ip": client_ip(request)}
+    try:
+        if credential is None:
+            services.import_add(business_unit=add_form.cleaned_data["business_unit"],
+                                name=add_form.cleaned_data["name"], **common)
+        else:
+            services.import_replace(credential=credential, **common)
+    except (CredentialError, MaterialError, payload.PayloadError) as exc:
+        return getattr(exc, "message", None) or str(exc)
+    except DatabaseError:
+        logger.exception("import %s failed", pending.pk)
+        return SAVE_FAILED
+    return ""
+
+
+@sensitive_variables("managed")
+def _render_preview(request: HttpRequest, organization: Organization, pending: PendingImport,
+                    managed: payload.ManagedCredential, credential: Credential | None,
+                    add_form: ImportAddForm | None, error: str) -> HttpResponse:
+    if credential is not None:
+        rows = rotation_preview(credential=credential, name=credential.name,
+                                material=managed.material)
+    else:
+        rows = creation_preview(name=managed.name, material=managed.material,
+                                valid_until=managed.valid_until)
     return render(request, "imports/preview.html", {
         "organization": organization, "pending": pending, "managed": managed,
         "kind_label": kind_for(managed.kind).label, "credential": credential, "rows": rows,
         "add_form": add_form, "error": error,
-        "rotation_open": credential is not None and services.open_rotation_exists(credential),
+        "rotation_open": credential is not None and credential.rotations.open().exists(),
         "connection_count": credential.connections.count() if credential else 0,
     }, status=400 if error else 200)
 

@@ -1,17 +1,20 @@
 """Shared fixtures: alice the owner, bob the manager, rita the reviewer and vic the viewer of
-Acme; charlie the owner of Globex, another organization; a real SMTP server on loopback;
-and for the browser tests of every app, one Debian chromium per module driven by Playwright,
-with a fresh context (its own cookies) per test against pytest-django's live server."""
+Acme; charlie the owner of Globex, another organization; an API key in use (carrier_api); a
+real SMTP server on loopback; every log record (captured_logs); and for the browser tests of
+every app, one Debian chromium per module driven by Playwright, with a fresh context (its own
+cookies) per test against pytest-django's live server."""
 
+import logging
 from collections.abc import Iterator
 
 import pytest
 from aiosmtpd.controller import Controller
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
+from credentials.models import Credential, Kind
 from organizations.roles import Role
-from tests.factories import make_org, make_user
-from tests.helpers import Inbox, free_port
+from tests.factories import make_connection, make_credential, make_org, make_user
+from tests.helpers import Inbox, LogCollector, free_port
 
 
 @pytest.fixture
@@ -52,6 +55,31 @@ def vic(acme):
 @pytest.fixture
 def charlie(globex):
     return make_user("charlie", globex, Role.OWNER)
+
+
+@pytest.fixture
+def carrier_api(unit, alice) -> Credential:
+    """An API key made in the portal, with a connection: what Change Credential and managed
+    imports replace."""
+    credential = make_credential(unit, Kind.API_KEY, name="Carrier API", actor=alice,
+                                 client_id="carrier-client", key_id="carrier-key-1")
+    make_connection(credential, alice)
+    return credential
+
+
+@pytest.fixture
+def captured_logs() -> Iterator[LogCollector]:
+    """Every log record at DEBUG and above, formatted with its traceback, like caplog.text."""
+    collector = LogCollector()
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(collector)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield collector
+    finally:
+        root.removeHandler(collector)
+        root.setLevel(previous)
 
 
 @pytest.fixture

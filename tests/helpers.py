@@ -1,10 +1,11 @@
-"""Helpers the tests of several apps share: a free loopback port, and the inbox of a real SMTP
-server (aiosmtpd) on loopback."""
+"""Helpers the tests of several apps share: a free loopback port, the inbox of a real SMTP
+server (aiosmtpd) on loopback, and a log collector."""
 
 from __future__ import annotations
 
 import email
 import email.policy
+import logging
 import socket
 
 
@@ -26,3 +27,20 @@ class Inbox:
         parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
         self.messages.append((envelope.rcpt_tos, parsed))
         return "250 OK"
+
+
+class LogCollector(logging.Handler):
+    """Every record it is given, formatted with its traceback, as caplog.text would be (the
+    suite runs with `-p no:logging`, which removes caplog)."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))  # includes formatted tracebacks
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)

@@ -26,8 +26,8 @@ from credentials.kinds import KINDS, CredentialKind, Family
 from credentials.models import Credential, CredentialVersion, VersionState
 from credentials.rotation.automatic import rotation_prepare_automatic, version_activate
 from credentials.services import current_version, version_secret
+from imports.export import credential_export
 from imports.models import ImportState, PendingImport
-from imports.services import credential_export
 from sftpd.services import LoginDecision, login_decide_key, login_decide_password
 from tests.factories import make_connection, make_credential
 from tests.imports.helpers import FAST_KDF

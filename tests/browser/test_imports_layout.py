@@ -11,7 +11,6 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import Page, expect
 
-from credentials.models import Kind
 from imports import services
 from imports.models import ImportSource
 from organizations.access import SYSTEM
@@ -26,21 +25,12 @@ from tests.browser.layout import (
     set_width,
     within_window,
 )
-from tests.factories import make_connection, make_credential
-from tests.imports.helpers import PAYLOAD_PASSWORD, api_key_content, ec_pem, rsa_pem, seal
+from tests.credentials.helpers import ec_pem, rsa_pem
+from tests.imports.helpers import PAYLOAD_PASSWORD, api_key_content, seal
 
 pytestmark = pytest.mark.browser
 
 LONG_NAME = "Carrier API for the northern warehouses and the partner integration of 2027"
-
-
-@pytest.fixture
-def carrier_api(unit, alice):
-    """An API key made in the portal, with a connection."""
-    credential = make_credential(unit, Kind.API_KEY, name="Carrier API", actor=alice,
-                                 client_id="carrier-client", key_id="carrier-key-1")
-    make_connection(credential, alice)
-    return credential
 
 
 def _labels_in_line(page: Page) -> None:

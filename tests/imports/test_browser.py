@@ -1,5 +1,5 @@
-"""The Change Credential wizard and an import through the banner, in a real browser
-(Debian's chromium driven by Playwright)."""
+"""An import through the banner, in a real browser (Debian's chromium driven by
+Playwright)."""
 
 from __future__ import annotations
 
@@ -7,43 +7,17 @@ import pytest
 from playwright.sync_api import expect
 
 from credentials.services import current_version, version_secret
-from imports import services
 from tests.browser.helpers import sign_in
-from tests.imports.helpers import PAYLOAD_PASSWORD, api_key_content, ec_pem, seal
+from tests.credentials.helpers import ec_pem, key_fingerprint
+from tests.imports.helpers import PAYLOAD_PASSWORD, api_key_content, seal
 
 pytestmark = pytest.mark.browser
-
-
-def test_it_changes_an_api_key_through_the_wizard(page, bob, carrier_api):
-    key = ec_pem()
-    _type, fingerprint = services.api_key_summary(key)
-    sign_in(page, "bob")
-    page.goto(f"/o/acme/credentials/{carrier_api.pk}/change/")
-    expect(page.get_by_label("Key ID")).to_have_value("carrier-key-1")
-    page.get_by_label("Credential name").fill("Carrier API 2027")
-    page.get_by_label("Key ID").fill("carrier-key-2027")
-    page.get_by_label("PEM private key").fill(key)
-    page.get_by_role("button", name="Review the change").click()
-
-    preview = page.locator("table.preview")
-    expect(preview).to_contain_text(fingerprint)
-    expect(preview).to_contain_text("carrier-key-2027")
-    assert key.splitlines()[1] not in page.content()
-    page.get_by_role("button", name="Migrate Credential").click()
-
-    message = page.locator(".messagelist li.success")
-    expect(message).to_contain_text("migrated: version 2 is current")
-    expect(message).to_contain_text(fingerprint)
-    expect(page.locator("dl.current")).to_contain_text("carrier-key-2027")
-    carrier_api.refresh_from_db()
-    assert carrier_api.name == "Carrier API 2027"
-    assert version_secret(current_version(carrier_api)) == key.strip() + "\n"
 
 
 def test_it_updates_a_credential_from_an_import_through_the_banner(page, bob, carrier_api,
                                                                    tmp_path):
     key = ec_pem()
-    _type, fingerprint = services.api_key_summary(key)
+    fingerprint = key_fingerprint(key)
     payload_file = tmp_path / "carrier-2027.json"
     payload_file.write_bytes(seal(api_key_content(key)))
     sign_in(page, "bob")

@@ -17,8 +17,9 @@ from credentials.services import current_version, version_secret
 from imports import payload
 from imports.management import passwords
 from imports.models import PendingImport
+from tests.credentials.helpers import ec_pem, rsa_pem
 from tests.factories import make_connection, make_credential
-from tests.imports.helpers import api_key_content, ec_pem, rsa_pem, seal
+from tests.imports.helpers import api_key_content, seal
 
 EXPORT_PASSWORD = "export-passphrase-for-tests-42"
 

@@ -12,7 +12,8 @@ from django.test import override_settings
 from audit.models import AuditEvent
 from imports.models import ImportSource, ImportState, PendingImport
 from imports.tasks import scan_drop_folder
-from tests.imports.helpers import api_key_content, ec_pem, seal
+from tests.credentials.helpers import ec_pem
+from tests.imports.helpers import api_key_content, seal
 
 
 @pytest.fixture

@@ -18,17 +18,16 @@ from imports import services
 from imports.context_processors import pending_imports
 from imports.models import ImportAction, ImportSource, ImportState, PendingImport
 from organizations.access import SYSTEM
-from tests.factories import make_credential, material_for
-from tests.imports.helpers import (
-    PAYLOAD_PASSWORD,
+from tests.credentials.helpers import (
     allow_retirement,
-    api_key_content,
     assert_failed_rotation_on_history,
     ec_pem,
+    key_fingerprint,
     refuse_retirement,
     rsa_pem,
-    seal,
 )
+from tests.factories import make_credential, material_for
+from tests.imports.helpers import PAYLOAD_PASSWORD, api_key_content, seal
 
 LIST = "/o/acme/imports/"
 
@@ -118,7 +117,7 @@ def test_it_updates_an_existing_credential(client, bob, acme, carrier_api, captu
     page = preview.content.decode()
     assert preview.status_code == 200
     assert "carrier-key-1" in page and "carrier-key-2" in page
-    _type, fingerprint = services.api_key_summary(key)
+    fingerprint = key_fingerprint(key)
     assert fingerprint in page
     assert key.splitlines()[1] not in page and PAYLOAD_PASSWORD not in page
     assert "Migrate Credential" in page

@@ -15,7 +15,8 @@ from credentials import crypto
 from credentials.models import Kind
 from imports import payload
 from imports.payload import PayloadError
-from tests.imports.helpers import PAYLOAD_PASSWORD, api_key_content, ec_pem, rsa_pem, seal
+from tests.credentials.helpers import ec_pem, rsa_pem
+from tests.imports.helpers import PAYLOAD_PASSWORD, api_key_content, seal
 
 
 def _document(data: bytes) -> dict:

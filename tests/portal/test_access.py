@@ -20,8 +20,9 @@ from imports.models import ImportSource
 from imports.services import pending_import_receive
 from members.services import invitation_create
 from organizations.models import Membership
+from tests.credentials.helpers import ec_pem
 from tests.factories import make_connection, make_credential, material_for
-from tests.imports.helpers import api_key_content, ec_pem, seal
+from tests.imports.helpers import api_key_content, seal
 from tests.portal.helpers import credential_pages, organization_pages
 
 OK, FORBIDDEN, NOT_FOUND = 200, 403, 404

@@ -7,8 +7,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from credentials.errors import CredentialError
 from credentials.models import Credential
 from imports import payload
+from imports.export import credential_export
 from imports.management.passwords import read_password
-from imports.services import credential_export, sha256_hex
 from organizations.access import SYSTEM
 
 PASSWORD_ENV = "KEYTURN_EXPORT_PASSWORD"
@@ -43,5 +43,5 @@ class Command(BaseCommand):
             handle.write(data)
         self.stdout.write(
             f"Exported “{found.name}” ({found.get_kind_display()}) to {out}; "
-            f"sha256 {sha256_hex(data)}."
+            f"sha256 {payload.sha256_hex(data)}."
         )

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from imports.services import drop_folder_scan
+from imports.drop_folder import drop_folder_scan
 
 
 class Command(BaseCommand):

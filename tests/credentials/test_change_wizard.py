@@ -1,12 +1,19 @@
-"""The Change Credential wizard through Django's test client."""
+"""The Change Credential wizard through Django's test client, and once in a real browser
+(Debian's chromium driven by Playwright)."""
 
 from __future__ import annotations
+
+import datetime as dt
+import re
 
 import pytest
 from django.db import DatabaseError
 from django.test import RequestFactory
+from django.urls import reverse
+from playwright.sync_api import expect
 
 from audit.models import AuditEvent
+from credentials import change_wizard, sealed_session
 from credentials.models import (
     Credential,
     CredentialVersion,
@@ -15,16 +22,18 @@ from credentials.models import (
     VersionState,
 )
 from credentials.services import current_version, version_secret
-from imports import sealed_session, services
-from tests.factories import make_credential
-from tests.imports.helpers import (
+from organizations.roles import Role
+from tests.browser.helpers import sign_in
+from tests.credentials.helpers import (
     allow_retirement,
     assert_failed_rotation_on_history,
     ec_pem,
     ed25519_pem,
+    key_fingerprint,
     refuse_retirement,
     rsa_pem,
 )
+from tests.factories import make_credential, make_user
 
 
 def _url(credential, step: str = "") -> str:
@@ -82,7 +91,7 @@ def test_it_migrates_the_credential_to_the_new_key(client, bob, carrier_api, cap
     assert "carrier-key-2027" in page and "carrier-client-2027" in page
     assert "ECDSA 256-bit" in page
     assert "180 days after the migration" in page  # the rotation's expiry rule
-    _type, fingerprint = services.api_key_summary(key)
+    fingerprint = key_fingerprint(key)
     assert fingerprint in page
     assert key.splitlines()[1] not in page
     assert "Migrate Credential" in page
@@ -111,6 +120,43 @@ def test_it_migrates_the_credential_to_the_new_key(client, bob, carrier_api, cap
     again = client.post(_url(carrier_api, "confirm/"))
     assert again.status_code == 302 and again["Location"] == _url(carrier_api)
     assert current_version(carrier_api) == new
+
+
+def test_it_migrates_by_rotate_credentials_immediate_rotation_and_renames_in_it(
+        client, bob, unit, alice, carrier_api):
+    """One rotation path: the migration is recorded as Rotate Credential records an
+    immediate rotation of another API key (the same rotation row, the same events in the
+    same order), with the rename inside it."""
+    rotated = make_credential(unit, Kind.API_KEY, name="Tracking API", actor=alice,
+                              client_id="tracking-client", key_id="tracking-key-1")
+    first = AuditEvent.objects.latest("pk").pk  # what both did before
+    client.force_login(bob)
+    plan = {"method": "new", "timing": "immediate", "reason": "Change Credential"}
+    rotate_url = reverse("credential_rotate", args=["acme", rotated.pk])
+    client.post(rotate_url, {"step": "1", **plan})
+    done = client.post(rotate_url, {"step": "2", **plan, "source": "enter",
+                                    "client_id": "tracking-client",
+                                    "key_id": "tracking-key-2", "private_key": ec_pem()})
+    assert done.status_code == 302
+    client.post(_url(carrier_api), _details(ec_pem()))
+    assert client.post(_url(carrier_api, "confirm/")).status_code == 302
+
+    def rotation(credential) -> tuple:
+        return credential.rotations.values_list(
+            "mode", "state", "reason", "requested_by", "from_version__number",
+            "to_version__number").get()
+
+    def events(credential) -> list[tuple[str, str]]:
+        return list(AuditEvent.objects.filter(target_id=str(credential.pk), pk__gt=first)
+                    .order_by("pk").values_list("action", "actor_label"))
+
+    assert rotation(carrier_api) == rotation(rotated) == (
+        "immediate", "completed", "Change Credential", bob.pk, 1, 2)
+    rotate_events = events(rotated)
+    assert rotate_events[0] == ("rotation.request", "bob")
+    change_events = events(carrier_api)
+    assert ("credential.update", "bob") in change_events
+    assert [e for e in change_events if e[0] != "credential.update"] == rotate_events
 
 
 def test_it_accepts_ed25519_and_rsa_keys(client, bob, carrier_api):
@@ -180,7 +226,7 @@ def test_it_rolls_the_rotation_back_when_the_rename_fails(client, bob, carrier_a
     def refuse(**kwargs: object) -> None:
         raise DatabaseError("injected failure after the rotation")
 
-    monkeypatch.setattr(services, "credential_update", refuse)
+    monkeypatch.setattr(change_wizard, "credential_update", refuse)
     client.force_login(bob)
     before = _live(carrier_api)
     client.post(_url(carrier_api), _details(ec_pem()))
@@ -309,3 +355,40 @@ def test_it_keeps_a_colon_client_id_from_before_the_rule_and_refuses_a_new_one(
     assert kept.status_code == 302
     assert client.post(_url(carrier_api, "confirm/")).status_code == 302
     assert current_version(carrier_api).client_id == "carrier:client"
+
+
+def test_it_shows_expiry_in_the_viewers_zone_with_the_zone(client, acme, unit, alice):
+    berlin = make_user("berta", acme, Role.MANAGER, time_zone="Europe/Berlin")
+    winter = dt.datetime(2027, 1, 15, 22, 1, tzinfo=dt.UTC)
+    credential = make_credential(unit, Kind.API_KEY, name="Carrier API", actor=alice,
+                                 valid_until=winter)
+    client.force_login(berlin)
+    page = client.get(f"/o/acme/credentials/{credential.pk}/change/").content.decode()
+    assert re.search(r"<dt>Valid until</dt><dd>15 Jan 2027 23:01 CET</dd>", page)
+
+
+@pytest.mark.browser
+def test_it_changes_an_api_key_through_the_wizard(page, bob, carrier_api):
+    key = ec_pem()
+    fingerprint = key_fingerprint(key)
+    sign_in(page, "bob")
+    page.goto(f"/o/acme/credentials/{carrier_api.pk}/change/")
+    expect(page.get_by_label("Key ID")).to_have_value("carrier-key-1")
+    page.get_by_label("Credential name").fill("Carrier API 2027")
+    page.get_by_label("Key ID").fill("carrier-key-2027")
+    page.get_by_label("PEM private key").fill(key)
+    page.get_by_role("button", name="Review the change").click()
+
+    preview = page.locator("table.preview")
+    expect(preview).to_contain_text(fingerprint)
+    expect(preview).to_contain_text("carrier-key-2027")
+    assert key.splitlines()[1] not in page.content()
+    page.get_by_role("button", name="Migrate Credential").click()
+
+    message = page.locator(".messagelist li.success")
+    expect(message).to_contain_text("migrated: version 2 is current")
+    expect(message).to_contain_text(fingerprint)
+    expect(page.locator("dl.current")).to_contain_text("carrier-key-2027")
+    carrier_api.refresh_from_db()
+    assert carrier_api.name == "Carrier API 2027"
+    assert version_secret(current_version(carrier_api)) == key.strip() + "\n"

@@ -1,11 +1,12 @@
 """Keeping a secret between two steps of a flow without keeping it in plain text.
 
-The Change Credential wizard (private key between the form and the confirmation) and the
-import flow (the payload password between the password step and the confirmation) need a
-secret on the next request. Hidden form fields would send it back to the browser and into
-the HTML; instead it is sealed with the key ring (credentials.crypto) into the session. The
-associated data names the purpose, the session, the user and the object, so a sealed value
-copied to another session, user or credential does not open, and it expires after a while.
+The Change Credential wizard (the private key between the form and the confirmation) and the
+managed import pages of the imports app (the payload password between the password step and
+the confirmation) need a secret on the next request. Hidden form fields would send it back to
+the browser and into the HTML; instead it is sealed with the key ring (credentials.crypto) into
+the session. The associated data names the purpose, the session, the user and the object, so a
+sealed value copied to another session, user or credential does not open, and it expires after
+a while.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 
 from django.http import HttpRequest
 
-from credentials import crypto
+from . import crypto
 
 SESSION_PREFIX = "keyturn.sealed"
 DEFAULT_TTL_SECONDS = 15 * 60
