@@ -27,7 +27,7 @@ from organizations.access import client_ip, get_organization, require_org_perm
 from organizations.models import User
 
 from .crypto import MaterialError
-from .errors import CredentialError
+from .errors import SAVE_FAILED, CredentialError, log_failure
 from .forms import ChangeCredentialForm
 from .models import Credential, CredentialVersion, Kind
 from .preview import material_headline, rotation_preview, version_public_values
@@ -39,7 +39,6 @@ logger = logging.getLogger(__name__)
 
 CHANGE_PURPOSE = "credential-change"
 CHANGE_REASON = "Change Credential"
-SAVE_FAILED = "The change could not be saved, so nothing was changed. Please try again."
 
 
 def _get_api_key_credential(request: HttpRequest, org_slug: str, pk: UUID) -> Credential:
@@ -134,8 +133,8 @@ def _migrate(request: HttpRequest, credential: Credential, current: CredentialVe
         )
     except (CredentialError, MaterialError) as exc:
         error = getattr(exc, "message", None) or str(exc)
-    except DatabaseError:
-        logger.exception("Change Credential of %s failed", credential.pk)
+    except DatabaseError as exc:
+        log_failure(logger, f"Change Credential of {credential.pk} failed", exc)
         error = SAVE_FAILED
     else:
         credential.refresh_from_db()

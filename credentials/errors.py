@@ -12,6 +12,9 @@ from django.db import DatabaseError
 
 from .crypto import KeyRingError, MaterialError
 
+# What a page says when the database refused a change (the change rolled back whole).
+SAVE_FAILED = "The change could not be saved, so nothing was changed. Please try again."
+
 
 class CredentialError(Exception):
     """A request the rules refuse; the message is safe to show to the user."""

@@ -20,7 +20,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django.views.decorators.http import require_POST
 
 from credentials.crypto import MaterialError
-from credentials.errors import CredentialError
+from credentials.errors import SAVE_FAILED, CredentialError, log_failure
 from credentials.kinds import kind_for
 from credentials.models import Credential
 from credentials.preview import creation_preview, material_headline, rotation_preview
@@ -41,7 +41,6 @@ from .models import ImportAction, ImportSource, ImportState, PendingImport
 logger = logging.getLogger(__name__)
 
 IMPORT_PURPOSE = "import"
-SAVE_FAILED = "The change could not be saved, so nothing was changed. Please try again."
 
 
 # --- Access --------------------------------------------------------------------------------
@@ -250,8 +249,8 @@ def _apply(request: HttpRequest, organization: Organization, pending: PendingImp
             services.import_replace(credential=credential, **common)
     except (CredentialError, MaterialError, payload.PayloadError) as exc:
         return getattr(exc, "message", None) or str(exc)
-    except DatabaseError:
-        logger.exception("import %s failed", pending.pk)
+    except DatabaseError as exc:
+        log_failure(logger, f"import {pending.pk} failed", exc)
         return SAVE_FAILED
     return ""
 

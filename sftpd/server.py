@@ -106,8 +106,8 @@ class PartnerServer(paramiko.ServerInterface):
                         username=username, key_type=key.get_name(), key_base64=key.get_base64(),
                         now=now,
                     )
-        except Exception:
-            logger.exception("SFTP key check failed for %r from %s", username, self.address)
+        except Exception as exc:
+            log_failure(logger, f"SFTP key check failed for {username!r} from {self.address}", exc)
             return paramiko.AUTH_FAILED
         if decision.ok:
             self._accepted_key = decision
@@ -125,8 +125,9 @@ class PartnerServer(paramiko.ServerInterface):
             try:
                 with self.endpoint.database():
                     self._start_session(self._accepted_key, timezone.now())
-            except Exception:
-                logger.exception("SFTP key login could not be recorded for %s", self.address)
+            except Exception as exc:
+                log_failure(logger, f"SFTP key login could not be recorded for {self.address}",
+                            exc)
         if self.session is None:
             return paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
         return paramiko.OPEN_SUCCEEDED
@@ -171,8 +172,8 @@ class PartnerServer(paramiko.ServerInterface):
                 services.login_record_failure(
                     decision=decision, address=self.address, now=timezone.now()
                 )
-        except Exception:
-            logger.exception("SFTP failed key login could not be recorded")
+        except Exception as exc:
+            log_failure(logger, "SFTP failed key login could not be recorded", exc)
 
 
 def virtual_path(path: str) -> str:
@@ -360,8 +361,8 @@ class TransferHandle(paramiko.SFTPHandle):
                     session=self.folder.session, file_name=self.path, size=size,
                     direction=direction, completed=not self.folder.ended,
                 )
-        except Exception:
-            logger.exception("SFTP transfer of %s could not be logged", self.path)
+        except Exception as exc:
+            log_failure(logger, f"SFTP transfer of {self.path!r} could not be logged", exc)
 
 
 class SftpServer:
@@ -509,8 +510,8 @@ class SftpServer:
                 transport.join(0.2)
         except (paramiko.SSHException, EOFError, OSError) as exc:
             logger.info("SFTP connection from %s ended: %s", address, type(exc).__name__)
-        except Exception:
-            logger.exception("SFTP connection from %s failed", address)
+        except Exception as exc:
+            log_failure(logger, f"SFTP connection from {address} failed", exc)
         finally:
             if transport is not None:
                 transport.close()

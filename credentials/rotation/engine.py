@@ -246,10 +246,10 @@ def record_failure(rotation_id: object, reason: str, now: datetime) -> Rotation:
                                                      "reason": reason},
             )
             announce(rotation)
-    except Exception:
+    except Exception as exc:
         # Even the failure could not be recorded (the database is down): the rotation stays
         # `running` and the next sweep after RUNNING_DEADLINE takes it up again.
-        logger.exception("could not record the failure of rotation %s", rotation_id)
+        log_failure(logger, f"could not record the failure of rotation {rotation_id}", exc)
     return Rotation.objects.get(pk=rotation_id)
 
 
