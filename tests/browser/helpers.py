@@ -15,7 +15,7 @@ def sign_in(page: Page, username: str) -> None:
     page.goto("/accounts/login/")
     page.get_by_label("User name").fill(username)
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page).to_have_url(re.compile(r"/o/acme/$"))
 
 
