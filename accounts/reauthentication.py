@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import wraps
@@ -169,6 +170,15 @@ def require_recent_proof(request: HttpRequest) -> HttpResponse | None:
     return None
 
 
+def proof_recorded(request: HttpRequest) -> AbstractContextManager[None]:
+    """The audit events written in the block record the recent proof (for a view that
+    called `require_recent_proof`)."""
+    proof = recent_proof(request)
+    if proof is None:
+        return nullcontext()
+    return audit_context(reauthenticated_with=proof.words, reauthenticated_at=proof.at)
+
+
 def reauthentication_required(
     view: Callable[..., HttpResponse] | None = None, *, on_get: bool = False,
 ) -> Any:
@@ -184,10 +194,9 @@ def reauthentication_required(
                 return view_func(request, *args, **kwargs)
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
-            proof = recent_proof(request)
-            if proof is None:
+            if recent_proof(request) is None:
                 return _suspend(request)
-            with audit_context(reauthenticated_with=proof.words, reauthenticated_at=proof.at):
+            with proof_recorded(request):
                 return view_func(request, *args, **kwargs)
 
         wrapper.keyturn_reauthentication = "on_get" if on_get else "on_post"  # type: ignore[attr-defined]

@@ -22,7 +22,7 @@ from organizations.access import client_ip
 
 from .adapters import sso_enabled
 from .forms import ProfileForm, time_zone_names
-from .reauthentication import RETURN_SESSION_KEY, require_recent_proof
+from .reauthentication import RETURN_SESSION_KEY, proof_recorded, require_recent_proof
 from .selectors import organizations_of, second_factors_of, sessions_of, sso_account_of
 from .services import AccountError, account_event_record, profile_update
 
@@ -48,7 +48,8 @@ def profile(request: HttpRequest) -> HttpResponse:
             if response is not None:
                 return response
         try:
-            changed = profile_update(user=user, source_ip=client_ip(request), **values)
+            with proof_recorded(request):
+                changed = profile_update(user=user, source_ip=client_ip(request), **values)
         except AccountError as exc:
             form.add_error("email", str(exc))
         else:

@@ -1,6 +1,8 @@
 """Second factors at sign-in, on the profile page and in the audit trail, and an
 organization's rule that every member has one."""
 
+from pathlib import Path
+
 import pytest
 from allauth.mfa.models import Authenticator
 from django.conf import settings
@@ -8,8 +10,9 @@ from django.test import Client
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from credentials.demo import DEMO_PASSWORD, DEMO_TOTP_KEY, DEMO_TOTP_USER, load_demo_data
 from members.services import membership_set_role
-from organizations.models import Organization
+from organizations.models import Organization, User
 from organizations.roles import Role
 from tests.accounts.helpers import KEY, give_totp, totp_code
 from tests.factories import PASSWORD, make_user
@@ -180,3 +183,20 @@ def test_it_costs_the_members_page_the_same_queries_for_any_number_of_members(
     client.force_login(alice)
     with django_assert_max_num_queries(14):
         assert client.get("/o/acme/members/").status_code == 200
+
+
+def test_it_gives_the_demo_reviewer_the_readmes_totp_key_and_no_rule(client, db):
+    load_demo_data()
+    load_demo_data()  # safe to run again: still one authenticator app
+    reviewer = User.objects.get(username=DEMO_TOTP_USER)
+    assert Authenticator.objects.filter(user=reviewer, type="totp").count() == 1
+    assert f"`{DEMO_TOTP_KEY}`" in (Path(settings.BASE_DIR) / "README.md").read_text()
+    assert not Organization.objects.filter(require_second_factor=True).exists()
+    assert client.post("/accounts/login/", {"login": "owner", "password": DEMO_PASSWORD}
+                       )["Location"] == "/"
+    reviewer_client = Client()
+    step = reviewer_client.post("/accounts/login/",
+                                {"login": "reviewer", "password": DEMO_PASSWORD})
+    assert step["Location"] == "/accounts/2fa/authenticate/"
+    assert reviewer_client.post("/accounts/2fa/authenticate/",
+                       {"code": totp_code(DEMO_TOTP_KEY)})["Location"] == "/"
