@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
+from accounts.reauthentication import reauthentication_required
 from organizations.access import client_ip, get_organization, require_org_perm
 from organizations.models import Organization
 from organizations.roles import Perm
@@ -37,6 +38,7 @@ def _get_api_key(request: HttpRequest, org_slug: str,
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@reauthentication_required  # creating a key (POST)
 def api_key_list(request: HttpRequest, org_slug: str) -> HttpResponse:
     organization = _organization_for_keys(request, org_slug)
     form = ApiKeyForm(request.POST or None)

@@ -68,6 +68,11 @@ LABELS: dict[str, str] = {
     "api_key": "API key",
     "api_key_prefix": "API key prefix",
     "prefix": "Prefix",
+    "required": "Required",
+    "factor": "Second factor",
+    "remaining_factors": "Second factors left",
+    "reauthenticated_with": "Re-authenticated with",
+    "reauthenticated_at": "Re-authenticated at",
 }
 UNITS = {"elapsed_ms": "ms", "lifetime_days": "days", "bytes": "bytes"}
 # What an event is about, in words (the model name it records is for machines).

@@ -10,6 +10,7 @@ from django.db import models, transaction
 from organizations.access import Actor, user_of
 from organizations.models import Organization
 
+from .context import context_details
 from .models import AuditEvent
 from .times import iso_utc
 
@@ -46,5 +47,6 @@ def audit_record(
         target_id=str(target.pk) if target is not None else "",
         target_label=target_label or (str(target) if target is not None else ""),
         source_ip=source_ip,
-        details=_jsonable(details or {}),
+        # The block's details (audit.context: how the actor proved who they are) come first.
+        details=_jsonable({**context_details(), **(details or {})}),
     )

@@ -1,4 +1,5 @@
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -19,6 +20,16 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 
 
+def content_security_policy() -> str:
+    """The policy; with single sign-on, forms may also lead to the identity provider (the
+    sign-in form's answer redirects there, and form-action covers redirects)."""
+    issuer = urlsplit(settings.KEYTURN_OIDC_ISSUER)
+    if not issuer.scheme:
+        return CONTENT_SECURITY_POLICY
+    origin = f"{issuer.scheme}://{issuer.netloc}"
+    return CONTENT_SECURITY_POLICY.replace("form-action 'self'", f"form-action 'self' {origin}")
+
+
 class SecurityHeadersMiddleware:
     """Headers Django does not set itself: a strict CSP and a permissions policy."""
 
@@ -27,7 +38,7 @@ class SecurityHeadersMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("Content-Security-Policy", content_security_policy())
         response.headers.setdefault(
             "Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()"
         )

@@ -1,6 +1,5 @@
 """Keyturn settings, read once from the environment (see .env.example)."""
 
-from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -71,10 +70,19 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
-    "axes",
+    # --- Accounts (issue 15): django-allauth's sign-in, second factors, single sign-on and
+    # sessions; Keyturn's own part (re-authentication, policy, profile) is the accounts app.
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.usersessions",
+    # --- end of accounts
     "django_q",
     "organizations",
     "audit",
+    "accounts",
     "members",
     "credentials",
     "notifications",
@@ -97,8 +105,12 @@ MIDDLEWARE = [
     "config.middleware.RequestSizeLimitMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "organizations.middleware.UserTimezoneMiddleware",
-    # Axes must be last: it turns a locked-out login into the lockout page.
-    "axes.middleware.AxesMiddleware",
+    # --- Accounts (issue 15): allauth's flows (re-authentication resumes the request it
+    # suspended), the sessions list's "last seen", then the organization's second-factor rule.
+    "allauth.account.middleware.AccountMiddleware",
+    "accounts.middleware.SessionActivityMiddleware",
+    "accounts.middleware.SecondFactorPolicyMiddleware",
+    # --- end of accounts
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -146,10 +158,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "organizations.User"
-AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
-]
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
@@ -163,18 +171,97 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "home"
-LOGOUT_REDIRECT_URL = "login"
 
-# Failed logins: lock the user name (known or not) for a cool-off, with one answer for both.
-AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
-AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
-AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
-AXES_RESET_ON_SUCCESS = True
-AXES_VERBOSE = False
-AXES_SENSITIVE_PARAMETERS = ["password", "secret", "client_secret", "private_key"]
+# --- Accounts (issue 15) ------------------------------------------------------------------
+# Sign-in, second factors, single sign-on, password reset and re-authentication are
+# django-allauth's; what Keyturn decides about them is in the accounts app and the README's
+# Accounts section. The admin signs in through the same pages (config/urls.py).
+AUTHENTICATION_BACKENDS = [
+    "allauth.account.auth_backends.AuthenticationBackend",
+    # The invitation sign-up signs its new user in directly (members.views).
+    "django.contrib.auth.backends.ModelBackend",
+]
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "home"
+ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "email*", "password1*", "password2*"]
+ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"  # nobody signs up: invitations only
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_LOGOUT_ON_GET = False
+ACCOUNT_SESSION_REMEMBER = False
+ACCOUNT_PREVENT_ENUMERATION = True
+ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False  # a reset asked for an unknown address sends nothing
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "Keyturn: "
+ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
+# A password reset link works once (it carries a hash of the password it replaces) and for
+# this long.
+KEYTURN_PASSWORD_RESET_MINUTES = env.int("KEYTURN_PASSWORD_RESET_MINUTES", default=60)
+PASSWORD_RESET_TIMEOUT = 60 * KEYTURN_PASSWORD_RESET_MINUTES
+# Failed sign-ins: KEYTURN_LOGIN_FAILURES failures with one user name (known or not, the same
+# answer) within KEYTURN_LOCKOUT_MINUTES lock that name until the first of them is that old;
+# a separate, much higher limit per address slows guessing across names. The second-factor
+# step counts its failures per user the same way. See the README's Accounts section.
+KEYTURN_LOGIN_FAILURES = env.int("KEYTURN_LOGIN_FAILURES", default=5)
+KEYTURN_LOGIN_FAILURES_PER_ADDRESS = env.int("KEYTURN_LOGIN_FAILURES_PER_ADDRESS", default=100)
+KEYTURN_LOCKOUT_MINUTES = env.int("KEYTURN_LOCKOUT_MINUTES", default=15)
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": (f"{KEYTURN_LOGIN_FAILURES_PER_ADDRESS}/{KEYTURN_LOCKOUT_MINUTES}m/ip,"
+                     f"{KEYTURN_LOGIN_FAILURES}/{KEYTURN_LOCKOUT_MINUTES}m/key"),
+    # Successful sign-ins are not limited: one address may be a whole office behind a proxy.
+    "login": "",
+    "reset_password": "20/m/ip,3/15m/key",
+    "reset_password_from_key": "20/m/ip",
+    "change_password": "5/m/user",
+    "reauthenticate": "10/m/user",
+}
+# Re-authentication ("sudo mode"): a proof of identity (sign-in, password, second factor or a
+# fresh single sign-on) younger than this lets the user reveal, rotate, import, ... (the
+# accounts.reauthentication decorator); allauth's own pages (adding or removing a second
+# factor) follow the same rule (accounts.adapters.AccountAdapter).
+KEYTURN_REAUTHENTICATION_MINUTES = env.int("KEYTURN_REAUTHENTICATION_MINUTES", default=10)
+ACCOUNT_REAUTHENTICATION_TIMEOUT = 60 * KEYTURN_REAUTHENTICATION_MINUTES
+MFA_SUPPORTED_TYPES = ["totp", "webauthn", "recovery_codes"]
+MFA_PASSKEY_LOGIN_ENABLED = True
+MFA_TOTP_ISSUER = "Keyturn"
+MFA_ADAPTER = "credentials.second_factor_seeds.MFAAdapter"  # seeds sealed with the key ring
+MFA_RECOVERY_CODE_COUNT = 10
+# WebAuthn needs a secure context: HTTPS, or http://localhost for a local run.
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = LOCAL_DEFAULTS
+SOCIALACCOUNT_ADAPTER = "accounts.adapters.SocialAccountAdapter"
+SOCIALACCOUNT_AUTO_SIGNUP = False
+SOCIALACCOUNT_LOGIN_ON_GET = False
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_ONLY = False
+# Single sign-on with OpenID Connect: off unless all three are set.
+KEYTURN_OIDC_ISSUER = env.str("KEYTURN_OIDC_ISSUER", default="").strip().rstrip("/")
+KEYTURN_OIDC_CLIENT_ID = env.str("KEYTURN_OIDC_CLIENT_ID", default="").strip()
+KEYTURN_OIDC_CLIENT_SECRET = env.str("KEYTURN_OIDC_CLIENT_SECRET", default="").strip()
+KEYTURN_OIDC_NAME = env.str("KEYTURN_OIDC_NAME", default="single sign-on").strip()
+_oidc = [KEYTURN_OIDC_ISSUER, KEYTURN_OIDC_CLIENT_ID, KEYTURN_OIDC_CLIENT_SECRET]
+if any(_oidc) and not all(_oidc):
+    raise ImproperlyConfigured(
+        "Single sign-on needs KEYTURN_OIDC_ISSUER, KEYTURN_OIDC_CLIENT_ID and "
+        "KEYTURN_OIDC_CLIENT_SECRET together (or none of them). See .env.example."
+    )
+SOCIALACCOUNT_PROVIDERS = {"openid_connect": {
+    "OAUTH_PKCE_ENABLED": True,
+    "APPS": [{
+        "provider_id": "sso",
+        "name": KEYTURN_OIDC_NAME,
+        "client_id": KEYTURN_OIDC_CLIENT_ID,
+        "secret": KEYTURN_OIDC_CLIENT_SECRET,
+        "settings": {"server_url": KEYTURN_OIDC_ISSUER, "fetch_userinfo": True,
+                     "scope": ["openid", "email", "profile"]},
+    }] if all(_oidc) else [],
+}}
+# The sessions list shows each session's address, browser and last activity; the middleware
+# dates activity at most once every few minutes per session, not on every request.
+USERSESSIONS_TRACK_ACTIVITY = False
+KEYTURN_SESSION_ACTIVITY_SECONDS = 300
+# Rate limits live in the cache: the database's by default (shared by every process), Redis
+# when REDIS_URL is set. `migrate` creates the cache table (accounts' AppConfig).
+# --- end of accounts --------------------------------------------------------------------
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
@@ -243,6 +330,14 @@ if REDIS_URL:
 else:
     Q_CLUSTER["orm"] = "default"
     Q_CLUSTER["poll"] = 1
+# --- Accounts (issue 15): the cache holds the sign-in rate limits, so every process must
+# share it (a per-process memory cache would let each gunicorn worker count on its own).
+CACHES = {"default": (
+    {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    if REDIS_URL else
+    {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "keyturn_cache"}
+)}
+# --- end of accounts
 
 LOGGING = {
     "version": 1,
@@ -250,7 +345,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"axes": {"level": "WARNING"}},
 }
 
 # The scheduled pass (credentials.sweep), every minute, in this order: finish what was

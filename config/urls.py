@@ -1,26 +1,23 @@
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from config import views as config_views
 from organizations import views as org_views
 
+# The admin's own sign-in page is replaced by Keyturn's (second factor included); before the
+# admin's URLs are made from it.
+admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]
+
 urlpatterns = [
     path("", org_views.home, name="home"),
     path("healthz", config_views.healthz, name="healthz"),
     path("favicon.ico", config_views.favicon, name="favicon"),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path(
-        "accounts/password/",
-        auth_views.PasswordChangeView.as_view(),
-        name="password_change",
-    ),
-    path(
-        "accounts/password/done/",
-        auth_views.PasswordChangeDoneView.as_view(),
-        name="password_change_done",
-    ),
+    # --- Accounts (issue 15): Keyturn's profile first, then allauth's sign-in, second factors,
+    # password reset, re-authentication and single sign-on. The admin signs in there too.
+    path("", include("accounts.urls")),
+    path("accounts/", include("allauth.urls")),
+    # --- end of accounts
     path("admin/", admin.site.urls),
     path("", include("members.urls")),
     path("", include("credentials.urls")),

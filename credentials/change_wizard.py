@@ -23,6 +23,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
+from accounts.reauthentication import reauthentication_required
 from organizations.access import client_ip, get_organization, require_org_perm
 from organizations.models import User
 
@@ -61,6 +62,7 @@ def _client_id(current: CredentialVersion | None) -> str:
 
 @login_required
 @sensitive_post_parameters("private_key")
+@reauthentication_required(on_get=True)  # the new private key is typed here
 def credential_change(request: HttpRequest, org_slug: str, pk: UUID) -> HttpResponse:
     """Step 1: the new name, Client ID, Key ID and PEM private key."""
     credential = _get_api_key_credential(request, org_slug, pk)
@@ -95,6 +97,7 @@ def _change_form(request: HttpRequest, credential: Credential,
 @login_required
 @sensitive_post_parameters()
 @sensitive_variables("values", "form")
+@reauthentication_required
 def credential_change_confirm(request: HttpRequest, org_slug: str, pk: UUID) -> HttpResponse:
     """Step 2: what will change (public values only), then Migrate Credential."""
     credential = _get_api_key_credential(request, org_slug, pk)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from allauth.mfa.models import Authenticator
+from allauth.mfa.totp.internal.auth import TOTP
 from django.db import transaction
 from django.utils import timezone
 
@@ -24,6 +26,10 @@ from .rotation.requests import rotation_schedule
 from .services import connection_save, credential_create, credential_set_active, current_version
 
 DEMO_PASSWORD = "keyturn-demo-2026"
+# The reviewer signs in with an authenticator app too, to try it: add this key to one (the
+# README prints it). Demo data only: a real key is made at random when a user sets one up.
+DEMO_TOTP_USER = "reviewer"
+DEMO_TOTP_KEY = "KEYTURNDEMOTOTPKEYFORTRYINGIT234"
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,9 @@ def _user(demo: DemoUser) -> User:
     if created:
         user.set_password(DEMO_PASSWORD)
         user.save()
+    if demo.username == DEMO_TOTP_USER and not Authenticator.objects.filter(
+            user=user, type=Authenticator.Type.TOTP).exists():
+        TOTP.activate(user, DEMO_TOTP_KEY)
     return user
 
 

@@ -20,6 +20,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
+from accounts.reauthentication import reauthentication_required
 from audit.selectors import recent_changes, recent_reveals
 from organizations.access import client_ip, get_organization, require_org_perm
 from organizations.models import Organization
@@ -346,6 +347,7 @@ def _history(credential: Credential, versions: selectors.VersionSet,
 @never_cache
 @login_required
 @require_POST
+@reauthentication_required
 def credential_reveal(request: HttpRequest, org_slug: str, pk: UUID) -> HttpResponse:
     """The current secret, once, on a page no cache keeps; the service audits the reveal."""
     organization, credential = _get_credential(request, org_slug, pk, Perm.REVEAL)
@@ -516,6 +518,7 @@ def rotation_consequences(credential: Credential, plan: dict[str, Any],
 
 @sensitive_post_parameters("password", "private_key", "client_secret")
 @login_required
+@reauthentication_required(on_get=True)  # the new secret is typed here
 def credential_rotate(request: HttpRequest, org_slug: str, pk: UUID) -> HttpResponse:
     """Step 1 chooses what and when (no secrets); step 2 shows in plain words when the old
     credential stops working, takes the new material (or the credential to swap in) and is
@@ -597,6 +600,7 @@ def _rotated_message(credential: Credential, rotation: Rotation, second: Any,
 
 
 @login_required
+@reauthentication_required
 def rotation_cancel_view(request: HttpRequest, org_slug: str, pk: UUID,
                          rotation_pk: UUID) -> HttpResponse:
     organization, credential, rotation = _get_rotation(request, org_slug, pk, rotation_pk)
@@ -619,6 +623,7 @@ def rotation_cancel_view(request: HttpRequest, org_slug: str, pk: UUID,
 
 
 @login_required
+@reauthentication_required
 def rotation_retry_view(request: HttpRequest, org_slug: str, pk: UUID,
                         rotation_pk: UUID) -> HttpResponse:
     """Confirms, then runs a failed rotation again with the material it kept."""

@@ -19,6 +19,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_POST
 
+from accounts.reauthentication import reauthentication_required
 from credentials.crypto import MaterialError
 from credentials.errors import SAVE_FAILED, CredentialError, log_failure
 from credentials.kinds import kind_for
@@ -90,6 +91,7 @@ def _render_list(request: HttpRequest, organization: Organization,
 
 @login_required
 @require_POST
+@reauthentication_required
 def import_upload(request: HttpRequest, org_slug: str) -> HttpResponse:
     organization = _import_admin_org(request, org_slug)
     form = ImportUploadForm(request.POST, request.FILES)
@@ -110,6 +112,7 @@ def import_upload(request: HttpRequest, org_slug: str) -> HttpResponse:
 
 
 @login_required
+@reauthentication_required(on_get=True)
 def import_choose(request: HttpRequest, org_slug: str, pk: object) -> HttpResponse:
     """Update Existing Credential, step 1: which credential the payload replaces."""
     organization, pending = _get_pending(request, org_slug, pk)
@@ -140,6 +143,7 @@ def _flow_target(request: HttpRequest, organization: Organization
 @login_required
 @sensitive_post_parameters("password")
 @sensitive_variables("password")
+@reauthentication_required(on_get=True)  # the payload's password is typed here
 def import_password(request: HttpRequest, org_slug: str, pk: object) -> HttpResponse:
     """The password that decrypts the payload; checked here, then kept sealed in the session
     until the migration is confirmed."""
@@ -179,6 +183,7 @@ def import_password(request: HttpRequest, org_slug: str, pk: object) -> HttpResp
 
 @login_required
 @sensitive_variables("sealed", "managed")
+@reauthentication_required
 def import_preview(request: HttpRequest, org_slug: str, pk: object) -> HttpResponse:
     """What the migration will change (public values only), then the migration itself."""
     organization, pending = _get_pending(request, org_slug, pk)
@@ -276,6 +281,7 @@ def _render_preview(request: HttpRequest, organization: Organization, pending: P
 
 @login_required
 @require_POST
+@reauthentication_required
 def import_discard(request: HttpRequest, org_slug: str, pk: object) -> HttpResponse:
     organization, pending = _get_pending(request, org_slug, pk)
     try:

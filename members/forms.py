@@ -16,6 +16,13 @@ class InviteForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices, initial=Role.VIEWER)
 
 
+class SecondFactorPolicyForm(forms.Form):
+    require_second_factor = forms.BooleanField(
+        required=False, label="Require a second factor of every member",
+        help_text="Members without one are led to set one up before they see anything of "
+                  "this organization; their other organizations are unaffected.")
+
+
 class RoleForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
 

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from allauth.mfa.models import Authenticator
+from django.db.models import Exists, OuterRef, QuerySet
 
+from organizations.access import SECOND_FACTOR_TYPES
 from organizations.models import Membership, Organization
 
 from .models import Invitation
 
 
 def organization_members(organization: Organization) -> QuerySet[Membership]:
-    return Membership.objects.filter(organization=organization).select_related("user").order_by(
-        "user__username"
-    )
+    """Members with `has_second_factor` (an authenticator app or a security key)."""
+    factors = Authenticator.objects.filter(user_id=OuterRef("user_id"),
+                                           type__in=SECOND_FACTOR_TYPES)
+    return Membership.objects.filter(organization=organization).select_related("user").annotate(
+        has_second_factor=Exists(factors)).order_by("user__username")
 
 
 def organization_invitations(organization: Organization) -> QuerySet[Invitation]:

@@ -6,6 +6,8 @@ org = "o/<slug:org_slug>/"
 
 urlpatterns = [
     path(org + "members/", views.member_list, name="member_list"),
+    path(org + "members/second-factor/", views.second_factor_policy,
+         name="second_factor_policy"),
     path(org + "members/<int:pk>/role/", views.member_role, name="member_role"),
     path(org + "members/<int:pk>/remove/", views.member_remove, name="member_remove"),
     path(org + "members/invitations/<uuid:pk>/resend/", views.invitation_resend_view,

@@ -18,12 +18,14 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
+from accounts.reauthentication import reauthentication_required
+from accounts.services import AccountError, organization_second_factor_set
 from organizations.access import client_ip, get_organization, require_org_perm
 from organizations.models import Membership
 from organizations.roles import Perm, Role
 
 from .emails import invitation_email_send
-from .forms import InvitationSignUpForm, InviteForm, RoleForm
+from .forms import InvitationSignUpForm, InviteForm, RoleForm, SecondFactorPolicyForm
 from .models import Invitation
 from .selectors import organization_invitations, organization_members
 from .services import (
@@ -45,6 +47,7 @@ logger = logging.getLogger(__name__)
 
 
 @login_required
+@reauthentication_required  # inviting (POST)
 def member_list(request: HttpRequest, org_slug: str) -> HttpResponse:
     organization = get_organization(request, org_slug)
     require_org_perm(request, organization, Perm.MANAGE_MEMBERS)
@@ -69,7 +72,33 @@ def member_list(request: HttpRequest, org_slug: str) -> HttpResponse:
                         for invitation in organization_invitations(organization)],
         "form": form,
         "roles": Role.choices,
+        "policy_form": SecondFactorPolicyForm(
+            initial={"require_second_factor": organization.require_second_factor}),
     })
+
+
+@login_required
+@require_POST
+@reauthentication_required
+def second_factor_policy(request: HttpRequest, org_slug: str) -> HttpResponse:
+    """An owner requires (or stops requiring) a second factor of every member."""
+    organization = get_organization(request, org_slug)
+    require_org_perm(request, organization, Perm.MANAGE_MEMBERS)
+    form = SecondFactorPolicyForm(request.POST)
+    form.is_valid()  # a checkbox: always valid
+    required = form.cleaned_data["require_second_factor"]
+    try:
+        changed = organization_second_factor_set(organization=organization, required=required,
+                                                 actor=request.user,
+                                                 source_ip=client_ip(request))
+    except AccountError as exc:
+        messages.error(request, str(exc))
+    else:
+        if changed:
+            messages.success(request, f"{organization.name} now "
+                             f"{'requires' if required else 'no longer requires'} a second "
+                             "factor of every member.")
+    return redirect("member_list", org_slug=organization.slug)
 
 
 def _send_invitation(request: HttpRequest, invitation: Invitation, token: str) -> None:
@@ -94,6 +123,7 @@ def _get_invitation(request: HttpRequest, org_slug: str, pk: uuid.UUID) -> Invit
 
 @login_required
 @require_POST
+@reauthentication_required
 def invitation_resend_view(request: HttpRequest, org_slug: str, pk: uuid.UUID) -> HttpResponse:
     invitation = _get_invitation(request, org_slug, pk)
     try:
@@ -108,6 +138,7 @@ def invitation_resend_view(request: HttpRequest, org_slug: str, pk: uuid.UUID) -
 
 @login_required
 @require_POST
+@reauthentication_required
 def invitation_revoke_view(request: HttpRequest, org_slug: str, pk: uuid.UUID) -> HttpResponse:
     invitation = _get_invitation(request, org_slug, pk)
     try:
@@ -170,7 +201,7 @@ def invitation_accept_view(request: HttpRequest) -> HttpResponse:
             return redirect("organization_overview", org_slug=invitation.organization.slug)
     return render(request, "members/invitation_accept.html", {
         "invitation": invitation, "form": form, "error": error,
-        "login_url": f"{reverse('login')}?next={reverse('invitation_accept')}",
+        "login_url": f"{reverse('account_login')}?next={reverse('invitation_accept')}",
     }, status=400 if error or (form is not None and form.errors) else 200)
 
 
@@ -183,6 +214,7 @@ def _get_membership(request: HttpRequest, org_slug: str, pk: int) -> Membership:
 
 @login_required
 @require_POST
+@reauthentication_required
 def member_role(request: HttpRequest, org_slug: str, pk: int) -> HttpResponse:
     membership = _get_membership(request, org_slug, pk)
     form = RoleForm(request.POST)
@@ -202,6 +234,7 @@ def member_role(request: HttpRequest, org_slug: str, pk: int) -> HttpResponse:
 
 
 @login_required
+@reauthentication_required
 def member_remove(request: HttpRequest, org_slug: str, pk: int) -> HttpResponse:
     membership = _get_membership(request, org_slug, pk)
     if request.method == "POST":

@@ -6,6 +6,9 @@
   organization's ids answer 404 whatever the user's role.
 - Services check the permission themselves with `require_perm(actor, organization, perm)`,
   whoever calls them: a view, a command, a job or an API key's request.
+- An organization that requires a second factor shows nothing of itself to a member without
+  one: `get_organization` raises `SecondFactorRequired`, which accounts' middleware turns
+  into the way to set one up. The member's other organizations are unaffected.
 - The actor of a change is a user, or Keyturn itself acting as an explicit `SystemActor`
   (a scheduled job, a command, an API key's request); never `None`.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Union
 
+from allauth.mfa.models import Authenticator
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
@@ -53,10 +57,36 @@ def require_perm(actor: Actor, organization: Organization, perm: str) -> None:
         raise PermissionDenied
 
 
+# Second factors: recovery codes are only a way back in (allauth deletes them with the last
+# real factor).
+SECOND_FACTOR_TYPES = (Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN)
+
+
+class SecondFactorRequired(Exception):
+    """The organization requires a second factor, and the user has none yet."""
+
+    def __init__(self, organization: Organization) -> None:
+        super().__init__(organization.name)
+        self.organization = organization
+
+
+def has_second_factor(user: User) -> bool:
+    """Whether the user signs in with a second factor (cached on the user for the request)."""
+    cached = getattr(user, "_keyturn_second_factor", None)
+    if cached is None:
+        cached = Authenticator.objects.filter(user_id=user.pk,
+                                              type__in=SECOND_FACTOR_TYPES).exists()
+        user._keyturn_second_factor = cached  # type: ignore[attr-defined]
+    return cached
+
+
 def get_organization(request: HttpRequest, slug: str) -> Organization:
     """For views: the organization named in the URL, if the user belongs to it (404
-    otherwise). It becomes the page's organization (header, sidebar, error pages)."""
+    otherwise). It becomes the page's organization (header, sidebar, error pages). If it
+    requires a second factor the user does not have, SecondFactorRequired."""
     organization = get_object_or_404(Organization.objects.for_user(request.user), slug=slug)
+    if organization.require_second_factor and not has_second_factor(request.user):
+        raise SecondFactorRequired(organization)
     request.organization = organization  # type: ignore[attr-defined]
     return organization
 

@@ -46,6 +46,10 @@ class Organization(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=60, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set by an owner (accounts.services.organization_second_factor_set); enforced by
+    # organizations.access.get_organization.
+    require_second_factor = models.BooleanField(
+        default=False, help_text="Every member must sign in with a second factor.")
 
     objects = OrganizationQuerySet.as_manager()
 

@@ -9,12 +9,34 @@ from collections.abc import Iterator
 
 import pytest
 from aiosmtpd.controller import Controller
+from django.core.cache import cache
+from django.test import Client
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from credentials.models import Credential, Kind
 from organizations.roles import Role
 from tests.factories import make_connection, make_credential, make_org, make_user
-from tests.helpers import Inbox, LogCollector, free_port
+from tests.helpers import Inbox, LogCollector, free_port, record_sign_in
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Sign-in rate limits live in the cache: each test starts with none counted."""
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _force_login_signs_in_as_the_form_does(monkeypatch):
+    """A client signed in with `force_login` holds what signing in through the form leaves:
+    a fresh proof of identity, so that sensitive acts need no re-authentication until it is
+    KEYTURN_REAUTHENTICATION_MINUTES old (tests/accounts moves time past it)."""
+    force_login = Client.force_login
+
+    def signed_in(self, user, backend=None):
+        force_login(self, user, backend)
+        record_sign_in(self, user)
+
+    monkeypatch.setattr(Client, "force_login", signed_in)
 
 
 @pytest.fixture

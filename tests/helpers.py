@@ -7,6 +7,11 @@ import email
 import email.policy
 import logging
 import socket
+import time
+
+from allauth.account.authentication import AUTHENTICATION_METHODS_SESSION_KEY
+
+from accounts.middleware import SEEN_SESSION_KEY
 
 
 def free_port() -> int:
@@ -44,3 +49,17 @@ class LogCollector(logging.Handler):
     @property
     def text(self) -> str:
         return "\n".join(self.lines)
+
+
+def record_sign_in(client: object, user: object, *, at: float | None = None,
+                   method: str = "password") -> None:
+    """What allauth's sign-in leaves in the session, for a client signed in with
+    `force_login`: a proof of identity (its authentication record) dated `at` (now by
+    default), and the session's activity already dated (accounts.middleware)."""
+    session = client.session  # type: ignore[attr-defined]
+    when = time.time() if at is None else at
+    session[AUTHENTICATION_METHODS_SESSION_KEY] = [
+        {"method": method, "at": when, "username": user.get_username()}]  # type: ignore[attr-defined]
+    session["account_authentication_methods_user"] = str(user.pk)  # type: ignore[attr-defined]
+    session[SEEN_SESSION_KEY] = when
+    session.save()

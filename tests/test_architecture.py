@@ -1,7 +1,7 @@
-"""The apps import one way: organizations <- audit <- members <- credentials <- notifications,
-api, sftpd, imports. Work that spans apps is composed above them (settings, credentials.hooks
-filled by the upper app's AppConfig.ready()), never by an import of an upper app, and never by
-an import hidden inside a function."""
+"""The apps import one way: organizations <- audit <- accounts <- members <- credentials <-
+notifications, api, sftpd, imports. Work that spans apps is composed above them (settings,
+credentials.hooks filled by the upper app's AppConfig.ready()), never by an import of an upper
+app, and never by an import hidden inside a function."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = {"organizations": 0, "audit": 1, "members": 2, "credentials": 3,
-          "notifications": 4, "api": 4, "sftpd": 4, "imports": 4}
+LAYERS = {"organizations": 0, "audit": 1, "accounts": 2, "members": 3, "credentials": 4,
+          "notifications": 5, "api": 5, "sftpd": 5, "imports": 5}
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:

@@ -233,7 +233,7 @@ def _follow_and_sign_in(link: str, username: str, password: str) -> tuple[str, s
     assert "/accounts/login/" in login_url
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login_page).group(1)
     nxt = urllib.parse.parse_qs(urllib.parse.urlsplit(login_url).query)["next"][0]
-    form = urllib.parse.urlencode({"csrfmiddlewaretoken": token, "username": username,
+    form = urllib.parse.urlencode({"csrfmiddlewaretoken": token, "login": username,
                                    "password": password, "next": nxt}).encode()
     with opener.open(login_url, data=form, timeout=10) as response:
         return response.url, response.read().decode()

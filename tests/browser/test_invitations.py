@@ -79,7 +79,7 @@ def test_it_invites_by_email_and_each_invitee_joins_from_the_link(page, context,
     charlie_page.get_by_role("link", name="Sign in to accept the invitation").click()
     charlie_page.get_by_label("User name").fill("charlie")
     charlie_page.get_by_label("Password").fill(PASSWORD)
-    charlie_page.get_by_role("button", name="Sign in").click()
+    charlie_page.get_by_role("button", name="Sign in", exact=True).click()
     expect(charlie_page).to_have_url(re.compile(r"/invitations/accept/$"))
     charlie_page.get_by_role("button", name="Accept invitation").click()
     expect(charlie_page).to_have_url(re.compile(r"/o/acme/$"))

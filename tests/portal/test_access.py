@@ -221,13 +221,16 @@ def test_it_puts_a_csrf_token_in_every_post_form(client, world, every_kind):
 
 @pytest.mark.parametrize("username", ["alice", "vic"])
 def test_it_sends_security_headers_and_no_inline_script_or_style(client, world, username):
+    signed_out = [reverse("account_login"), reverse("account_reset_password")]
     client.force_login(world["users"][username])
     pages = [reverse("organization_overview", args=["acme"]),
              reverse("credential_list", args=["acme"]),
              reverse("credential_detail", args=["acme", world["credential"].pk]),
-             reverse("login")]
-    for url in pages:
-        response = client.get(url)
+             reverse("profile"), reverse("account_reauthenticate"),
+             reverse("account_change_password"), reverse("mfa_activate_totp"),
+             reverse("mfa_add_webauthn")]
+    for url in signed_out + pages:
+        response = (Client() if url in signed_out else client).get(url)
         assert response.status_code == OK, url
         csp = response["Content-Security-Policy"]
         assert "script-src 'self'" in csp and "style-src 'self'" in csp

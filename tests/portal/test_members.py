@@ -88,7 +88,7 @@ def test_it_lets_a_user_of_another_organization_sign_in_and_accept(client, alice
     client.get(link)
     accept = client.get(ACCEPT).content.decode()
     assert f'href="/accounts/login/?next={ACCEPT}"' in accept
-    signed_in = client.post("/accounts/login/", {"username": "charlie", "password": PASSWORD,
+    signed_in = client.post("/accounts/login/", {"login": "charlie", "password": PASSWORD,
                                                  "next": ACCEPT})
     assert signed_in["Location"] == ACCEPT
     assert "You are signed in as <strong>charlie</strong>" in client.get(ACCEPT).content.decode()

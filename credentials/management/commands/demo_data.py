@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from credentials.demo import DEMO_PASSWORD, load_demo_data
+from credentials.demo import DEMO_PASSWORD, DEMO_TOTP_KEY, DEMO_TOTP_USER, load_demo_data
 
 
 class Command(BaseCommand):
@@ -14,3 +14,5 @@ class Command(BaseCommand):
                 f"  {demo.username:<14} {demo.role:<9} in {demo.organization}"
                 f"  (password: {DEMO_PASSWORD}; times in {demo.time_zone})"
             )
+        self.stdout.write(f"  {DEMO_TOTP_USER} also asks for a code from an authenticator app "
+                          f"with the key {DEMO_TOTP_KEY}")
