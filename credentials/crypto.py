@@ -24,6 +24,9 @@ from cryptography.x509.oid import NameOID
 from django.conf import settings
 
 TOKEN_PREFIX = "v1"
+# Associated data of allauth's sealed second-factor seeds (credentials.second_factor_seeds):
+# a seed copied into another table does not open.
+MFA_SEED_AAD = "allauth-mfa-seed"
 MIN_RSA_BITS = 2048
 
 

@@ -6,15 +6,12 @@ from __future__ import annotations
 
 from allauth.mfa.adapter import DefaultMFAAdapter
 
-from .crypto import key_ring
-
-# Associated data of every sealed seed: a seed copied into another table does not open.
-SEED_AAD = "allauth-mfa-seed"
+from .crypto import MFA_SEED_AAD, key_ring
 
 
 class MFAAdapter(DefaultMFAAdapter):
     def encrypt(self, text: str) -> str:
-        return key_ring().encrypt(text, aad=SEED_AAD)
+        return key_ring().encrypt(text, aad=MFA_SEED_AAD)
 
     def decrypt(self, encrypted_text: str) -> str:
-        return key_ring().decrypt(encrypted_text, aad=SEED_AAD)
+        return key_ring().decrypt(encrypted_text, aad=MFA_SEED_AAD)

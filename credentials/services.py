@@ -4,11 +4,13 @@ its audit event in it; rotations live in credentials.rotation."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.apps import apps
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from audit.services import audit_record
@@ -259,11 +261,43 @@ def connection_save(
     return connection
 
 
-# Every field that holds a key-ring ciphertext, as (model label, field). Each model has an
-# `aad` property naming the row the ciphertext is bound to.
+@dataclass(frozen=True)
+class EncryptedField:
+    """A column holding a key-ring ciphertext: the column itself, or one key of a JSON
+    column (allauth's second factors keep their seeds in `data`). `aad` is the associated
+    data it was sealed with: the row's `aad` property, or a fixed one for the seeds."""
+
+    model: str
+    field: str
+    json_key: str | None = None
+    fixed_aad: str | None = None
+
+    def pending(self, current_prefix: str) -> QuerySet:
+        model = apps.get_model(self.model)
+        if self.json_key is None:
+            return model.objects.exclude(**{f"{self.field}__startswith": current_prefix})
+        path = f"{self.field}__{self.json_key}"
+        return model.objects.filter(**{f"{self.field}__has_key": self.json_key}).exclude(
+            **{f"{path}__startswith": current_prefix})
+
+    def reencrypt(self, row: Any, ring: crypto.KeyRing) -> None:
+        aad = self.fixed_aad or row.aad
+        if self.json_key is None:
+            setattr(row, self.field, ring.encrypt(ring.decrypt(getattr(row, self.field),
+                                                                aad=aad), aad=aad))
+        else:
+            data = getattr(row, self.field)
+            data[self.json_key] = ring.encrypt(ring.decrypt(data[self.json_key], aad=aad),
+                                               aad=aad)
+
+
+# Every secret sealed with the key ring.
 ENCRYPTED_FIELDS = [
-    ("credentials.CredentialVersion", "secret_ciphertext"),
-    ("sftpd.HostKey", "private_key_ciphertext"),
+    EncryptedField("credentials.CredentialVersion", "secret_ciphertext"),
+    EncryptedField("sftpd.HostKey", "private_key_ciphertext"),
+    # allauth.mfa's authenticator app key and recovery codes' seed (second_factor_seeds).
+    EncryptedField("mfa.Authenticator", "data", json_key="secret", fixed_aad=crypto.MFA_SEED_AAD),
+    EncryptedField("mfa.Authenticator", "data", json_key="seed", fixed_aad=crypto.MFA_SEED_AAD),
 ]
 
 
@@ -275,22 +309,17 @@ def secrets_reencrypt(*, batch_size: int = 200) -> Iterator[tuple[int, int]]:
     """
     ring = crypto.key_ring()
     current = f"{crypto.TOKEN_PREFIX}:{ring.current_key_id}:"
-    pending = [
-        (queryset, field) for label, field in ENCRYPTED_FIELDS
-        for queryset in [apps.get_model(label).objects.exclude(
-            **{f"{field}__startswith": current})]
-    ]
-    total = sum(queryset.count() for queryset, _ in pending)
+    pending = [(spec, spec.pending(current)) for spec in ENCRYPTED_FIELDS]
+    total = sum(queryset.count() for _, queryset in pending)
     done = 0
-    for queryset, field in pending:
+    for spec, queryset in pending:
         while True:
             with transaction.atomic():
                 batch = list(queryset.select_for_update().order_by("pk")[:batch_size])
                 if not batch:
                     break
                 for row in batch:
-                    plaintext = ring.decrypt(getattr(row, field), aad=row.aad)
-                    setattr(row, field, ring.encrypt(plaintext, aad=row.aad))
-                queryset.model.objects.bulk_update(batch, [field])
+                    spec.reencrypt(row, ring)
+                queryset.model.objects.bulk_update(batch, [spec.field])
             done += len(batch)
             yield done, total

@@ -210,3 +210,28 @@ def test_it_lets_nobody_in_by_single_sign_on_without_a_keyturn_account(
     expect(page.locator(".messagelist")).to_contain_text("No Keyturn account has the verified")
     page.goto("/o/acme/")
     expect(page).to_have_url(re.compile(r"/accounts/login/"))
+
+
+def test_it_adds_a_passkey_and_signs_in_with_it_alone(page, context, alice, settings):
+    """A passkey set up for passwordless use signs in by itself: no user name, no password
+    (it holds both factors: the device, and its PIN or biometric)."""
+    settings.MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = True  # http://localhost, as `make run`
+    cdp = context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable")
+    cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
+        "protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
+        "hasUserVerification": True, "isUserVerified": True,
+        "automaticPresenceSimulation": True}})
+    sign_in(page, "alice")
+    page.goto("/accounts/profile/")
+    page.get_by_role("link", name="Add a security key or passkey").click()
+    page.get_by_label("Name").fill("Laptop passkey")
+    page.get_by_label(re.compile("passwordless", re.I)).check()
+    page.get_by_role("button", name="Add").click()
+    expect(page).not_to_have_url(re.compile(r"/webauthn/add/"))
+    passkey = Authenticator.objects.get(user=alice, type="webauthn")
+    assert passkey.wrap().is_passwordless
+    _sign_out(page)
+    page.get_by_role("button", name="Sign in with a passkey").click()
+    expect(page).to_have_url(re.compile(r"/o/acme/$"))
+    expect(page.locator("#footer")).to_contain_text("Signed in as alice")

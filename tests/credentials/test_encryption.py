@@ -3,6 +3,9 @@ import io
 import json
 
 import pytest
+from allauth.mfa.models import Authenticator
+from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
+from allauth.mfa.totp.internal.auth import TOTP
 from django.core.management import call_command
 from django.db import connection
 from django.test import override_settings
@@ -10,6 +13,7 @@ from django.test import override_settings
 from credentials.crypto import KeyRing, KeyRingError
 from credentials.models import CredentialVersion, Kind
 from credentials.services import secrets_reencrypt, version_secret
+from tests.accounts.helpers import KEY, give_totp, totp_code
 from tests.factories import make_credential
 
 KEY_A = "ka:" + base64.b64encode(b"A" * 32).decode()
@@ -139,3 +143,23 @@ def test_it_reencrypts_the_sftp_host_key_too(unit):
         host_key.refresh_from_db()
         assert host_key_private(host_key) is not None
         assert host_key.fingerprint == fingerprint
+
+
+def test_it_reencrypts_the_second_factor_seeds_too(unit, alice):
+    """An authenticator app's key and the recovery codes' seed are sealed with the key ring
+    (allauth's MFA adapter): after a key rotation and re-encryption, with the old key gone,
+    the same app codes and recovery codes still work."""
+    with override_settings(KEYTURN_ENCRYPTION_KEYS=KEY_A):
+        recovery_codes = give_totp(alice)
+    sealed = {a.type: a.data for a in Authenticator.objects.filter(user=alice)}
+    assert sealed["totp"]["secret"].startswith("v1:ka:") and KEY not in str(sealed)
+    assert sealed["recovery_codes"]["seed"].startswith("v1:ka:")
+    with override_settings(KEYTURN_ENCRYPTION_KEYS=f"{KEY_B},{KEY_A}"):
+        out = io.StringIO()
+        call_command("reencrypt_secrets", stdout=out)
+        assert "2 secrets re-encrypted" in out.getvalue()
+    with override_settings(KEYTURN_ENCRYPTION_KEYS=KEY_B):  # the old key is gone now
+        totp = TOTP(Authenticator.objects.get(user=alice, type="totp"))
+        assert totp.validate_code(totp_code(KEY))
+        codes = RecoveryCodes(Authenticator.objects.get(user=alice, type="recovery_codes"))
+        assert codes.get_unused_codes() == recovery_codes
