@@ -1,7 +1,7 @@
 """The apps import one way: organizations <- audit <- members <- credentials <- notifications,
-api, sftpd, imports. Work that spans apps is composed above them (settings, credentials.hooks
-filled by the upper app's AppConfig.ready()), never by an import of an upper app, and never by
-an import hidden inside a function."""
+api, sftpd, imports <- handoffs (which emails through notifications). Work that spans apps is
+composed above them (settings, credentials.hooks filled by the upper app's AppConfig.ready()),
+never by an import of an upper app, and never by an import hidden inside a function."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYERS = {"organizations": 0, "audit": 1, "members": 2, "credentials": 3,
-          "notifications": 4, "api": 4, "sftpd": 4, "imports": 4}
+          "notifications": 4, "api": 4, "sftpd": 4, "imports": 4,
+          "handoffs": 5}
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:
