@@ -89,6 +89,7 @@ INSTALLED_APPS = [
     "api",
     "sftpd",
     "imports",
+    "handoffs",
 ]
 
 MIDDLEWARE = [
@@ -358,6 +359,7 @@ KEYTURN_SWEEP_STEPS = [
     "credentials.rotation.steps.rotations_prepare_automatic_due",
     "notifications.services.reminders_send_due",
     "notifications.services.notifications_send_unsent",
+    "handoffs.services.handoffs_record_expiries",
 ]
 # The django-q2 schedules, installed after every `migrate` (credentials.schedules); interval
 # schedules in UTC, unaffected by daylight-saving changes.

@@ -26,6 +26,7 @@ urlpatterns = [
     path("", include("api.urls")),
     path("", include("sftpd.urls")),
     path("", include("imports.urls")),
+    path("", include("handoffs.urls")),
 ]
 
 handler400 = "config.views.bad_request"

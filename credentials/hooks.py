@@ -9,6 +9,11 @@ them. Each is filled once, by the upper app's AppConfig.ready():
   active connection of a kind listed here before it switches.
 - HISTORY_SECTIONS: functions of a credential that return a section of its History tab
   (notifications lists the emails sent about it).
+- MANAGE_ACTIONS: functions of (credential, user) that return entries of its Manage menu,
+  {"label": ..., "url": ...}, only those this user may use now (handoffs adds "Send to
+  partner").
+- DETAIL_SECTIONS: functions of (credential, user) that return a section of its Details tab,
+  or None when this user is not to see one (handoffs lists the credential's hand-offs).
 
 The scheduled pass is composed in settings instead (KEYTURN_SWEEP_STEPS), where its order is
 written down once.
@@ -32,9 +37,17 @@ class HistorySection:
     context: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class DetailSection:
+    template_name: str
+    context: dict[str, Any]
+
+
 ROTATION_OUTCOME_HANDLERS: list[Callable[..., object]] = []
 CONNECTION_TESTERS: dict[str, Callable[..., ConnectionTestOutcome]] = {}
 HISTORY_SECTIONS: list[Callable[[Any], HistorySection]] = []
+MANAGE_ACTIONS: list[Callable[[Any, Any], list[dict[str, str]]]] = []
+DETAIL_SECTIONS: list[Callable[[Any, Any], DetailSection | None]] = []
 
 
 def register(registry: list[Callable[..., Any]], function: Callable[..., Any]) -> None:

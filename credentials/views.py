@@ -40,7 +40,7 @@ from .forms import (
     RotatePlanForm,
     SwapForm,
 )
-from .hooks import HISTORY_SECTIONS
+from .hooks import DETAIL_SECTIONS, HISTORY_SECTIONS, MANAGE_ACTIONS
 from .kinds import FAMILIES, KINDS, Family, families_managed_by, kind_for, kinds_managed_by
 from .lifecycle import old_version_stops_at
 from .models import (
@@ -318,9 +318,14 @@ def credential_detail(request: HttpRequest, org_slug: str, pk: UUID) -> HttpResp
             has_open_rotation=open_rotation is not None, failed=failed,
             outbound=[c for c in connections
                       if c.kind == ConnectionKind.OUTBOUND_SFTP and c.is_active],
-        ),
+        ) + [entry for make in MANAGE_ACTIONS for entry in make(credential, user)],
         "now": now,
     }
+    if tab == "details":
+        context["detail_sections"] = [
+            render_to_string(section.template_name, section.context)
+            for section in (make(credential, user) for make in DETAIL_SECTIONS) if section
+        ]
     if tab == "history":
         context.update(_history(credential, versions, rotations, can_view_audit=can_view_audit))
     return render(request, "credentials/credential_detail.html", context)

@@ -144,7 +144,7 @@ def test_it_loads_demo_data_of_every_kind_and_status_idempotently(db):
 
 MANAGE_ACTIONS = {"Rotate Credential", "Change Credential", "Retry Failed Rotation",
                   "Cancel Scheduled Rotation", "Test connection", "Edit", "Deactivate",
-                  "Reactivate"}
+                  "Reactivate", "Send to partner"}
 
 
 def test_it_shows_every_manage_action_badge_and_both_time_zones_in_the_demo(db, client):

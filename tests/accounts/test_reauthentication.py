@@ -134,6 +134,7 @@ SENSITIVE = [
     ("post", "invitation_resend", ["acme", "<uuid>"]),
     ("post", "invitation_revoke", ["acme", "<uuid>"]),
     ("post", "second_factor_policy", ["acme"]),
+    ("get", "handoff_send", ["acme", "<uuid>"]),
 ]
 
 

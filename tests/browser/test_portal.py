@@ -116,7 +116,7 @@ def test_it_lets_a_manager_schedule_a_rotation_from_the_manage_menu_and_cancel_i
     menu = page.locator("details.manage-menu")
     page.get_by_text("Manage", exact=True).click()
     items = menu.get_by_role("link")
-    expect(items).to_have_text(["Rotate Credential", "Edit", "Deactivate"])
+    expect(items).to_have_text(["Rotate Credential", "Edit", "Deactivate", "Send to partner"])
     page.keyboard.press("Escape")
     expect(items.first).to_be_hidden()
     page.get_by_text("Manage", exact=True).click()
@@ -137,7 +137,7 @@ def test_it_lets_a_manager_schedule_a_rotation_from_the_manage_menu_and_cancel_i
     expect(page.locator(".messagelist")).to_contain_text("Rotation scheduled for")
     page.get_by_text("Manage", exact=True).click()
     expect(menu.get_by_role("link")).to_have_text(
-        ["Cancel Scheduled Rotation", "Edit", "Deactivate"])
+        ["Cancel Scheduled Rotation", "Edit", "Deactivate", "Send to partner"])
     menu.get_by_role("link", name="Cancel Scheduled Rotation").click()
     page.get_by_role("button", name="Yes, cancel the rotation").click()
     expect(page.locator(".messagelist")).to_contain_text("Nothing changed.")

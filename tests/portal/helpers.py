@@ -33,6 +33,9 @@ def credential_pages(credential: Credential) -> list[str]:
     for connection in credential.connections.all():
         pages.append(reverse("connection_edit", args=[org, connection.pk]))
         pages.append(reverse("connection_detach", args=[org, connection.pk]))
+    pages.append(reverse("handoff_send", args=[org, pk]))
+    for handoff in credential.handoffs.all():
+        pages.append(reverse("handoff_revoke", args=[org, pk, handoff.pk]))
     return pages
 
 

@@ -22,6 +22,7 @@ from members.services import invitation_create
 from organizations.models import Membership
 from tests.credentials.helpers import ec_pem
 from tests.factories import make_connection, make_credential, material_for
+from tests.handoffs.helpers import make_handoff
 from tests.imports.helpers import api_key_content, seal
 from tests.portal.helpers import credential_pages, organization_pages
 
@@ -35,6 +36,7 @@ def world(unit, alice, bob, rita, vic, charlie, globex):
     rotation_schedule(credential=credential, starts_at=timezone.now() + timedelta(days=3),
                       material=material_for(Kind.SFTP_PASSWORD), actor=alice)
     theirs = make_credential(globex.business_units.get(), actor=charlie, name="Globex drop")
+    make_handoff(credential, alice)
     return {"credential": credential, "theirs": theirs,
             "users": {"alice": alice, "bob": bob, "rita": rita, "vic": vic, "charlie": charlie}}
 
@@ -114,6 +116,7 @@ def globex_urls(world, charlie, globex) -> list[tuple[str, str]]:
     membership = Membership.objects.get(user=charlie)
     invitation, _ = invitation_create(organization=globex, email="dana@partner.example",
                                       role="viewer", actor=charlie, now=now)
+    their_handoff, _ = make_handoff(theirs, charlie)
     g = "globex"
     urls = [("get", url) for url in credential_pages(theirs)] + [
         ("post", reverse("credential_reveal", args=[g, theirs.pk])),
@@ -136,6 +139,8 @@ def globex_urls(world, charlie, globex) -> list[tuple[str, str]]:
         ("get", reverse("import_password", args=[g, pending.pk]) + "?action=add"),
         ("get", reverse("import_preview", args=[g, pending.pk])),
         ("post", reverse("import_discard", args=[g, pending.pk])),
+        ("post", reverse("handoff_send", args=[g, theirs.pk])),
+        ("post", reverse("handoff_revoke", args=[g, theirs.pk, their_handoff.pk])),
     ]
     urls += [(method, url.replace("/o/globex/", "/o/acme/")) for method, url in urls]
     # Globex's rotation under Acme's own credential.
@@ -143,6 +148,9 @@ def globex_urls(world, charlie, globex) -> list[tuple[str, str]]:
     urls += [("get", reverse("rotation_cancel", args=["acme", ours, rotation.pk])),
              ("post", reverse("rotation_cancel", args=["acme", ours, rotation.pk])),
              ("get", reverse("rotation_retry", args=["acme", ours, rotation.pk]))]
+    # Globex's hand-off under Acme's own credential.
+    urls += [(method, reverse("handoff_revoke", args=["acme", ours, their_handoff.pk]))
+             for method in ("get", "post")]
     return urls
 
 
@@ -185,6 +193,10 @@ def test_it_refuses_every_change_to_roles_without_the_permission_and_changes_not
             "source": "generate"},
         reverse("connection_detach", args=["acme", credential.connections.get().pk]): {},
         reverse("member_list", args=["acme"]): {"email": "eve@example.com", "role": "owner"},
+        reverse("handoff_send", args=["acme", credential.pk]): {
+            "which": "current", "recipient_name": "Eve", "recipient_email": "eve@example.com",
+            "lifetime": "72"},
+        reverse("handoff_revoke", args=["acme", credential.pk, credential.handoffs.get().pk]): {},
     }
     for url, data in posts.items():
         assert client.post(url, data).status_code == FORBIDDEN, url
@@ -192,6 +204,7 @@ def test_it_refuses_every_change_to_roles_without_the_permission_and_changes_not
     assert (credential.name, credential.is_active) == ("Acme drop", True)
     assert Rotation.objects.get(pk=rotation.pk).state == RotationState.SCHEDULED
     assert credential.connections.get().credential_id == credential.pk
+    assert credential.handoffs.get().revoked_at is None
     assert AuditEvent.objects.count() == before
 
 

@@ -95,8 +95,8 @@ def test_it_shows_when_it_was_last_rotated_and_the_badges(client, alice, unit):
 
 
 @pytest.mark.parametrize(("username", "reveal", "menu"), [
-    ("alice", True, ["Cancel Scheduled Rotation", "Edit", "Deactivate"]),
-    ("bob", True, ["Cancel Scheduled Rotation", "Edit", "Deactivate"]),
+    ("alice", True, ["Cancel Scheduled Rotation", "Edit", "Deactivate", "Send to partner"]),
+    ("bob", True, ["Cancel Scheduled Rotation", "Edit", "Deactivate", "Send to partner"]),
     ("rita", False, []),
     ("vic", False, []),
 ])
@@ -116,10 +116,11 @@ def test_it_offers_reveal_and_manage_actions_only_to_those_allowed(
 def test_it_offers_rotate_and_reactivate_when_they_apply(client, alice, unit):
     credential = make_credential(unit, actor=alice)
     client.force_login(alice)
-    assert _menu(_detail(client, credential)) == ["Rotate Credential", "Edit", "Deactivate"]
+    assert _menu(_detail(client, credential)) == ["Rotate Credential", "Edit", "Deactivate",
+                                                  "Send to partner"]
     credential_set_active(credential=credential, active=False, actor=alice)
     html = _detail(client, credential)
-    assert _menu(html) == ["Edit", "Reactivate"]  # reactivate before rotating
+    assert _menu(html) == ["Edit", "Reactivate"]  # reactivate before rotating or sending
     assert "This credential is deactivated" in html
 
 
