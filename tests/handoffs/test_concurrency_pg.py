@@ -82,7 +82,7 @@ def test_two_shows_at_once_show_the_secret_once():
             return "closed"
 
     outcomes, claims = _race(show)
-    assert sorted(outcomes) == ["closed"] * (THREADS - 1) + [secret]
+    assert outcomes.count(secret) == 1 and outcomes.count("closed") == THREADS - 1, outcomes
     assert AuditEvent.objects.filter(action="secret.reveal").count() == 1
     assert Handoff.objects.get(pk=handoff.pk).shown_at is not None
     assert claims.count(1) == 1 and claims.count(0) >= 1, claims
