@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "accounts",
     "members",
     "credentials",
+    "partners",
     "notifications",
     "api",
     "sftpd",
