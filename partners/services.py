@@ -105,7 +105,7 @@ def partner_contact_add(*, owner: Connection | Credential, fields: ContactFields
     require_perm(actor, organization, manage_perm(owner))
     if isinstance(owner, Credential) and not contacts_allowed(owner):
         raise PartnerError("Only API client credentials have contacts of their own; add "
-                           "contacts to the connections that use this credential.")
+                           "contacts to the connections that use this credential.", "credential")
     fields = fields_check(fields)
     contact = PartnerContact(
         connection=owner if isinstance(owner, Connection) else None,
