@@ -79,8 +79,9 @@ def test_it_sends_partners_their_wording_and_members_theirs_with_no_secret(smtp,
         assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     [partner] = _to(smtp, "dana@partner.example")
     text, html = _parts(partner)
-    assert partner["Subject"].strip() == ("Acme: Urgent: Credentials change before 2 Dec 2030 09:00 CET "
-                                  "(2 Dec 2030 08:00 UTC): “Carrier inbound”")
+    assert partner["Subject"].strip() == (
+        "Acme: Urgent: Credentials change before 2 Dec 2030 09:00 CET (2 Dec 2030 08:00 UTC): "
+        "“Carrier inbound”")
     assert "Hello Dana Weber" in text and "What to do:" in text
     assert "2 Dec 2030 09:00 CET (2 Dec 2030 08:00 UTC)" in text
     assert "/o/acme/" not in text + html  # no link into the portal
