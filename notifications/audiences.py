@@ -82,8 +82,10 @@ def notification_messages(notification: Notification, *, member_template: str,
             text=_render(f"{base}_body.txt", context), html=_render(f"{base}_body.html", context),
             opt_out_url=opt_out, reply_to=answers,
         ))
-    for contact in contacts_to_email(credential):
-        context = partner_context(notification, contact)
+    contacts = contacts_to_email(credential)
+    new_ready = bool(contacts) and _pending(credential) is not None
+    for contact in contacts:
+        context = partner_context(notification, contact, new_ready=new_ready)
         messages.append(message(
             to=contact.email,
             subject=" ".join(_render(f"{PARTNER_TEMPLATE}_subject.txt", context).split()),
@@ -128,7 +130,7 @@ def _how_new_secret_arrives(credential: Credential, organization: str) -> str:
 
 
 def _notice(notification: Notification, contact: PartnerContact, thing: str,
-            organization: str) -> PartnerNotice:
+            organization: str, new_ready: bool) -> PartnerNotice:
     credential = notification.credential
     zone = contact.time_zone
     milestone = notification.milestone
@@ -156,7 +158,7 @@ def _notice(notification: Notification, contact: PartnerContact, thing: str,
     version = notification.version
     deadline = partner_time(version.valid_until if version else None, zone)
     prefix = {Milestone.DAY_14: "Reminder: ", Milestone.DAY_7: "Urgent: "}.get(milestone, "")
-    if _pending(credential) is not None:
+    if new_ready:
         return PartnerNotice(
             f"{prefix}New credentials ready: {thing}",
             f"{organization} has new credentials ready for {thing}. They work now, "
@@ -174,11 +176,13 @@ def _notice(notification: Notification, contact: PartnerContact, thing: str,
          f"After {deadline} the current credentials stop working."])
 
 
-def partner_context(notification: Notification, contact: PartnerContact) -> dict[str, object]:
+def partner_context(notification: Notification, contact: PartnerContact, *,
+                    new_ready: bool) -> dict[str, object]:
+    """`new_ready`: a new version is pending (made by an automatic or scheduled rotation)."""
     credential = notification.credential
     organization = credential.business_unit.organization.name
     thing = f"“{contact.connection.name}”" if contact.connection_id else f"“{credential.name}”"
-    notice = _notice(notification, contact, thing, organization)
+    notice = _notice(notification, contact, thing, organization, new_ready)
     return {
         "contact": contact, "organization_name": organization, "notice": notice,
         "time_zone": contact.time_zone or "UTC", "opt_out_url": partner_opt_out_url(contact),
