@@ -18,8 +18,8 @@ from credentials.rotation.requests import rotation_schedule
 from credentials.rotation.steps import rotations_run_due
 from credentials.services import version_secret
 from credentials.sweep import sweep_run
-from notifications.audiences import partner_time
-from notifications.models import ReminderOptOut
+from notifications.audiences import notification_messages, partner_time
+from notifications.models import Notification, ReminderOptOut
 from notifications.optout import SALTS
 from partners.models import PartnerContact
 from tests.factories import make_connection, make_credential, make_user, material_for
@@ -196,3 +196,24 @@ def test_an_api_clients_contacts_hear_new_credentials_ready_with_how_to_fetch_th
     assert "2 Dec 2030 17:00 JST (2 Dec 2030 08:00 UTC)" in text
     for version in client.versions.all():
         assert version_secret(version) not in text + html
+
+
+def test_building_an_emails_messages_costs_the_same_queries_for_1_or_6_contacts(
+        expiring, alice, django_assert_num_queries):
+    credential, contact, now = expiring
+    connection = contact.connection
+    sweep_run(now=now)
+    notification = Notification.objects.select_related(
+        "credential__business_unit__organization", "version").get()
+
+    def build():
+        return notification_messages(notification, member_template="expiry_reminder",
+                                     member_context={"unit": credential.business_unit},
+                                     member_recipients=["alice@example.com"])
+
+    with django_assert_num_queries(2) as one:
+        assert len(build()) == 2
+    for n in range(5):
+        make_contact(connection, alice, name=f"P{n}", email=f"p{n}@partner.example")
+    with django_assert_num_queries(len(one.captured_queries)):
+        assert len(build()) == 7
