@@ -44,6 +44,11 @@ ROUTES: tuple[Route, ...] = (
           {"GET": views.api_credentials_list}),
     Route(f"{HEADLESS}/api/credentials/<str:id>/", "api_api_credential",
           {"GET": views.api_credential_read}),
+    Route(f"{HEADLESS}/partner-contacts/", "api_partner_contacts",
+          {"GET": views.partner_contacts_list, "POST": views.partner_contacts_create}),
+    Route(f"{HEADLESS}/partner-contacts/<str:id>/", "api_partner_contact",
+          {"GET": views.partner_contact_read, "PUT": views.partner_contact_update,
+           "DELETE": views.partner_contact_delete}),
 )
 
 

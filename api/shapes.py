@@ -289,3 +289,62 @@ OPENAPI_DOCUMENT = Shape("OpenApiDocument", {
     "paths": Field("object", required=True, additional=Field("object")),
     "components": Field("object", required=True, additional=Field("object")),
 }, "This document.")
+
+
+# --- Partner contacts ------------------------------------------------------------------------
+
+_CONTACT_BODY = {
+    "name": Field("string", required=True, min_length=1, max_length=200, example="Dana Weber"),
+    "email": Field("string", required=True, max_length=254, format="email",
+                   example="dana@partner.example"),
+    "note": Field("string", "For your colleagues; never emailed. Default: empty.",
+                  max_length=500),
+    "time_zone": Field("string", "IANA time zone (Europe/Berlin): emails say their times in "
+                       "it and in UTC. Empty or omitted: UTC only.", max_length=64,
+                       example="Europe/Berlin"),
+}
+CONTACT_CREATE = Shape("PartnerContactCreate", {
+    **_CONTACT_BODY,
+    "connection": Field("string", "The connection the contact belongs to (give this or "
+                        "credential).", format="uuid"),
+    "credential": Field("string", "The API client credential (kind api_client_secret) the "
+                        "contact belongs to (give this or connection).", format="uuid"),
+})
+CONTACT_UPDATE = Shape("PartnerContactUpdate", _CONTACT_BODY,
+                       "All fields; an omitted note or time_zone becomes empty.")
+CONTACT = Shape("PartnerContact", {
+    "id": Field("string", format="uuid", required=True),
+    "name": Field("string", required=True),
+    "email": Field("string", required=True),
+    "note": Field("string", required=True),
+    "time_zone": Field("string", required=True, nullable=True),
+    "connection": Field("string", format="uuid", required=True, nullable=True),
+    "credential": Field("string", format="uuid", required=True, nullable=True),
+    "opted_out_at": Field("string", "When the contact stopped emails with an email's opt-out "
+                          "link; null while they receive them.", format="date-time",
+                          required=True, nullable=True),
+    "created_at": Field("string", format="date-time", required=True),
+    "updated_at": Field("string", format="date-time", required=True),
+}, "A partner contact: gets the reminder and rotation emails of its connection or API client "
+   "credential, never a secret.")
+CONTACT_PAGE = page_shape("PartnerContactPage", CONTACT)
+CONTACT_ID_PARAM = Param("id", "path", Field("string", "The contact's id.", format="uuid"))
+CONTACT_LIST_PARAMS = (
+    Param("connection", "query", Field("string", "Only the contacts of this connection.",
+                                       format="uuid", max_length=36)),
+    Param("credential", "query", Field(
+        "string", "Only the contacts of this credential: its own and those of the "
+        "connections that use it.", format="uuid", max_length=36)),
+    *(param for param in LIST_PARAMS if param.name in ("page", "page_size")),
+)
+
+
+def contact_out(contact: Any) -> dict[str, Any]:
+    return _shaped(CONTACT, {
+        "id": str(contact.pk), "name": contact.name, "email": contact.email,
+        "note": contact.note, "time_zone": contact.time_zone or None,
+        "connection": str(contact.connection_id) if contact.connection_id else None,
+        "credential": str(contact.credential_id) if contact.credential_id else None,
+        "opted_out_at": iso(contact.opted_out_at), "created_at": iso(contact.created_at),
+        "updated_at": iso(contact.updated_at),
+    })

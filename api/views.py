@@ -10,12 +10,20 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpResponse, JsonResponse
 
-from credentials.models import Credential
+from credentials.models import Connection, Credential
 from organizations.access import client_ip
 from organizations.models import BusinessUnit, Organization
+from partners import selectors as partner_selectors
+from partners.models import PartnerContact
+from partners.services import (
+    ContactFields,
+    partner_contact_add,
+    partner_contact_edit,
+    partner_contact_remove,
+)
 
 from . import selectors, services
 from . import shapes as s
@@ -377,3 +385,132 @@ def api_credential_read(request: ApiKeyRequest, id: str) -> HttpResponse:
     return JsonResponse(s.api_credential_out(
         _one(request, id, selectors.API_KINDS), request.arrived_at
     ))
+
+
+# --- Headless API: partner contacts ----------------------------------------------------------
+
+CONTACT_TAGS = ("Partner contacts",)
+
+
+def _uuid_or_404(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise ApiError(404, "not_found", "No such object.") from None
+
+
+def _uuid_field(value: str, field: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise ValidationFailed({field: ["Enter a UUID."]}) from None
+
+
+def _contact(request: ApiKeyRequest, id: str) -> PartnerContact:
+    try:
+        return partner_selectors.contact_in_organization(_organization(request),
+                                                         _uuid_or_404(id))
+    except PartnerContact.DoesNotExist:
+        raise ApiError(404, "not_found", "No such object.") from None
+
+
+def _contact_fields(cleaned: dict[str, Any]) -> ContactFields:
+    return ContactFields(name=cleaned["name"], email=cleaned["email"],
+                         note=cleaned.get("note", ""), time_zone=cleaned.get("time_zone", ""))
+
+
+def _contact_owner(request: ApiKeyRequest, cleaned: dict[str, Any]) -> Connection | Credential:
+    """The connection or credential named in the body, in the key's organization."""
+    given = [name for name in ("connection", "credential") if cleaned.get(name)]
+    if len(given) != 1:
+        message = "Give exactly one of connection and credential."
+        raise ValidationFailed({name: [message] for name in (given or ["connection"])})
+    name = given[0]
+    pk = _uuid_field(cleaned[name], name)
+    organization = _organization(request)
+    model = Connection if name == "connection" else Credential
+    owner = model.objects.select_related("business_unit__organization").filter(
+        pk=pk, business_unit__organization=organization).first()
+    if owner is None:
+        raise ValidationFailed({name: [f"No such {name} in your organization."]})
+    return owner
+
+
+@documented(Operation(
+    operation_id="partnerContactsList", summary="List partner contacts", tags=CONTACT_TAGS,
+    security=API_KEY_AUTH, parameters=s.CONTACT_LIST_PARAMS,
+    responses={200: Response("A page of partner contacts, oldest first.", s.CONTACT_PAGE),
+               400: s.INVALID, 401: s.UNAUTHORIZED_KEY},
+))
+@api_key_required
+def partner_contacts_list(request: ApiKeyRequest) -> HttpResponse:
+    params = clean_query(s.CONTACT_LIST_PARAMS, request.GET)
+    contacts = partner_selectors.contacts_in_organization(_organization(request))
+    if "connection" in params:
+        contacts = contacts.filter(connection_id=_uuid_field(params["connection"], "connection"))
+    if "credential" in params:
+        pk = _uuid_field(params["credential"], "credential")
+        contacts = contacts.filter(Q(credential_id=pk) | Q(connection__credential_id=pk))
+    return _page(request, contacts, params, s.contact_out)
+
+
+@documented(Operation(
+    operation_id="partnerContactsCreate", summary="Add a partner contact", tags=CONTACT_TAGS,
+    security=API_KEY_AUTH, body=s.CONTACT_CREATE,
+    description="To a connection, or to an API client credential (kind api_client_secret): "
+    "exactly one of the two. Audited.",
+    responses={
+        201: Response("Added.", s.CONTACT, {"Location": "The new contact's URL."}),
+        400: s.INVALID, 401: s.UNAUTHORIZED_KEY, 413: s.TOO_LARGE, 415: s.NOT_JSON,
+    },
+))
+@api_key_required
+def partner_contacts_create(request: ApiKeyRequest) -> HttpResponse:
+    cleaned = s.CONTACT_CREATE.clean(json_body(request))
+    contact = partner_contact_add(
+        owner=_contact_owner(request, cleaned), fields=_contact_fields(cleaned),
+        actor=request.api_key.actor, source_ip=client_ip(request))
+    response = JsonResponse(s.contact_out(_contact(request, str(contact.pk))), status=201)
+    response["Location"] = request.build_absolute_uri(f"{request.path}{contact.pk}/")
+    return response
+
+
+@documented(Operation(
+    operation_id="partnerContactsRead", summary="Get a partner contact", tags=CONTACT_TAGS,
+    security=API_KEY_AUTH, parameters=(s.CONTACT_ID_PARAM,),
+    responses={200: Response("The contact.", s.CONTACT), 401: s.UNAUTHORIZED_KEY,
+               404: s.NOT_FOUND},
+))
+@api_key_required
+def partner_contact_read(request: ApiKeyRequest, id: str) -> HttpResponse:
+    return JsonResponse(s.contact_out(_contact(request, id)))
+
+
+@documented(Operation(
+    operation_id="partnerContactsUpdate", summary="Change a partner contact", tags=CONTACT_TAGS,
+    security=API_KEY_AUTH, parameters=(s.CONTACT_ID_PARAM,), body=s.CONTACT_UPDATE,
+    description="A new email address receives emails again (the opt-out was the old "
+    "address's). Audited.",
+    responses={200: Response("Changed.", s.CONTACT), 400: s.INVALID, 401: s.UNAUTHORIZED_KEY,
+               404: s.NOT_FOUND, 413: s.TOO_LARGE, 415: s.NOT_JSON},
+))
+@api_key_required
+def partner_contact_update(request: ApiKeyRequest, id: str) -> HttpResponse:
+    contact = _contact(request, id)
+    cleaned = s.CONTACT_UPDATE.clean(json_body(request))
+    partner_contact_edit(contact=contact, fields=_contact_fields(cleaned),
+                         actor=request.api_key.actor, source_ip=client_ip(request))
+    return JsonResponse(s.contact_out(_contact(request, id)))
+
+
+@documented(Operation(
+    operation_id="partnerContactsDelete", summary="Remove a partner contact", tags=CONTACT_TAGS,
+    security=API_KEY_AUTH, parameters=(s.CONTACT_ID_PARAM,),
+    responses={204: Response("Removed: no more emails to them."), 401: s.UNAUTHORIZED_KEY,
+               404: s.NOT_FOUND},
+))
+@api_key_required
+def partner_contact_delete(request: ApiKeyRequest, id: str) -> HttpResponse:
+    partner_contact_remove(contact=_contact(request, id), actor=request.api_key.actor,
+                           source_ip=client_ip(request))
+    return HttpResponse(status=204)

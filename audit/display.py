@@ -73,11 +73,16 @@ LABELS: dict[str, str] = {
     "remaining_factors": "Second factors left",
     "reauthenticated_with": "Re-authenticated with",
     "reauthenticated_at": "Re-authenticated at",
+    "contact": "Contact",
+    "email": "Email",
+    "connection": "Connection",
+    "time_zone": "Time zone",
+    "left_contact_list": "Left the unit's contact list",
 }
 UNITS = {"elapsed_ms": "ms", "lifetime_days": "days", "bytes": "bytes"}
 # What an event is about, in words (the model name it records is for machines).
 TARGET_KINDS = {"pendingimport": "import", "apikey": "API key", "hostkey": "host key",
-                "credentialversion": "version"}
+                "credentialversion": "version", "partnercontact": "partner contact"}
 _ORDER = {key: index for index, key in enumerate(LABELS)}
 
 

@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "accounts",
     "members",
     "credentials",
+    "partners",
     "notifications",
     "api",
     "sftpd",
@@ -295,6 +296,12 @@ EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 SITE_HOST = urlsplit(SITE_URL).hostname or "localhost"
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default=f"Keyturn <keyturn@{SITE_HOST}>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Reminder and rotation emails (README, Partner contacts): the sender's name (the address is
+# DEFAULT_FROM_EMAIL's), where replies go (default: the business unit's contacts) and how many
+# days the opt-out link of an email works.
+KEYTURN_EMAIL_FROM_NAME = env.str("KEYTURN_EMAIL_FROM_NAME", default="Keyturn").strip()
+KEYTURN_EMAIL_REPLY_TO = env.list("KEYTURN_EMAIL_REPLY_TO", default=[])
+KEYTURN_EMAIL_OPT_OUT_DAYS = env.int("KEYTURN_EMAIL_OPT_OUT_DAYS", default=60)
 
 # HTTPS: on unless the deployment says it serves plain HTTP (the local `make run` does).
 KEYTURN_HTTPS = env.bool("KEYTURN_HTTPS", default=not LOCAL_RUN)

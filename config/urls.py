@@ -22,6 +22,7 @@ urlpatterns = [
     path("", include("members.urls")),
     path("", include("credentials.urls")),
     path("", include("audit.urls")),
+    path("", include("partners.urls")),
     path("", include("notifications.urls")),
     path("", include("api.urls")),
     path("", include("sftpd.urls")),

@@ -13,7 +13,10 @@ them. Each is filled once, by the upper app's AppConfig.ready():
   {"label": ..., "url": ...}, only those this user may use now (handoffs adds "Send to
   partner").
 - DETAIL_SECTIONS: functions of (credential, user) that return a section of its Details tab,
-  or None when this user is not to see one (handoffs lists the credential's hand-offs).
+  or None when this user is not to see one (handoffs lists the credential's hand-offs;
+  partners an API client's partner contacts).
+- CONNECTION_SECTIONS: functions of (connection, user) that return a section of a saved
+  connection's page, or None (partners lists the connection's partner contacts).
 
 The scheduled pass is composed in settings instead (KEYTURN_SWEEP_STEPS), where its order is
 written down once.
@@ -48,6 +51,7 @@ CONNECTION_TESTERS: dict[str, Callable[..., ConnectionTestOutcome]] = {}
 HISTORY_SECTIONS: list[Callable[[Any], HistorySection]] = []
 MANAGE_ACTIONS: list[Callable[[Any, Any], list[dict[str, str]]]] = []
 DETAIL_SECTIONS: list[Callable[[Any, Any], DetailSection | None]] = []
+CONNECTION_SECTIONS: list[Callable[[Any, Any], DetailSection | None]] = []
 
 
 def register(registry: list[Callable[..., Any]], function: Callable[..., Any]) -> None:

@@ -40,7 +40,7 @@ from .forms import (
     RotatePlanForm,
     SwapForm,
 )
-from .hooks import DETAIL_SECTIONS, HISTORY_SECTIONS, MANAGE_ACTIONS
+from .hooks import CONNECTION_SECTIONS, DETAIL_SECTIONS, HISTORY_SECTIONS, MANAGE_ACTIONS
 from .kinds import FAMILIES, KINDS, Family, families_managed_by, kind_for, kinds_managed_by
 from .lifecycle import old_version_stops_at
 from .models import (
@@ -729,6 +729,9 @@ def connection_edit(request: HttpRequest, org_slug: str, pk: UUID | None = None)
     return render(request, "credentials/connection_form.html", {
         "organization": organization, "form": form, "connection": connection if pk else None,
         "warnings": warnings,
+        "sections": [render_to_string(section.template_name, section.context)
+                     for section in (make(connection, request.user)
+                                     for make in CONNECTION_SECTIONS) if section] if pk else [],
     })
 
 

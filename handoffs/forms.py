@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -10,6 +11,7 @@ from django.core import signing
 
 from credentials.models import CredentialVersion
 from credentials.templatetags.keyturn import format_dual
+from partners.models import PartnerContact
 
 from .models import Handoff
 from .services import DEFAULT_LIFETIME, LIFETIMES, PASSPHRASE_MAX_LENGTH, PASSPHRASE_MIN_LENGTH
@@ -33,8 +35,14 @@ def _hours(lifetime: timedelta) -> str:
     return str(int(lifetime.total_seconds() // 3600))
 
 
+SOMEONE_ELSE = "other"
+
+
 class HandoffSendForm(forms.Form):
     which = forms.ChoiceField(label="Which secret", widget=forms.RadioSelect)
+    # Offered when the credential has partner contacts (its own or its connections'); the
+    # name and address below are for someone else.
+    contact = forms.ChoiceField(label="Recipient", widget=forms.RadioSelect)
     recipient_name = forms.CharField(label="Recipient's name", max_length=200)
     recipient_email = forms.EmailField(label="Recipient's email address", max_length=254)
     lifetime = forms.TypedChoiceField(
@@ -57,8 +65,24 @@ class HandoffSendForm(forms.Form):
     )
 
     def __init__(self, *args: Any, noun: str, current: CredentialVersion | None,
-                 pending: CredentialVersion | None, **kwargs: Any) -> None:
+                 pending: CredentialVersion | None, contacts: Sequence[PartnerContact] = (),
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.contacts = {str(contact.pk): contact for contact in contacts}
+        if self.contacts:
+            self.fields["contact"].choices = [
+                *((pk, f"{c.name} <{c.email}>" + (f" ({c.connection.name})" if c.connection_id
+                                                  else ""))
+                  for pk, c in self.contacts.items()),
+                (SOMEONE_ELSE, "Someone else (enter their name and address below)"),
+            ]
+            self.fields["contact"].initial = next(iter(self.contacts))
+            self.fields["recipient_name"].required = False
+            self.fields["recipient_email"].required = False
+            self.fields["recipient_name"].label = "Someone else's name"
+            self.fields["recipient_email"].label = "Someone else's email address"
+        else:
+            del self.fields["contact"]
         choices = []
         if pending is not None:
             choices.append(("pending", f"The new {noun}, which starts working "
@@ -74,6 +98,13 @@ class HandoffSendForm(forms.Form):
         cleaned = super().clean()
         if cleaned.get("passphrase", "") != cleaned.get("passphrase_again", ""):
             self.add_error("passphrase_again", "The two passphrases differ.")
+        chosen = self.contacts.get(cleaned.get("contact", ""))
+        if chosen is not None:
+            cleaned["recipient_name"], cleaned["recipient_email"] = chosen.name, chosen.email
+        elif self.contacts and cleaned.get("contact") == SOMEONE_ELSE:
+            for field in ("recipient_name", "recipient_email"):
+                if not cleaned.get(field) and field not in self.errors:
+                    self.add_error(field, "Enter it, or choose a partner contact above.")
         return cleaned
 
 

@@ -29,6 +29,7 @@ from credentials.templatetags.keyturn import format_dual
 from organizations.access import client_ip, get_organization, require_org_perm
 from organizations.models import Organization, User
 from organizations.roles import Perm
+from partners.selectors import contacts_for_credential
 
 from . import selectors
 from .forms import HandoffSendForm, ShowForm
@@ -78,7 +79,8 @@ def handoff_send_view(request: HttpRequest, org_slug: str, pk: UUID) -> HttpResp
     spec = credential.kind_spec
     form = HandoffSendForm(request.POST if request.method == "POST" else None,
                            noun=spec.secret_noun, current=versions.current,
-                           pending=versions.pending)
+                           pending=versions.pending,
+                           contacts=list(contacts_for_credential(credential)))
     if request.method == "POST" and form.is_valid():
         cleaned = form.cleaned_data
         try:

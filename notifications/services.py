@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.template.loader import render_to_string
@@ -32,6 +32,7 @@ from credentials.models import (
 from organizations.models import BusinessUnit, Membership, User
 from organizations.roles import Role
 
+from .audiences import notification_messages, sender
 from .models import EXPIRY_MILESTONES, Milestone, Notification, NotificationState, ReminderOptOut
 from .selectors import notifications_for_credential
 
@@ -107,7 +108,7 @@ def email_send(*, name: str, context: dict[str, object], recipients: list[str]) 
     subject = email_subject(name=name, context=context)
     message = EmailMultiAlternatives(
         subject=subject, body=_render(f"{base}_body.txt", context),
-        from_email=settings.DEFAULT_FROM_EMAIL, to=recipients,
+        from_email=sender(), to=recipients,
     )
     message.attach_alternative(_render(f"{base}_body.html", context), "text/html")
     message.send()
@@ -168,18 +169,20 @@ def _claim(**fields: object) -> Notification | None:
 def _deliver(notification: Notification, now: datetime) -> Notification:
     email = (_rotation_email(notification) if notification.rotation_id
              else _reminder_email(notification))
-    recipients = recipients_for(notification.credential.business_unit)
     subject = email_subject(name=email.name, context=email.context)
+    messages = notification_messages(  # members and partner contacts, one message each
+        notification, member_template=email.name, member_context=email.context,
+        member_recipients=recipients_for(notification.credential.business_unit))
     Notification.objects.filter(pk=notification.pk).update(
-        subject=subject[:300], recipients="\n".join(recipients)
+        subject=subject[:300], recipients="\n".join(m.to[0] for m in messages)
     )
-    if not recipients:
+    if not messages:
         Notification.objects.filter(pk=notification.pk).update(
             state=NotificationState.FAILED, error="Nobody to send it to: add unit contacts."
         )
     else:
         try:
-            email_send(name=email.name, context=email.context, recipients=recipients)
+            get_connection().send_messages(messages)
         except Exception as exc:  # the send is retried by a later sweep
             logger.warning("email %s failed: %s", notification.pk, type(exc).__name__)
             Notification.objects.filter(pk=notification.pk).update(

@@ -1,6 +1,6 @@
 """The apps import one way: organizations <- audit <- accounts <- members <- credentials <-
-notifications, api, sftpd, imports <- handoffs (which emails through notifications). Work that
-spans apps is composed above them (settings, credentials.hooks filled by the upper app's
+partners <- notifications, api, sftpd, imports <- handoffs (which emails through notifications).
+Work that spans apps is composed above them (settings, credentials.hooks filled by the upper app's
 AppConfig.ready()), never by an import of an upper app, and never by an import hidden inside a
 function."""
 
@@ -11,7 +11,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYERS = {"organizations": 0, "audit": 1, "accounts": 2, "members": 3, "credentials": 4,
-          "notifications": 5, "api": 5, "sftpd": 5, "imports": 5, "handoffs": 6}
+          "partners": 5, "notifications": 6, "api": 6, "sftpd": 6, "imports": 6,
+          "handoffs": 7}
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:

@@ -37,8 +37,13 @@ def sweep_at(time_machine, when, capture):
         return sweep_run(now=when)
 
 
+def owners_copies():
+    """Each email goes to each recipient as a message of its own: the owner's copies."""
+    return [message for message in mail.outbox if message.to == ["alice@example.com"]]
+
+
 def subjects():
-    return [message.subject.split(":")[0] for message in mail.outbox]
+    return [message.subject.split(":")[0] for message in owners_copies()]
 
 
 def test_it_walks_an_api_credential_through_automatic_rotation(
@@ -108,14 +113,14 @@ def test_it_sends_one_reminder_after_four_days_of_downtime(
     credentials = [make_credential(unit, Kind.SFTP_PASSWORD, valid_until=day(40), actor=alice,
                                    now=DAY0) for _ in range(3)]
     sweep_at(time_machine, day(10), capture)  # the 30-day reminders
-    assert len(mail.outbox) == 3
+    assert len(owners_copies()) == 3
     sweep_at(time_machine, day(25), capture)
     # Down from day 25 to day 34: the 14-day (day 26) and 7-day (day 33) milestones passed.
     actions = sweep_at(time_machine, day(34), capture)
     assert len(actions) == 3
     assert all(a.startswith("sent 7 days before expiry for ") for a in actions), actions
-    assert len(mail.outbox) == 6
-    assert [m.subject.split(":")[0] for m in mail.outbox[3:]] == ["[Keyturn] Urgent reminder"] * 3
+    assert len(owners_copies()) == 6
+    assert subjects()[3:] == ["[Keyturn] Urgent reminder"] * 3
     for credential in credentials:
         milestones = set(Notification.objects.filter(credential=credential).values_list(
             "milestone", flat=True))

@@ -3,10 +3,12 @@ form refused bad input with an error on the field at fault."""
 
 from __future__ import annotations
 
+from django.db.models import Q
 from django.http import HttpResponse
 from django.urls import reverse
 
 from credentials.models import Credential, Kind
+from partners.models import PartnerContact
 
 # The fields every credential form asks for besides its kind's own.
 CREDENTIAL_FORM = {"business_unit": "warehouse", "rotation_policy": "reminders",
@@ -33,6 +35,13 @@ def credential_pages(credential: Credential) -> list[str]:
     for connection in credential.connections.all():
         pages.append(reverse("connection_edit", args=[org, connection.pk]))
         pages.append(reverse("connection_detach", args=[org, connection.pk]))
+        pages.append(reverse("connection_contact_add", args=[org, connection.pk]))
+    if credential.kind_spec.token_client:
+        pages.append(reverse("credential_contact_add", args=[org, pk]))
+    for contact in PartnerContact.objects.filter(
+            Q(credential=credential) | Q(connection__credential=credential)):
+        pages.append(reverse("contact_edit", args=[org, contact.pk]))
+        pages.append(reverse("contact_remove", args=[org, contact.pk]))
     pages.append(reverse("handoff_send", args=[org, pk]))
     for handoff in credential.handoffs.all():
         pages.append(reverse("handoff_revoke", args=[org, pk, handoff.pk]))

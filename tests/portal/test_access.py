@@ -20,10 +20,12 @@ from imports.models import ImportSource
 from imports.services import pending_import_receive
 from members.services import invitation_create
 from organizations.models import Membership
+from partners.models import PartnerContact
 from tests.credentials.helpers import ec_pem
 from tests.factories import make_connection, make_credential, material_for
 from tests.handoffs.helpers import make_handoff
 from tests.imports.helpers import api_key_content, seal
+from tests.partners.helpers import make_contact
 from tests.portal.helpers import credential_pages, organization_pages
 
 OK, FORBIDDEN, NOT_FOUND = 200, 403, 404
@@ -32,7 +34,7 @@ OK, FORBIDDEN, NOT_FOUND = 200, 403, 404
 @pytest.fixture
 def world(unit, alice, bob, rita, vic, charlie, globex):
     credential = make_credential(unit, Kind.SFTP_PASSWORD, actor=alice, name="Acme drop")
-    make_connection(credential, alice)
+    make_contact(make_connection(credential, alice), alice)
     rotation_schedule(credential=credential, starts_at=timezone.now() + timedelta(days=3),
                       material=material_for(Kind.SFTP_PASSWORD), actor=alice)
     theirs = make_credential(globex.business_units.get(), actor=charlie, name="Globex drop")
@@ -117,6 +119,10 @@ def globex_urls(world, charlie, globex) -> list[tuple[str, str]]:
     invitation, _ = invitation_create(organization=globex, email="dana@partner.example",
                                       role="viewer", actor=charlie, now=now)
     their_handoff, _ = make_handoff(theirs, charlie)
+    their_contact = make_contact(outbound, charlie)
+    their_client = make_credential(globex.business_units.get(), Kind.API_CLIENT_SECRET,
+                                   actor=charlie)
+    their_client_contact = make_contact(their_client, charlie)
     g = "globex"
     urls = [("get", url) for url in credential_pages(theirs)] + [
         ("post", reverse("credential_reveal", args=[g, theirs.pk])),
@@ -141,6 +147,13 @@ def globex_urls(world, charlie, globex) -> list[tuple[str, str]]:
         ("post", reverse("import_discard", args=[g, pending.pk])),
         ("post", reverse("handoff_send", args=[g, theirs.pk])),
         ("post", reverse("handoff_revoke", args=[g, theirs.pk, their_handoff.pk])),
+        ("get", reverse("connection_contact_add", args=[g, outbound.pk])),
+        ("post", reverse("connection_contact_add", args=[g, outbound.pk])),
+        ("get", reverse("credential_contact_add", args=[g, their_client.pk])),
+        ("post", reverse("credential_contact_add", args=[g, their_client.pk])),
+        *((method, reverse(name, args=[g, contact.pk]))
+          for contact in (their_contact, their_client_contact)
+          for name in ("contact_edit", "contact_remove") for method in ("get", "post")),
     ]
     urls += [(method, url.replace("/o/globex/", "/o/acme/")) for method, url in urls]
     # Globex's rotation under Acme's own credential.
@@ -181,6 +194,7 @@ def test_it_refuses_every_change_to_roles_without_the_permission_and_changes_not
     client.force_login(world["users"][username])
     credential = world["credential"]
     rotation = credential.rotations.get()
+    contact = PartnerContact.objects.get()
     before = AuditEvent.objects.count()
     posts = {
         reverse("credential_reveal", args=["acme", credential.pk]): {},
@@ -197,6 +211,11 @@ def test_it_refuses_every_change_to_roles_without_the_permission_and_changes_not
             "which": "current", "recipient_name": "Eve", "recipient_email": "eve@example.com",
             "lifetime": "72"},
         reverse("handoff_revoke", args=["acme", credential.pk, credential.handoffs.get().pk]): {},
+        reverse("connection_contact_add", args=["acme", credential.connections.get().pk]): {
+            "name": "Eve", "email": "eve@example.com"},
+        reverse("contact_edit", args=["acme", contact.pk]): {
+            "name": "Eve", "email": "eve@example.com"},
+        reverse("contact_remove", args=["acme", contact.pk]): {},
     }
     for url, data in posts.items():
         assert client.post(url, data).status_code == FORBIDDEN, url
@@ -205,6 +224,7 @@ def test_it_refuses_every_change_to_roles_without_the_permission_and_changes_not
     assert Rotation.objects.get(pk=rotation.pk).state == RotationState.SCHEDULED
     assert credential.connections.get().credential_id == credential.pk
     assert credential.handoffs.get().revoked_at is None
+    assert list(PartnerContact.objects.values_list("name", flat=True)) == ["Dana Weber"]
     assert AuditEvent.objects.count() == before
 
 
