@@ -33,9 +33,11 @@ from datetime import UTC, datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
+from .lifecycle import old_version_stops_at
 from .models import (
     Credential,
     CredentialVersion,
+    RotationMode,
     UseChannel,
     VersionState,
     VersionUse,
@@ -415,3 +417,32 @@ def versions_stopping_in_use(versions: list[CredentialVersion],
         if recent is not None:
             found.append((version, recent))
     return found
+
+
+def versions_stopped_by(versions: list[CredentialVersion], *, immediate: bool,
+                        starts_at: datetime | None, overlap_ends_at: datetime | None,
+                        now: datetime) -> list[CredentialVersion]:
+    """Of a credential's `versions`, those a rotation planned with these times stops within
+    STOP_WARNING (seven days): the current one at its stop (credentials.lifecycle), one
+    still in an earlier overlap at the start."""
+    start = now if immediate or starts_at is None else starts_at
+    horizon = now + STOP_WARNING
+    stopping = []
+    for version in versions:
+        if version.state == VersionState.CURRENT:
+            stop = old_version_stops_at(
+                mode=RotationMode.IMMEDIATE if immediate else RotationMode.SCHEDULED,
+                starts_at=start, overlap_ends_at=overlap_ends_at, valid_until=None)
+        elif version.state == VersionState.PREVIOUS:
+            stop = start
+        else:
+            continue
+        if stop is not None and stop <= horizon:
+            stopping.append(version)
+    return stopping
+
+
+def versions_working(credential: Credential) -> list[CredentialVersion]:
+    """The versions that stop when the credential is deactivated."""
+    return list(credential.versions.filter(state__in=CUTOVER_STATES).only("id", "number",
+                                                                             "state"))

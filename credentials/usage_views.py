@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
@@ -21,12 +22,49 @@ from organizations.roles import Perm
 
 from . import selectors, usage
 from .hooks import DetailSection
-from .models import Credential
+from .models import Credential, CredentialVersion
 
 CSV_COLUMNS = ["credential", "credential_id", "unit", "state", "old_version", "old_state",
                "old_first_use_utc", "old_last_use_utc", "old_uses", "old_uses_24h",
                "old_sources", "new_version", "new_state", "new_first_use_utc",
                "new_last_use_utc", "new_uses", "new_sources"]
+
+
+# --- Stopping a version that is still in use ------------------------------------------------
+
+ACK_FIELD = "acknowledge_in_use"
+ACK_LABEL = "I know the partner still uses it: stop it anyway"
+
+
+@dataclass(frozen=True)
+class StopCheck:
+    """What a confirmation step says before versions stop: those used in the last 24 hours,
+    and whether the acknowledgement (the ACK_FIELD checkbox) was given."""
+
+    in_use: list[tuple[CredentialVersion, usage.RecentUse]]
+    acknowledged: bool
+    error: str = ""
+    field: str = ACK_FIELD
+    label: str = ACK_LABEL
+
+    @property
+    def allows(self) -> bool:
+        return not self.in_use or self.acknowledged
+
+
+def stop_check(request: HttpRequest, versions: list[CredentialVersion],
+               submitted: bool | None = None) -> StopCheck:
+    """The acknowledgement a confirmation asks before `versions` stop. When the step is
+    `submitted` (by default: a POST) without it, `error` names the field."""
+    now = timezone.now()
+    in_use = usage.versions_stopping_in_use(versions, now) if versions else []
+    submitted = request.method == "POST" if submitted is None else submitted
+    acknowledged = request.POST.get(ACK_FIELD) in ("on", "1", "true")
+    error = ""
+    if in_use and submitted and not acknowledged:
+        error = (f"Tick “{ACK_LABEL}” ({ACK_FIELD}): a version that stops was used in the "
+                 f"last 24 hours. Nothing was changed.")
+    return StopCheck(in_use=in_use, acknowledged=acknowledged, error=error)
 
 
 def usage_section(credential: Credential, user: Any) -> DetailSection:
