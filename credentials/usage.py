@@ -353,17 +353,28 @@ USE_FIELDS = tuple(f"use__{name}" for name in (
     "hours"))
 
 
-def cutovers(credentials: QuerySet[Credential], now: datetime) -> list[Cutover]:
-    """The overlaps in progress among `credentials`, with their cut-over state, in two
-    queries whatever their number (the overview, the CSV export)."""
+def cutovers(credentials: QuerySet[Credential], now: datetime,
+             limit: int | None = None) -> list[Cutover]:
+    """The overlaps in progress among `credentials` (the first `limit` by name), with their
+    cut-over state, in two queries whatever their number (the overview, the CSV export)."""
     rows = credentials.filter(_overlap_q(now)).select_related(
         "business_unit__organization").prefetch_related(_live_versions()).order_by("name", "pk")
+    if limit is not None:
+        rows = rows[:limit]
     found = []
     for credential in rows:
         cutover = cutover_of(credential, credential.live_versions, now)
         if cutover is not None:
             found.append(cutover)
     return found
+
+
+OLD_IN_USE = "old_in_use"
+
+
+def list_filter(value: str | None) -> str:
+    """The list's `usage` parameter: "old_in_use", or "" (an unknown value is ignored)."""
+    return OLD_IN_USE if value == OLD_IN_USE else ""
 
 
 def old_in_use_q(now: datetime) -> Q:

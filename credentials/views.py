@@ -74,6 +74,7 @@ from .templatetags.keyturn import format_dual
 from .usage_views import stop_check
 
 PER_PAGE = 50
+OVERVIEW_CUTOVERS = 20
 
 
 # --- Access helpers ----------------------------------------------------------------------
@@ -165,6 +166,8 @@ def organization_overview(request: HttpRequest, org_slug: str) -> HttpResponse:
         "expiring": expiring,
         "expired": expired,
         "scheduled": list(selectors.rotations_scheduled(user=user, organization=organization)),
+        "cutovers": usage.cutovers(selectors.organization_credentials(user, organization), now,
+                                   limit=OVERVIEW_CUTOVERS),
         "can_view_audit": can_view_audit,
         "reveals": list(recent_reveals(organization)) if can_view_audit else [],
         "changes": list(recent_changes(organization)) if can_view_audit else [],
@@ -211,6 +214,8 @@ def credential_list(
     queryset = selectors.credentials_for_list(
         user=request.user, organization=organization, filters=filters, now=now
     )
+    usage_filter = usage.list_filter(request.GET.get("usage"))
+    queryset = queryset.filter(usage.old_in_use_q(now)) if usage_filter else queryset
     page = Paginator(queryset, PER_PAGE).get_page(request.GET.get("page"))
     rows = list(page.object_list)
     for credential in rows:
@@ -230,6 +235,7 @@ def credential_list(
         "statuses": Badge.choices,
         "kinds": kinds,
         "units": units,
+        "usage_filter": usage_filter,
         "can_create": bool(set(families_managed_by(request.user, organization))
                            & set([family] if family else Family.values)),
         "now": now,
