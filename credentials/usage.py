@@ -350,7 +350,7 @@ CUTOVER_VERSION_FIELDS = ("id", "credential", "number", "state", "username", "cl
                           "last_used_at")
 USE_FIELDS = tuple(f"use__{name}" for name in (
     "first_used_at", "first_source", "last_used_at", "last_source", "count", "sources",
-    "hours"))
+    "channels", "hours"))
 
 
 def cutovers(credentials: QuerySet[Credential], now: datetime,
@@ -396,6 +396,12 @@ class VersionUsage:
     version: CredentialVersion
     use: VersionUse | None
     recent: RecentUse | None
+
+    @property
+    def channels(self) -> list[tuple[str, int]]:
+        """How it was used: (label, count), in UseChannel's order."""
+        counts = self.use.channels if self.use else {}
+        return [(label, counts[key]) for key, label in UseChannel.choices if counts.get(key)]
 
 
 def credential_usage(credential: Credential, now: datetime,

@@ -113,3 +113,26 @@ def test_the_token_endpoint_costs_one_query_and_no_write_within_the_minute(
     time_machine.shift(timedelta(seconds=31))
     assert client.post(TOKEN, HTTP_AUTHORIZATION=api.basic).status_code == 200
     assert VersionUse.objects.get().count == 3
+
+
+def test_a_refused_login_with_the_old_user_name_counts_as_use_of_the_old_version(
+        sftp_server, unit, alice):
+    credential = make_credential(unit, Kind.SFTP_PASSWORD, username="partner-2025")
+    make_connection(credential, alice)
+    old_password = password_of(credential)
+    rotation_rotate_now(
+        credential=credential, actor=alice,
+        material=sftp_password.material(username="partner-2026",
+                                        password=m.generate_password()),
+    )
+    assert not can_log_in(sftp_server, "partner-2025", password=old_password)
+    assert not can_log_in(sftp_server, "someone-else", password=old_password)
+    use = VersionUse.objects.get()
+    assert (use.version.number, use.version.state) == (1, "retired")
+    assert (use.count, use.last_source) == (1, "127.0.0.1")
+    assert use.channels == {"sftp_login_failed_old_username": 1}
+    browser = Client()
+    browser.force_login(alice)
+    html = browser.get(reverse("credential_detail", args=["acme", credential.pk])
+                       ).content.decode()
+    assert "127.0.0.1" in html.split('id="version-usage"')[1].split("</table>")[0]
