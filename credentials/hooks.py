@@ -13,7 +13,8 @@ them. Each is filled once, by the upper app's AppConfig.ready():
   {"label": ..., "url": ...}, only those this user may use now (handoffs adds "Send to
   partner").
 - DETAIL_SECTIONS: functions of (credential, user) that return a section of its Details tab,
-  or None when this user is not to see one (handoffs lists the credential's hand-offs).
+  or None when this user is not to see one (credentials.usage_views shows how each version
+  is used and the Cut-over panel; handoffs lists the credential's hand-offs).
 
 The scheduled pass is composed in settings instead (KEYTURN_SWEEP_STEPS), where its order is
 written down once.
