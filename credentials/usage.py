@@ -45,6 +45,7 @@ from .models import (
 
 WRITE_INTERVAL = timedelta(minutes=1)
 SOURCE_LIMIT = 10
+TRIED_LIMIT = 10_000
 RECENT = timedelta(hours=24)
 HOURS_KEPT = timedelta(hours=48)
 # A stop this close makes "the version stops" a deliberate act when it is still in use.
@@ -125,6 +126,9 @@ def version_use_record(
             return
         _tried[version.pk] = now
         batch = _pending.pop(version.pk)
+        if len(_tried) > TRIED_LIMIT:  # forget versions with nothing waiting
+            for key in [k for k, at in _tried.items() if at <= stale and k not in _pending]:
+                del _tried[key]
     if not _write(version.pk, batch, now):
         with _lock:  # lost the minute: keep the uses for the next try
             merged = _pending.setdefault(version.pk, _Pending())
