@@ -14,11 +14,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from credentials.demo import load_demo_data
 from credentials.kinds import sftp_password
 from credentials.models import Kind, UseChannel
 from credentials.rotation.requests import rotation_rotate_now
 from credentials.services import current_version
 from credentials.usage import version_use_record
+from organizations.models import User
 from tests.factories import make_credential
 
 OVERVIEW = "/o/acme/"
@@ -131,3 +133,12 @@ def test_another_organizations_export_holds_nothing_of_this_one(
     assert client.get(EXPORT).status_code == 404
     body = b"".join(client.get("/o/globex/cutover.csv").streaming_content).decode()
     assert "Globex drop" in body and "Acme" not in body and "203.0.113.1" not in body
+
+
+def test_the_demo_has_a_partner_halfway_through_a_cut_over(client, db):
+    load_demo_data()
+    client.force_login(User.objects.get(username="viewer"))
+    html, _ = _rows(client, "/o/northwind/")
+    section = html.split('id="cutovers"')[1].split("</table>")[0]
+    assert 'data-state="switched_old_in_use"' in section and "Acme inbound drop" in section
+    assert "198.51.100.23" in section
