@@ -59,6 +59,11 @@ def _hour(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H")
 
 
+def _iso(at: datetime) -> str:
+    """Sources' times in UTC, so that their text sorts as they do."""
+    return at.astimezone(UTC).isoformat()
+
+
 # --- The buffer ----------------------------------------------------------------------------
 
 
@@ -156,8 +161,8 @@ def _sources(kept: list[dict[str, str]], batch: _Pending) -> list[dict[str, str]
     by_address = {entry["address"]: entry for entry in kept}
     for address, (at, channel) in batch.sources.items():
         old = by_address.get(address)
-        if old is None or old["at"] <= at.isoformat():
-            by_address[address] = {"address": address, "at": at.isoformat(),
+        if old is None or old["at"] <= _iso(at):
+            by_address[address] = {"address": address, "at": _iso(at),
                                    "channel": channel}
     newest = sorted(by_address.values(), key=lambda entry: entry["at"], reverse=True)
     return newest[:SOURCE_LIMIT]
@@ -262,7 +267,7 @@ def version_recently_used(version: CredentialVersion, now: datetime) -> RecentUs
         count=max(_recent_count(use, now), 1), last_at=use.last_used_at,
         last_source=use.last_source,
         sources=[entry["address"] for entry in use.sources
-                 if entry["at"] >= (now - RECENT).isoformat()],
+                 if entry["at"] >= _iso(now - RECENT)],
     )
 
 
