@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 
 from audit.services import audit_record
 from credentials import crypto
@@ -39,6 +38,7 @@ from credentials.services import (
     version_secret,
     version_summary,
 )
+from credentials.usage import UseChannel, version_use_record
 from organizations.access import SYSTEM, Actor, require_perm, user_of
 from organizations.models import BusinessUnit, Organization
 from organizations.roles import Perm
@@ -125,9 +125,6 @@ def _via(api_key: ApiKey) -> dict[str, str]:
 
 # --- Tokens and activation on first use ---------------------------------------------------
 
-LAST_USED_RESOLUTION = timedelta(minutes=1)
-
-
 @dataclass(frozen=True)
 class IssuedToken:
     access_token: str = field(repr=False)
@@ -137,32 +134,22 @@ class IssuedToken:
 
 
 def client_token_issue(
-    *, credentials: ClientCredentials | None, now: datetime
+    *, credentials: ClientCredentials | None, now: datetime, source_ip: str | None = None
 ) -> IssuedToken | None:
     """A token for client credentials valid at the request's arrival time `now`, or None.
 
     A pending version that authenticates becomes current at once (version_activate: exactly
-    once, the old version retires from `now`); the token is returned either way."""
+    once, the old version retires from `now`); the token is returned either way. The use is
+    recorded (credentials.usage: no query when the version was written in the last minute)."""
     version = client_version_verify(credentials=credentials, now=now, accept_pending=True)
     if version is None:
         return None
     activated = False
     if version.state == VersionState.PENDING:
         activated = version_activate(version=version, now=now)
-    version_record_use(version=version, now=now)
+    version_use_record(version=version, channel=UseChannel.TOKEN, address=source_ip, now=now)
     token, expires_in = access_token_issue(version=version, now=now)
     return IssuedToken(token, expires_in, version, activated)
-
-
-def version_record_use(*, version: CredentialVersion, now: datetime) -> None:
-    """Dates a version's last use to the minute: one conditional UPDATE a minute at most, so
-    busy clients do not turn every token request into a write."""
-    stale = now - LAST_USED_RESOLUTION
-    if version.last_used_at is not None and version.last_used_at > stale:
-        return
-    CredentialVersion.objects.filter(
-        Q(last_used_at__isnull=True) | Q(last_used_at__lte=stale), pk=version.pk
-    ).update(last_used_at=now)
 
 
 # --- New credentials (GET /api/credentials/new) --------------------------------------------

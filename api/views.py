@@ -14,6 +14,7 @@ from django.db.models import Q, QuerySet
 from django.http import HttpResponse, JsonResponse
 
 from credentials.models import Connection, Credential
+from credentials.usage import UseChannel, version_use_record
 from organizations.access import client_ip
 from organizations.models import BusinessUnit, Organization
 from partners import selectors as partner_selectors
@@ -91,7 +92,7 @@ def token(request: ApiRequest) -> HttpResponse:
             f"{name}: {' '.join(messages)}" for name, messages in exc.errors.items()
         ))
     issued = services.client_token_issue(
-        credentials=client_credentials(request, fields), now=now
+        credentials=client_credentials(request, fields), now=now, source_ip=client_ip(request)
     )
     if issued is None:
         return _oauth_error(401, "invalid_client", "Client authentication failed.")
@@ -147,6 +148,8 @@ def credentials_new(request: ApiRequest) -> HttpResponse:
     if version is None:
         return json_error(401, "invalid_client", "Authenticate with your current client id "
                           "and secret by HTTP Basic.", {"WWW-Authenticate": BASIC_CHALLENGE})
+    version_use_record(version=version, channel=UseChannel.NEW_CREDENTIALS,
+                       address=client_ip(request), now=now)
     result = services.new_credentials_retrieve(version=version, now=now,
                                                source_ip=client_ip(request))
     if result.outcome == "rate_limited":

@@ -35,6 +35,7 @@ from .preview import material_headline, rotation_preview, version_public_values
 from .rotation.requests import rotation_rotate_now
 from .sealed_session import sealed_drop, sealed_get, sealed_put
 from .services import credential_update, current_version
+from .usage_views import stop_check
 
 logger = logging.getLogger(__name__)
 
@@ -111,10 +112,12 @@ def credential_change_confirm(request: HttpRequest, org_slug: str, pk: UUID) -> 
     if not form.is_valid():  # the rules changed between the steps
         sealed_drop(request, purpose=CHANGE_PURPOSE, object_id=str(credential.pk))
         return _change_form(request, credential, current, form)
-    if request.method == "POST":
+    stop = stop_check(request, [current] if current else [])
+    if request.method == "POST" and stop.allows:
         return _migrate(request, credential, current, form)
     return render(request, "credentials/change_confirm.html", {
         "credential": credential, "organization": credential.business_unit.organization,
+        "stop": stop,
         "current": current, "rows": rotation_preview(
             credential=credential, name=form.cleaned_data["name"], material=form.material),
     })

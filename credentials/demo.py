@@ -2,7 +2,7 @@
 zones), credentials of every kind in every status, the connections and AS2 profiles that use
 them, and something for every Manage-menu action: a scheduled rotation to cancel, a failed one
 to retry, a deactivated credential to reactivate, an API key to change, an outbound
-connection to test. Safe to run again."""
+connection to test, and a partner halfway through a cut-over. Safe to run again."""
 
 from __future__ import annotations
 
@@ -20,10 +20,11 @@ from organizations.models import BusinessUnit, Organization, User
 from organizations.roles import Role
 
 from .kinds import kind_for
-from .models import Connection, ConnectionKind, Credential, Kind
+from .models import Connection, ConnectionKind, Credential, Kind, UseChannel
 from .rotation.engine import rotation_execute
 from .rotation.requests import rotation_schedule
 from .services import connection_save, credential_create, credential_set_active, current_version
+from .usage import version_use_record
 
 DEMO_PASSWORD = "keyturn-demo-2026"
 # The reviewer signs in with an authenticator app too, to try it: add this key to one (the
@@ -208,6 +209,27 @@ def _scheduled_change(credential: Credential, owner: User, now: datetime) -> Non
     )
 
 
+def _cutover(credential: Credential, owner: User, now: datetime) -> None:
+    """A rotation yesterday with five days of overlap: the partner's new host logs
+    in with the new password, an old one still with the old password (the Cut-over panel,
+    the overview's overlaps and the list filter "old version still in use")."""
+    old = current_version(credential)
+    start = now - timedelta(days=1)
+    rotation = rotation_schedule(
+        credential=credential, actor=owner, starts_at=start, now=start - timedelta(days=1),
+        overlap_ends_at=now + timedelta(days=4),
+        material=credential.kind_spec.generate(current=old, name=credential.name,
+                                               days=credential.lifetime_days, now=start),
+        reason="The partner moves to a new upload host",
+    )
+    rotation_execute(rotation=rotation, now=start)
+    new = current_version(credential)
+    for hours, version, address in ((20, old, "198.51.100.23"), (6, new, "203.0.113.40"),
+                                    (3, old, "198.51.100.23"), (1, new, "203.0.113.40")):
+        version_use_record(version=version, channel=UseChannel.SFTP_LOGIN, address=address,
+                           now=now - timedelta(hours=hours))
+
+
 def _members(organizations: dict[str, Organization]) -> dict[str, User]:
     """Each demo user with their role; returns each organization's owner."""
     owners = {}
@@ -241,4 +263,7 @@ def load_demo_data(now: datetime | None = None) -> list[DemoUser]:
         _scheduled_change(warranty, owner_of["partners"], now)
     if not bank.rotations.exists():
         _failed_swap(bank, credentials["Bank statements (spare)"], owner_of["finance"], now)
+    acme = credentials["Acme inbound drop"]
+    if not acme.rotations.exists():
+        _cutover(acme, owner_of["warehousing"], now)
     return DEMO_USERS

@@ -13,8 +13,9 @@ them. Each is filled once, by the upper app's AppConfig.ready():
   {"label": ..., "url": ...}, only those this user may use now (handoffs adds "Send to
   partner").
 - DETAIL_SECTIONS: functions of (credential, user) that return a section of its Details tab,
-  or None when this user is not to see one (handoffs lists the credential's hand-offs;
-  partners an API client's partner contacts).
+  or None when this user is not to see one (credentials.usage_views shows how each version
+  is used and the Cut-over panel; handoffs lists the credential's hand-offs; partners an API
+  client's partner contacts).
 - CONNECTION_SECTIONS: functions of (connection, user) that return a section of a saved
   connection's page, or None (partners lists the connection's partner contacts).
 

@@ -361,3 +361,42 @@ class Rotation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_mode_display()} rotation of {self.credential_id} ({self.state})"
+
+
+class UseChannel(models.TextChoices):
+    """How a version was used (credentials.usage records each)."""
+
+    SFTP_LOGIN = "sftp_login", "SFTP login"
+    SFTP_LOGIN_OLD_USERNAME = "sftp_login_failed_old_username", \
+        "Refused SFTP login with this version's user name"
+    TOKEN = "token", "Token request"
+    NEW_CREDENTIALS = "new_credentials", "New-credentials request"
+    CONNECTION_TEST = "connection_test", "Connection test"
+
+
+class VersionUse(models.Model):
+    """Who used a version, how often, and from where: one row per version, written at most
+    once a minute per version (credentials.usage keeps the uses in between in memory)."""
+
+    version = models.OneToOneField(
+        CredentialVersion, primary_key=True, on_delete=models.CASCADE, related_name="use"
+    )
+    first_used_at = models.DateTimeField()
+    first_source = models.CharField(max_length=300, blank=True)
+    last_used_at = models.DateTimeField()
+    last_source = models.CharField(max_length=300, blank=True)
+    count = models.PositiveBigIntegerField(default=0)
+    # The last SOURCE_LIMIT distinct addresses, newest first: [{"address", "at", "channel"}].
+    sources = models.JSONField(default=list)
+    # Uses per channel: {"sftp_login": 12, "token": 3}.
+    channels = models.JSONField(default=dict)
+    # Uses per hour for the last two days ({"2026-11-30T03": 5}), for "in the last 24 hours".
+    hours = models.JSONField(default=dict)
+    # When a process last wrote this row: the claim that keeps writes to one a minute.
+    written_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["last_used_at"])]
+
+    def __str__(self) -> str:
+        return f"use of {self.version_id}: {self.count}"

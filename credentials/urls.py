@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import change_wizard, views
+from . import change_wizard, usage_views, views
 
 org = "o/<slug:org_slug>/"
 credential = org + "credentials/<uuid:pk>/"
@@ -9,6 +9,7 @@ urlpatterns = [
     path(org, views.organization_overview, name="organization_overview"),
     path(org + "units/", views.unit_list, name="unit_list"),
     path(org + "credentials/", views.credential_list, name="credential_list"),
+    path(org + "cutover.csv", usage_views.cutover_export, name="cutover_export"),
     path(org + "credentials/new/", views.credential_new, name="credential_new"),
     path(org + "credentials/new/<slug:kind>/", views.credential_create_view,
          name="credential_create"),

@@ -26,7 +26,7 @@ from organizations.access import client_ip, get_organization, require_org_perm
 from organizations.models import Organization
 from organizations.roles import Perm
 
-from . import crypto, selectors
+from . import crypto, selectors, usage
 from .crypto import MaterialError
 from .errors import CredentialError, RotationError
 from .forms import (
@@ -71,8 +71,10 @@ from .services import (
 )
 from .status import Badge, credential_badges
 from .templatetags.keyturn import format_dual
+from .usage_views import stop_check
 
 PER_PAGE = 50
+OVERVIEW_CUTOVERS = 20
 
 
 # --- Access helpers ----------------------------------------------------------------------
@@ -164,6 +166,8 @@ def organization_overview(request: HttpRequest, org_slug: str) -> HttpResponse:
         "expiring": expiring,
         "expired": expired,
         "scheduled": list(selectors.rotations_scheduled(user=user, organization=organization)),
+        "cutovers": usage.cutovers(selectors.organization_credentials(user, organization), now,
+                                   limit=OVERVIEW_CUTOVERS),
         "can_view_audit": can_view_audit,
         "reveals": list(recent_reveals(organization)) if can_view_audit else [],
         "changes": list(recent_changes(organization)) if can_view_audit else [],
@@ -210,6 +214,8 @@ def credential_list(
     queryset = selectors.credentials_for_list(
         user=request.user, organization=organization, filters=filters, now=now
     )
+    usage_filter = usage.list_filter(request.GET.get("usage"))
+    queryset = queryset.filter(usage.old_in_use_q(now)) if usage_filter else queryset
     page = Paginator(queryset, PER_PAGE).get_page(request.GET.get("page"))
     rows = list(page.object_list)
     for credential in rows:
@@ -229,6 +235,7 @@ def credential_list(
         "statuses": Badge.choices,
         "kinds": kinds,
         "units": units,
+        "usage_filter": usage_filter,
         "can_create": bool(set(families_managed_by(request.user, organization))
                            & set([family] if family else Family.values)),
         "now": now,
@@ -459,7 +466,8 @@ def credential_edit(request: HttpRequest, org_slug: str, pk: UUID) -> HttpRespon
 
 def _set_active(request: HttpRequest, org_slug: str, pk: UUID, active: bool) -> HttpResponse:
     organization, credential = _get_credential(request, org_slug, pk, "manage")
-    if request.method == "POST":
+    stop = None if active else stop_check(request, usage.versions_working(credential))
+    if request.method == "POST" and (stop is None or stop.allows):
         credential_set_active(credential=credential, active=active, actor=request.user,
                               source_ip=client_ip(request))
         state = "active again" if active else "deactivated"
@@ -469,7 +477,7 @@ def _set_active(request: HttpRequest, org_slug: str, pk: UUID, active: bool) -> 
     return render(request, "credentials/credential_confirm_active.html", {
         "organization": organization, "credential": credential,
         "active": active, "active_connections": active_connections,
-        "noun": credential.kind_spec.secret_noun,
+        "noun": credential.kind_spec.secret_noun, "stop": stop,
     })
 
 
@@ -551,7 +559,11 @@ def credential_rotate(request: HttpRequest, org_slug: str, pk: UUID) -> HttpResp
             data, request.FILES if data else None, initial=_material_initial(current),
             current_client_id=current.client_id if current else "",
         )
-    if step == "2" and second.is_valid():
+    stop = stop_check(request, usage.versions_stopped_by(
+        versions.all, immediate=cleaned["timing"] == TIMING_IMMEDIATE,
+        starts_at=cleaned.get("starts_at"), overlap_ends_at=cleaned.get("overlap_ends_at"),
+        now=timezone.now()), submitted=step == "2")
+    if step == "2" and second.is_valid() and stop.allows:
         try:
             rotation = _rotate(request, credential, cleaned, second)
         except (CredentialError, MaterialError) as exc:
@@ -565,7 +577,7 @@ def credential_rotate(request: HttpRequest, org_slug: str, pk: UUID) -> HttpResp
     context.update({
         "second": second, "swap": swap, "multipart": spec.multipart,
         "consequences": rotation_consequences(credential, cleaned, replacement),
-        "scheduled": cleaned["timing"] != TIMING_IMMEDIATE,
+        "scheduled": cleaned["timing"] != TIMING_IMMEDIATE, "stop": stop,
     })
     return render(request, "credentials/rotate_confirm.html", context)
 

@@ -29,6 +29,7 @@ from credentials.models import (
     RotationState,
     VersionState,
 )
+from credentials.usage import version_recently_used
 from organizations.models import BusinessUnit, Membership, User
 from organizations.roles import Role
 
@@ -136,6 +137,8 @@ def _reminder_email(notification: Notification) -> _Email:
         "is_api_client": credential.kind_spec.token_client,
         "unit": credential.business_unit, "url": credential_url(credential),
         "site_url": settings.SITE_URL,
+        "still_in_use": version_recently_used(version, timezone.now())
+        if notification.milestone == Milestone.DAY_7 else None,
     })
 
 

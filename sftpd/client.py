@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 import paramiko
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from audit.services import audit_record
 from credentials import crypto
 from credentials.models import Connection, ConnectionKind, CredentialVersion
 from credentials.services import current_version, version_secret
+from credentials.usage import UseChannel, version_use_record
 from organizations.access import Actor, require_perm
 
 from .services import PinError, connection_pin_host_key
@@ -133,6 +135,10 @@ def connection_test(
         elapsed_ms=int((time.monotonic() - started) * 1000),
     )
     _record(connection, result, actor, source_ip)
+    if result.ok and version is not None:
+        version_use_record(version=version, channel=UseChannel.CONNECTION_TEST,
+                           address=f"{connection.hostname}:{connection.port or 22}",
+                           now=timezone.now())
     return result
 
 

@@ -17,7 +17,6 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from audit.services import audit_record
@@ -26,6 +25,7 @@ from credentials.crypto import KeyRingError
 from credentials.models import Connection, Credential, CredentialVersion, VersionState
 from credentials.rotation.automatic import version_activate
 from credentials.services import version_secret, version_summary
+from credentials.usage import UseChannel, sftp_failed_login_record, version_use_record
 from organizations.access import SYSTEM, Actor, require_perm
 from organizations.models import BusinessUnit
 
@@ -202,17 +202,15 @@ def login_decide_key(
 
 
 def login_record_success(*, decision: LoginDecision, address: str, now: datetime) -> None:
-    """A login that succeeded: the version's last use moves forward and the login is audited.
+    """A login that succeeded: the version's use is recorded (credentials.usage, its last use
+    at most a minute behind) and the login is audited.
     A pending version (automatic rotation, or a scheduled one whose job has not run yet)
     becomes current on its first use, exactly as on the token endpoint."""
     version = decision.version
     assert version is not None
     credential = version.credential
+    version_use_record(version=version, channel=UseChannel.SFTP_LOGIN, address=address, now=now)
     with transaction.atomic():
-        # A conditional UPDATE: a slower concurrent login never moves last use backwards.
-        CredentialVersion.objects.filter(
-            Q(last_used_at__isnull=True) | Q(last_used_at__lt=now), pk=version.pk
-        ).update(last_used_at=now)
         audit_record(
             action="sftp.login", actor=SYSTEM, organization=credential.business_unit.organization,
             target=credential, source_ip=address,
@@ -241,6 +239,7 @@ def login_record_failure(*, decision: LoginDecision, address: str, now: datetime
                      "method": decision.method, "reason": decision.reason},
         )
         FailedLogin.objects.filter(at__lt=now - FAILED_LOGIN_RETENTION).delete()
+    sftp_failed_login_record(username=decision.username, address=address, now=now)
     return recent_failures(address, now)
 
 

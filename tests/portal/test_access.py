@@ -55,10 +55,12 @@ def _urls(credential: Credential) -> dict[str, list[str]]:
         reverse("unit_detail", args=[org, "warehouse"]),
         reverse("credential_list", args=[org]),
         reverse("connection_list", args=[org]),
+        reverse("credential_list", args=[org]) + "?usage=old_in_use",
     ]
     managing += [reverse("credential_new", args=[org]), reverse("connection_create", args=[org]),
                  *(reverse("credential_create", args=[org, kind]) for kind in Kind.values)]
-    auditors = [reverse("audit_list", args=[org]), reverse("audit_export", args=[org])]
+    auditors = [reverse("audit_list", args=[org]), reverse("audit_export", args=[org]),
+                reverse("cutover_export", args=[org])]
     owners = [reverse("member_list", args=[org])]
     return {"everybody": everybody, "managing": managing, "auditors": auditors,
             "owners": owners}
