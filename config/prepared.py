@@ -17,6 +17,10 @@ Each parameter names the model field its value is compared with: values are prep
 database by that field (a datetime becomes SQLite's text, a UUID its hex), as the ORM does.
 The queryset must be a values_list() (rows are tuples); a stand-in that does not reach the
 compiled parameters unchanged (the ORM folded it into the SQL) is refused at preparation.
+
+A page (Django writes LIMIT and OFFSET into the SQL itself): a PreparedQuery made with
+`paged=True` slices its queryset (or a subquery of it) with PreparedQuery.PAGE, and each call
+passes `limit` and `offset`, which become parameters of that LIMIT ... OFFSET.
 """
 
 from __future__ import annotations
@@ -46,17 +50,30 @@ class _Compiled:
     params: tuple[Any, ...]  # the compiled parameters; stand-ins at `slots`
     slots: tuple[tuple[int, str], ...]  # (position in params, parameter name)
     converters: dict[int, tuple[list[Callable[..., Any]], Any]]
+    page_slot: int | None  # position of LIMIT's parameter (OFFSET's follows), if paged
+
+
+# The slice a paged query's builder takes its page with: numbers no real page has.
+_PAGE_LOW, _PAGE_HIGH = 700_000_001, 1_000_000_008
 
 
 class PreparedQuery:
-    def __init__(self, build: Callable[[dict[str, Any]], QuerySet], **params: Field) -> None:
+    PAGE = slice(_PAGE_LOW, _PAGE_HIGH)
+
+    def __init__(self, build: Callable[[dict[str, Any]], QuerySet], *, paged: bool = False,
+                 **params: Field) -> None:
         self.build = build
+        self.paged = paged
         self.params = params
         self._compiled: dict[tuple[str, str], _Compiled] = {}
         self._lock = threading.Lock()
 
-    def rows(self, *, using: str = "default", **values: Any) -> list[tuple[Any, ...]]:
-        """The rows for these values (every declared parameter, no other)."""
+    def rows(self, *, using: str = "default", limit: int | None = None, offset: int = 0,
+             **values: Any) -> list[tuple[Any, ...]]:
+        """The rows for these values (every declared parameter, no other); a paged query
+        takes `limit` and `offset` too."""
+        if self.paged != (limit is not None):
+            raise TypeError("a paged query takes a limit, another none")
         if set(values) != set(self.params):
             raise TypeError(f"expected values for {sorted(self.params)}, got {sorted(values)}")
         connection = connections[using]
@@ -64,6 +81,8 @@ class PreparedQuery:
         if compiled is None:
             compiled = self._prepare(using)
         params = list(compiled.params)
+        if compiled.page_slot is not None:
+            params[compiled.page_slot:compiled.page_slot + 2] = [int(limit), int(offset)]
         for position, name in compiled.slots:
             params[position] = self.params[name].get_db_prep_value(
                 values[name], connection, prepared=False
@@ -83,6 +102,11 @@ class PreparedQuery:
             raise PreparationError("a PreparedQuery's queryset must be a values_list()")
         compiler = queryset.query.get_compiler(using=using)
         sql, params = compiler.as_sql()
+        params = list(params)
+        page_slot = None
+        if self.paged:
+            sql, page_slot = _parametrize_page(sql, connection)
+            params[page_slot:page_slot] = [None, None]
         prepared = {name: self.params[name].get_db_prep_value(value, connection, prepared=False)
                     for name, value in stand_ins.items()}
         slots = tuple((position, name) for position, param in enumerate(params)
@@ -92,14 +116,26 @@ class PreparedQuery:
             raise PreparationError(f"parameters {sorted(missing)} did not reach the SQL as "
                                    "parameters; compare them with a plain field lookup")
         columns = [column for column, _, _ in compiler.select[:compiler.col_count]]
-        compiled = _Compiled(sql, tuple(params), slots, compiler.get_converters(columns))
+        compiled = _Compiled(sql, tuple(params), slots, compiler.get_converters(columns),
+                             page_slot)
         with self._lock:
             self._compiled[(using, connection.vendor)] = compiled
         return compiled
 
 
+def _parametrize_page(sql: str, connection: Any) -> tuple[str, int]:
+    """The SQL with PAGE's LIMIT and OFFSET as parameters, and the position of the first."""
+    written = connection.ops.limit_offset_sql(_PAGE_LOW, _PAGE_HIGH)
+    if sql.count(written) != 1:
+        raise PreparationError("a paged query must be sliced once with PreparedQuery.PAGE")
+    before, after = sql.split(written)
+    return f"{before}LIMIT %s OFFSET %s{after}", before.count("%s")
+
+
 def _stand_in(field: Field, n: int) -> Any:
     """A value no real call passes, of the type the field prepares."""
+    while field.is_relation:  # a foreign key takes its target's values
+        field = field.target_field
     if isinstance(field, DateTimeField):
         return _STAND_IN_EPOCH + timedelta(microseconds=n + 1)
     if isinstance(field, UUIDField):
