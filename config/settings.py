@@ -96,6 +96,9 @@ MIDDLEWARE = [
     # First, so that every answer carries the headers, even one a later middleware refuses.
     "config.middleware.SecurityHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # The health check and the JSON API (views marked config.middleware.lean) are served from
+    # here: they read no session, user or message, and static files are none of them.
+    "config.middleware.LeanPathMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
