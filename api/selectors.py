@@ -15,6 +15,7 @@ from credentials.models import (
     ConnectionKind,
     Credential,
     CredentialVersion,
+    Kind,
     VersionState,
 )
 from credentials.status import status_q, with_status
@@ -64,6 +65,28 @@ def client_versions(*, client_id: str, now: datetime) -> list[CredentialVersion]
                                                 (version.credential_id, is_active))
         versions.append(version)
     return versions
+
+
+_TOKEN_VERSION_FIELDS = _CLIENT_VERSION_FIELDS
+_TOKEN_VERSION = PreparedQuery(
+    lambda p: CredentialVersion.objects.filter(
+        pk=p["pk"], credential__kind=Kind.API_CLIENT_SECRET,
+    ).values_list(*_TOKEN_VERSION_FIELDS, "credential__is_active").order_by(),
+    pk=CredentialVersion._meta.get_field("id"),
+)
+
+
+def token_version(pk: str) -> CredentialVersion | None:
+    """The API client secret's version an access token names, with its credential's
+    is_active, by one prepared query (every request made with a token asks)."""
+    rows = _TOKEN_VERSION.rows(pk=pk)
+    if not rows:
+        return None
+    *fields, is_active = rows[0]
+    version = CredentialVersion.from_db("default", _TOKEN_VERSION_FIELDS, fields)
+    version.credential = Credential.from_db("default", ("id", "is_active"),
+                                            (version.credential_id, is_active))
+    return version
 
 
 _API_KEY_FIELDS = tuple(field.attname for field in ApiKey._meta.concrete_fields)
@@ -154,11 +177,10 @@ def _in_model_order(model: type, names: set[str]) -> tuple[str, ...]:
 # kind whose api_fields read another column still works (Django loads a deferred column) but
 # costs a query per row, which the query-count tests of every resource would catch.
 _CREDENTIAL_FIELDS = _in_model_order(Credential, {
-    "id", "business_unit_id", "name", "kind", "is_active", "rotation_policy", "created_at"})
+    "id", "business_unit_id", "name", "kind", "is_active", "rotation_policy"})
 _LIVE_VERSION_FIELDS = _in_model_order(CredentialVersion, {
     "id", "credential_id", "number", "state", "username", "client_id", "key_id", "fingerprint",
-    "cert_subject", "cert_issuer", "cert_serial", "cert_not_before", "valid_from",
-    "valid_until"})
+    "cert_subject", "cert_issuer", "cert_serial", "cert_not_before", "valid_from"})
 _LIVE_STATES = (("current", VersionState.CURRENT), ("pending", VersionState.PENDING))
 _STATUS_FACTS = ("expires_at", "in_use", "rotation_scheduled")  # credentials.status.with_status
 _CONNECTION_FACTS = ("outbound_id", "outbound_hostname", "outbound_port")

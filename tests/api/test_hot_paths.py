@@ -17,6 +17,7 @@ from audit.models import AuditEvent
 from credentials.models import ConnectionKind, Credential, Kind
 from credentials.rotation.requests import rotation_schedule
 from credentials.services import credential_set_active
+from organizations.access import SYSTEM
 from tests.api.helpers import basic_auth, make_api_client, prepare_new_secret
 from tests.factories import make_connection, make_credential, material_for
 
@@ -38,6 +39,16 @@ def test_it_issues_a_token_with_one_query_and_no_write(client, unit,
         with django_assert_num_queries(1):  # a wrong secret costs the same query
             wrong = basic_auth(api.client_id, "not-the-secret")
             assert client.post(TOKEN, HTTP_AUTHORIZATION=wrong).status_code == 401
+
+
+def test_it_checks_an_access_token_with_one_query(client, unit, django_assert_num_queries):
+    api = make_api_client(unit)
+    token = client.post(TOKEN, HTTP_AUTHORIZATION=api.basic).json()["access_token"]
+    with django_assert_num_queries(1):
+        response = client.get("/api/v1/whoami", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.json()["client_id"] == api.client_id
+    credential_set_active(credential=api.credential, active=False, actor=SYSTEM)
+    assert client.get("/api/v1/whoami", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 401
 
 
 def test_it_reads_the_headless_list_in_constant_queries_without_writing_within_a_minute(
