@@ -29,7 +29,7 @@ from django.http.multipartparser import MultiPartParserError
 
 from credentials import crypto
 from credentials.material import MAX_CLIENT_ID_LENGTH, text_refusal
-from credentials.models import CredentialVersion, Kind, VersionState
+from credentials.models import CredentialVersion, VersionState
 
 from . import selectors
 from .http import ApiError, body_bytes, json_body
@@ -206,9 +206,7 @@ def access_token_verify(token: str, *, now: datetime) -> TokenHolder | None:
     expires_at = datetime.fromtimestamp(expires, tz=UTC)
     if expires_at <= now:
         return None
-    version = CredentialVersion.objects.select_related("credential").filter(
-        pk=version_id, credential__kind=Kind.API_CLIENT_SECRET
-    ).first()
+    version = selectors.token_version(version_id)
     if version is None or not version.credential.is_active:
         return None
     return TokenHolder(version, expires_at)

@@ -13,12 +13,14 @@ from organizations.access import client_ip
 from .authentication import API_KEY_HEADER, BEARER_CHALLENGE, api_key_check, api_key_from_request
 from .http import ApiKeyRequest, Handler, json_error, respond
 from .models import ApiKey
-from .services import api_key_record_use
+from .services import api_key_record_use, api_key_use_is_recorded
 
 
 def api_key_required(view: Handler) -> Handler:
-    """Authenticates by API key (401 otherwise), sets request.api_key, and records every use
-    of a key (audit event, last_used_at) with the answer's status."""
+    """Authenticates by API key (401 otherwise), sets request.api_key, and records the key's
+    use (audit event, last_used_at) with the answer's status as api_key_record_use decides:
+    every change and refusal, successful reads once a minute. A read within the minute costs
+    no write and no transaction."""
 
     @wraps(view)
     def wrapper(request: ApiKeyRequest, **kwargs: Any) -> HttpResponse:
@@ -44,7 +46,11 @@ def api_key_required(view: Handler) -> Handler:
 
 
 def _record_use(request: ApiKeyRequest, api_key: ApiKey, *, status: int) -> None:
+    method = request.method or ""
+    if not api_key_use_is_recorded(api_key=api_key, method=method, status=status,
+                                   now=request.arrived_at):
+        return
     api_key_record_use(
-        api_key=api_key, method=request.method or "", path=request.path, status=status,
+        api_key=api_key, method=method, path=request.path, status=status,
         source_ip=client_ip(request), now=request.arrived_at,
     )

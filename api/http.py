@@ -15,6 +15,7 @@ from django.urls import URLPattern, path
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
+from config.lean import lean
 from credentials.errors import CredentialError, RotationError
 from credentials.material import json_text_refusal
 
@@ -155,7 +156,8 @@ def endpoint(route: Route) -> URLPattern:
     handlers = dict(route.handlers)
     allowed = ", ".join(sorted(handlers))
 
-    @csrf_exempt  # authenticated by headers, never by the session cookie
+    @lean  # authenticated by headers, never by the session cookie
+    @csrf_exempt
     def dispatch(request: ApiRequest, **kwargs: Any) -> HttpResponse:
         request.arrived_at = timezone.now()
         handler = handlers.get(request.method or "")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 
 from audit.services import audit_record
 from credentials import crypto
@@ -103,18 +104,48 @@ def api_key_revoke(
     return bool(changed)
 
 
+# Successful reads with one key are audited and dated at most this often (see
+# api_key_record_use).
+API_KEY_READ_RESOLUTION = timedelta(minutes=1)
+SAFE_METHODS = ("GET", "HEAD")
+
+
+def api_key_use_is_recorded(*, api_key: ApiKey, method: str, status: int,
+                            now: datetime) -> bool:
+    """Whether a request's use of a key is audited: every change and every refused request
+    (a 4xx or 5xx, a revoked key), and of the successful reads the first in a minute, which
+    dates the key's last use. Reads show public fields only (never a secret), so a client
+    polling the list does not write an audit event per GET; the event of a minute's first
+    read stands for the reads after it."""
+    if method not in SAFE_METHODS or not 200 <= status < 300:
+        return True
+    stale = now - API_KEY_READ_RESOLUTION
+    return api_key.last_used_at is None or api_key.last_used_at <= stale
+
+
 @transaction.atomic
 def api_key_record_use(
     *, api_key: ApiKey, method: str, path: str, status: int, source_ip: str | None,
     now: datetime,
-) -> None:
-    """Every request made with a key is audited (method, path, answer) and dates the key."""
-    ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+) -> bool:
+    """Audits a request made with a key (method, path, answer) and dates the key's last use,
+    when api_key_use_is_recorded says so. A read is recorded by the one process whose
+    conditional UPDATE dates the key: two concurrent first reads of a minute write one event.
+    Returns whether an event was written."""
+    if not api_key_use_is_recorded(api_key=api_key, method=method, status=status, now=now):
+        return False
+    dated = ApiKey.objects.filter(pk=api_key.pk)
+    if method in SAFE_METHODS and 200 <= status < 300:
+        dated = dated.filter(Q(last_used_at__isnull=True)
+                             | Q(last_used_at__lte=now - API_KEY_READ_RESOLUTION))
+    if not dated.update(last_used_at=now) and method in SAFE_METHODS and 200 <= status < 300:
+        return False
     audit_record(
         action="api_key.use", actor=api_key.actor, organization=api_key.organization,
         target=api_key,
         source_ip=source_ip, details={"method": method, "path": path, "status": status},
     )
+    return True
 
 
 def _via(api_key: ApiKey) -> dict[str, str]:

@@ -189,11 +189,25 @@ def _list(request: ApiKeyRequest, kinds: tuple[str, ...],
     now = request.arrived_at
     params = clean_query(s.LIST_PARAMS, request.GET)
     organization = _organization(request)
+    if params.get("status") is None and params.get("business_unit") is None:
+        return _prepared_page(request, kinds, params, lambda c: represent(c, now))
     queryset = selectors.credentials_for_api(
         organization=organization, kinds=kinds, now=now, status=params.get("status"),
         business_unit=_unit(organization, params.get("business_unit"), required=False),
     )
     return _page(request, queryset, params, lambda c: represent(c, now))
+
+
+def _prepared_page(request: ApiKeyRequest, kinds: tuple[str, ...], params: dict[str, Any],
+                   represent: Callable[[Any], dict[str, Any]]) -> JsonResponse:
+    """An unfiltered list, by the selectors' prepared queries."""
+    organization = _organization(request)
+    page, size = params.get("page", 1), params.get("page_size", DEFAULT_PAGE_SIZE)
+    count = selectors.headless_count(organization=organization, kinds=kinds)
+    offset = (page - 1) * size
+    rows = selectors.headless_page(organization=organization, kinds=kinds, offset=offset,
+                                   limit=size) if offset < count else []
+    return _page_answer(request, page, size, count, [represent(row) for row in rows])
 
 
 def _page(request: ApiKeyRequest, queryset: QuerySet, params: dict[str, Any],
@@ -203,7 +217,11 @@ def _page(request: ApiKeyRequest, queryset: QuerySet, params: dict[str, Any],
     count = queryset.count()
     offset = (page - 1) * size
     rows = list(queryset[offset:offset + size]) if offset < count else []
+    return _page_answer(request, page, size, count, [represent(row) for row in rows])
 
+
+def _page_answer(request: ApiKeyRequest, page: int, size: int, count: int,
+                 results: list[dict[str, Any]]) -> JsonResponse:
     def url(number: int) -> str:
         query = {**{k: v for k, v in request.GET.items() if k != "page"}, "page": number}
         return request.build_absolute_uri(f"{request.path}?{urlencode(query)}")
@@ -213,7 +231,7 @@ def _page(request: ApiKeyRequest, queryset: QuerySet, params: dict[str, Any],
         "count": count, "page": page, "page_size": size,
         "next": url(page + 1) if page < last else None,
         "previous": url(min(page - 1, last)) if page > 1 else None,
-        "results": [represent(row) for row in rows],
+        "results": results,
     })
 
 
@@ -222,9 +240,7 @@ def _one(request: ApiKeyRequest, id: str, kinds: tuple[str, ...]) -> Credential:
         pk = uuid.UUID(id)
     except ValueError:
         raise ApiError(404, "not_found", "No such object.") from None
-    credential = selectors.credentials_for_api(
-        organization=_organization(request), kinds=kinds, now=request.arrived_at,
-    ).filter(pk=pk).first()
+    credential = selectors.headless_one(organization=_organization(request), kinds=kinds, pk=pk)
     if credential is None:
         raise ApiError(404, "not_found", "No such object.")
     return credential

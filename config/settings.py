@@ -97,6 +97,9 @@ MIDDLEWARE = [
     # First, so that every answer carries the headers, even one a later middleware refuses.
     "config.middleware.SecurityHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # The health check and the JSON API (views marked config.middleware.lean) are served from
+    # here: they read no session, user or message, and static files are none of them.
+    "config.middleware.LeanPathMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -149,6 +152,11 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'keyturn.sqlite3'}"),
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# Each process keeps its database connection between requests instead of opening one per
+# request (opening one, with SQLite's pragmas, cost more than the whole of a /healthz); a
+# connection is checked before a request reuses it, so one the server dropped is replaced.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=600)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Django's backend, which also creates the database's folder (owner-only) on first use.
     DATABASES["default"]["ENGINE"] = "config.sqlite"

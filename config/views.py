@@ -16,6 +16,8 @@ from django.templatetags.static import static
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import requires_csrf_token
 
+from config.lean import lean
+
 logger = logging.getLogger(__name__)
 
 PAGES: dict[int, tuple[str, str]] = {
@@ -104,6 +106,7 @@ def favicon(request: HttpRequest) -> HttpResponse:
     return redirect(static("keyturn/favicon.svg"))
 
 
+@lean
 @never_cache
 def healthz(request: HttpRequest) -> HttpResponse:
     """For load balancers and monitors: the web process answers and reaches its database."""

@@ -143,7 +143,7 @@ def test_it_answers_401_without_a_key_or_with_a_wrong_one(client, acme_key):
         assert response.json()["error"] == "invalid_api_key"
 
 
-def test_it_audits_every_use_of_a_key_and_dates_it(client, acme, acme_key):
+def test_it_audits_a_keys_first_read_of_a_minute_and_every_refusal(client, acme, acme_key):
     moment = timezone.now().replace(microsecond=0)
     with time_machine.travel(moment, tick=False):
         client.get(LIST, HTTP_X_KEYTURN_KEY=acme_key)

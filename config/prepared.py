@@ -1,0 +1,160 @@
+"""Queries of the hot paths (token, API keys, headless reads) compiled once per process.
+
+Building a queryset and compiling it to SQL costs far more than running it on a small indexed
+table (1.5 ms against 0.13 ms for the token lookup). A PreparedQuery builds its queryset once
+per database connection setting (alias and vendor: SQLite and PostgreSQL write different SQL),
+with a stand-in value for each parameter, remembers where the stand-ins landed in the
+compiled parameters and which converters its columns need, and from then on runs the same SQL
+with each call's values through a plain cursor, converting rows as the ORM would.
+
+    by_prefix = PreparedQuery(
+        lambda p: ApiKey.objects.filter(prefix=p["prefix"]).values_list("id", "name")[:1],
+        prefix=ApiKey._meta.get_field("prefix"),
+    )
+    rows = by_prefix.rows(prefix="0a1b2c3d4e5f")
+
+Each parameter names the model field its value is compared with: values are prepared for the
+database by that field (a datetime becomes SQLite's text, a UUID its hex), as the ORM does.
+The queryset must be a values_list() (rows are tuples); a stand-in that does not reach the
+compiled parameters unchanged (the ORM folded it into the SQL) is refused at preparation.
+
+A page (Django writes LIMIT and OFFSET into the SQL itself): a PreparedQuery made with
+`paged=True` slices its queryset (or a subquery of it) with PreparedQuery.PAGE, and each call
+passes `limit` and `offset`, which become parameters of that LIMIT ... OFFSET.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.db import connections
+from django.db.models import Field, QuerySet
+from django.db.models.fields import DateTimeField, IntegerField, UUIDField
+from django.db.models.query import ValuesListIterable
+
+_STAND_IN_EPOCH = datetime(1901, 2, 3, 4, 5, 6, tzinfo=UTC)
+
+
+class PreparationError(Exception):
+    """A queryset a PreparedQuery cannot prepare (a mistake in code, raised at first use)."""
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    params: tuple[Any, ...]  # the compiled parameters; stand-ins at `slots`
+    slots: tuple[tuple[int, str], ...]  # (position in params, parameter name)
+    converters: dict[int, tuple[list[Callable[..., Any]], Any]]
+    page_slot: int | None  # position of LIMIT's parameter (OFFSET's follows), if paged
+
+
+# The slice a paged query's builder takes its page with: numbers no real page has.
+_PAGE_LOW, _PAGE_HIGH = 700_000_001, 1_000_000_008
+
+
+class PreparedQuery:
+    PAGE = slice(_PAGE_LOW, _PAGE_HIGH)
+
+    def __init__(self, build: Callable[[dict[str, Any]], QuerySet], *, paged: bool = False,
+                 **params: Field) -> None:
+        self.build = build
+        self.paged = paged
+        self.params = params
+        self._compiled: dict[tuple[str, str], _Compiled] = {}
+        self._lock = threading.Lock()
+
+    def rows(self, *, using: str = "default", limit: int | None = None, offset: int = 0,
+             **values: Any) -> list[tuple[Any, ...]]:
+        """The rows for these values (every declared parameter, no other); a paged query
+        takes `limit` and `offset` too."""
+        if self.paged != (limit is not None):
+            raise TypeError("a paged query takes a limit, another none")
+        if set(values) != set(self.params):
+            raise TypeError(f"expected values for {sorted(self.params)}, got {sorted(values)}")
+        connection = connections[using]
+        compiled = self._compiled.get((using, connection.vendor))
+        if compiled is None:
+            compiled = self._prepare(using)
+        params = list(compiled.params)
+        if compiled.page_slot is not None:
+            params[compiled.page_slot:compiled.page_slot + 2] = [int(limit), int(offset)]
+        for position, name in compiled.slots:
+            params[position] = self.params[name].get_db_prep_value(
+                values[name], connection, prepared=False
+            )
+        with connection.cursor() as cursor:
+            cursor.execute(compiled.sql, params)
+            rows = cursor.fetchall()
+        return list(_convert(rows, compiled.converters, connection)) if compiled.converters \
+            else [tuple(row) for row in rows]
+
+    def _prepare(self, using: str) -> _Compiled:
+        connection = connections[using]
+        stand_ins = {name: _stand_in(field, n) for n, (name, field) in
+                     enumerate(self.params.items())}
+        queryset = self.build(stand_ins)
+        if queryset._iterable_class is not ValuesListIterable:
+            raise PreparationError("a PreparedQuery's queryset must be a values_list()")
+        compiler = queryset.query.get_compiler(using=using)
+        sql, params = compiler.as_sql()
+        params = list(params)
+        page_slot = None
+        if self.paged:
+            sql, page_slot = _parametrize_page(sql, connection)
+            params[page_slot:page_slot] = [None, None]
+        prepared = {name: self.params[name].get_db_prep_value(value, connection, prepared=False)
+                    for name, value in stand_ins.items()}
+        slots = tuple((position, name) for position, param in enumerate(params)
+                      for name, stand_in in prepared.items() if param == stand_in)
+        missing = set(self.params) - {name for _, name in slots}
+        if missing:
+            raise PreparationError(f"parameters {sorted(missing)} did not reach the SQL as "
+                                   "parameters; compare them with a plain field lookup")
+        columns = [column for column, _, _ in compiler.select[:compiler.col_count]]
+        compiled = _Compiled(sql, tuple(params), slots, compiler.get_converters(columns),
+                             page_slot)
+        with self._lock:
+            self._compiled[(using, connection.vendor)] = compiled
+        return compiled
+
+
+def _parametrize_page(sql: str, connection: Any) -> tuple[str, int]:
+    """The SQL with PAGE's LIMIT and OFFSET as parameters, and the position of the first."""
+    written = connection.ops.limit_offset_sql(_PAGE_LOW, _PAGE_HIGH)
+    if sql.count(written) != 1:
+        raise PreparationError("a paged query must be sliced once with PreparedQuery.PAGE")
+    before, after = sql.split(written)
+    return f"{before}LIMIT %s OFFSET %s{after}", before.count("%s")
+
+
+def _stand_in(field: Field, n: int) -> Any:
+    """A value no real call passes, of the type the field prepares."""
+    while field.is_relation:  # a foreign key takes its target's values
+        field = field.target_field
+    if isinstance(field, DateTimeField):
+        return _STAND_IN_EPOCH + timedelta(microseconds=n + 1)
+    if isinstance(field, UUIDField):
+        return uuid.UUID(int=0xC0FFEE00 + n)
+    if isinstance(field, IntegerField):
+        return -7_000_000_001 - n
+    return f"\x1fkeyturn-prepared-{n}-{uuid.uuid4().hex}\x1f"
+
+
+def _convert(rows: list[Any], converters: dict[int, tuple[list[Callable[..., Any]], Any]],
+             connection: Any) -> Iterator[tuple[Any, ...]]:
+    """Rows converted as SQLCompiler.apply_converters converts them."""
+    chain = list(converters.items())
+    for row in rows:
+        row = list(row)
+        for position, (functions, expression) in chain:
+            value = row[position]
+            for function in functions:
+                value = function(value, expression, connection)
+            row[position] = value
+        yield tuple(row)
+
