@@ -376,6 +376,11 @@ KEYTURN_SWEEP_STEPS = [
     "notifications.services.notifications_send_unsent",
     "handoffs.services.handoffs_record_expiries",
 ]
+# What `manage.py demo_data` loads after credentials' own demo (credentials.demo), in order:
+# functions of the moment the demo is loaded.
+KEYTURN_DEMO_STEPS = [
+    "partners.demo.demo_contacts_load",
+]
 # The django-q2 schedules, installed after every `migrate` (credentials.schedules); interval
 # schedules in UTC, unaffected by daylight-saving changes.
 KEYTURN_SCHEDULES = {

@@ -11,8 +11,10 @@ from datetime import datetime, timedelta
 
 from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.internal.auth import TOTP
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from members.services import membership_set_role
 from organizations.access import SYSTEM
@@ -266,4 +268,6 @@ def load_demo_data(now: datetime | None = None) -> list[DemoUser]:
     acme = credentials["Acme inbound drop"]
     if not acme.rotations.exists():
         _cutover(acme, owner_of["warehousing"], now)
+    for step in settings.KEYTURN_DEMO_STEPS:  # the apps above credentials: partner contacts
+        import_string(step)(now)
     return DEMO_USERS

@@ -25,6 +25,7 @@ from credentials.models import Connection, Credential
 from credentials.status import Badge, credential_badges, with_status
 from organizations.models import Membership, User
 from organizations.roles import Role
+from partners.models import PartnerContact
 from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -140,6 +141,13 @@ def test_it_loads_demo_data_of_every_kind_and_status_idempotently(db):
     seen = {b for c in with_status(Credential.objects.all()) for b in credential_badges(c, now)}
     assert seen == set(Badge)
     assert set(Membership.objects.values_list("role", flat=True)) == set(Role.values)
+    # Partner contacts on a connection and on an API client, once however often it loads.
+    contacts = PartnerContact.objects.order_by("email")
+    assert [(c.attached_to.name, c.email) for c in contacts] == [
+        ("Acme partner upload", "dana.reyes@acme.example"),
+        ("Retailer AS2 profile", "edi-desk@retailer.example"),
+        ("Billing API", "sam.okafor@billing.example"),
+    ]
 
 
 MANAGE_ACTIONS = {"Rotate Credential", "Change Credential", "Retry Failed Rotation",
