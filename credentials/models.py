@@ -173,8 +173,14 @@ class CredentialVersion(models.Model):
                 name="version_numbered_once_live",
             ),
         ]
-        # The sweep's queries: versions of a state whose end falls in a window.
-        indexes = [models.Index(fields=["state", "valid_until"])]
+        indexes = [
+            # The sweep's queries (versions of a state whose end falls in a window), and the
+            # overview's and lists' expired and expiring credentials, in expiry order.
+            models.Index(fields=["state", "valid_until"]),
+            # A page's current versions of its credentials: without it SQLite reads every
+            # current version through the index above to find 50 of them.
+            models.Index(fields=["credential", "state"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.credential_id} v{self.number} ({self.state})"
