@@ -12,6 +12,14 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.RemoveIndex(
+            model_name='rotation',
+            name='credentials_state_03a0f6_idx',
+        ),
+        migrations.AddIndex(
+            model_name='rotation',
+            index=models.Index(fields=['state', 'starts_at', 'id'], name='credentials_state_4031c8_idx'),
+        ),
         migrations.AddIndex(
             model_name='credentialversion',
             index=models.Index(fields=['credential', 'state'], name='credentials_credent_3b4108_idx'),
