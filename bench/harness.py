@@ -252,7 +252,7 @@ def _ms(text: str) -> float:
 
 
 def parse_wrk(output: str) -> WrkResult:
-    percentiles = {int(p): _ms(v) for p, v in re.findall(r"^\s+(\d+)%\s+(\S+)$", output, re.M)}
+    percentiles = {int(p): _ms(v) for p, v in re.findall(r"^\s+(\d+)%\s+(\S+)\s*$", output, re.M)}
     requests = re.search(r"^\s*(\d+) requests in", output, re.M)
     rps = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.M)
     if not (requests and rps and {50, 90, 99} <= percentiles.keys()):
