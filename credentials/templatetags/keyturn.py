@@ -52,7 +52,9 @@ def format_when(value: datetime | None) -> str:
 def format_utc(value: datetime | None) -> str:
     if value is None:
         return ""
-    return date_format(value.astimezone(UTC), "j M Y H:i") + " UTC"
+    utc = value.astimezone(UTC)  # as date_format(utc, "j M Y H:i") + " UTC" writes it
+    return (f"{utc.day} {MONTHS_3[utc.month].title()} {utc.year:04d} "
+            f"{utc.hour:02d}:{utc.minute:02d} UTC")
 
 
 def format_dual(value: datetime | None) -> str:

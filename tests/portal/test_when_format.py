@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 
-from credentials.templatetags.keyturn import WHEN_FORMAT, format_when
+from credentials.templatetags.keyturn import WHEN_FORMAT, format_utc, format_when
 
 ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata",
          "Pacific/Kiritimati"]
@@ -23,6 +23,7 @@ def test_it_writes_times_as_date_format_does(zone):
             moment = start + timedelta(minutes=15 * step)
             assert format_when(moment) == date_format(timezone.localtime(moment),
                                                       WHEN_FORMAT), moment
+            assert format_utc(moment) == date_format(moment, "j M Y H:i") + " UTC"
         for year in (1, 9999):
             moment = datetime(year, 6, 1, 12, 30, tzinfo=UTC)
             assert format_when(moment) == date_format(timezone.localtime(moment), WHEN_FORMAT)
