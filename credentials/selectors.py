@@ -210,10 +210,12 @@ def credential_versions(credential: Credential) -> VersionSet:
 
 
 def credential_rotations(credential: Credential) -> list[Rotation]:
+    """Newest first, with who asked and the swap's replacement (the page reads its versions'
+    ids only: their rows, secret included, are not loaded)."""
     return list(
-        credential.rotations.select_related(
-            "requested_by", "replacement", "from_version", "to_version"
-        ).order_by("-created_at")
+        credential.rotations.select_related("requested_by", "replacement").order_by(
+            "-created_at"
+        )
     )
 
 
