@@ -179,8 +179,14 @@ class CredentialVersion(models.Model):
                 name="version_numbered_once_live",
             ),
         ]
-        # The sweep's queries: versions of a state whose end falls in a window.
-        indexes = [models.Index(fields=["state", "valid_until"])]
+        indexes = [
+            # The sweep's queries (versions of a state whose end falls in a window), and the
+            # overview's and lists' expired and expiring credentials, in expiry order.
+            models.Index(fields=["state", "valid_until"]),
+            # A page's current versions of its credentials: without it SQLite reads every
+            # current version through the index above to find 50 of them.
+            models.Index(fields=["credential", "state"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.credential_id} v{self.number} ({self.state})"
@@ -360,7 +366,9 @@ class Rotation(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["state", "starts_at"]),
+            # The sweep's due rotations, and the overview's scheduled rotations in (start, id)
+            # order: with the id, PostgreSQL reads the first 20 from it too.
+            models.Index(fields=["state", "starts_at", "id"]),
             # Status pages ask "does this credential have a scheduled rotation?" per row.
             models.Index(fields=["credential", "state"]),
         ]

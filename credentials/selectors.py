@@ -10,7 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    Func,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+)
 
 from audit.models import AuditEvent
 from organizations.models import BusinessUnit, Organization, User
@@ -25,7 +36,7 @@ from .models import (
     VersionState,
     connection_kinds_for,
 )
-from .status import Badge, status_q, with_status
+from .status import Badge, badge_counts, badge_sets, indexed_status_q, with_status
 
 # Public columns of a version; the ciphertext is never loaded for a page.
 PUBLIC_VERSION_FIELDS = (
@@ -90,7 +101,7 @@ def credentials_for_list(
     if filters.kind:
         credentials = credentials.filter(kind=filters.kind)
     if filters.status:
-        credentials = credentials.filter(status_q(filters.status, now))
+        credentials = credentials.filter(indexed_status_q(filters.status, now))
     if filters.q:
         credentials = credentials.filter(search_q(filters.q))
     return credentials.order_by(*SORTS.get(filters.sort, SORTS["name"]))
@@ -111,47 +122,55 @@ def search_q(text: str) -> Q:
 
 
 def status_counts(*, user: User, organization: Organization, now: datetime) -> dict[str, int]:
-    """How many credentials show each badge (and in total), in one query."""
-    # The aggregates get names of their own: one named like an annotation it filters on
-    # ("rotation_scheduled") would replace that annotation and count nothing.
-    counts = with_status(organization_credentials(user, organization)).aggregate(
-        n_total=Count("pk"),
-        **{f"n_{badge.value}": Count("pk", filter=status_q(badge, now)) for badge in Badge},
-    )
-    return {name.removeprefix("n_"): value for name, value in counts.items()}
+    """How many credentials show each badge (and in total), in one query: one count per
+    badge, each from an index (see status.badge_sets)."""
+    sets = badge_sets(organization_credentials(user, organization), now)
+    sizes = Organization.objects.filter(pk=organization.pk).annotate(**{
+        f"n_{name}": Subquery(
+            credentials.order_by().annotate(
+                n=Func(F("pk"), function="COUNT", output_field=IntegerField())
+            ).values("n")
+        ) for name, credentials in sets.items()
+    }).values(*(f"n_{name}" for name in sets)).get()
+    return badge_counts({name.removeprefix("n_"): value for name, value in sizes.items()})
 
 
 def credentials_expiring(
     *, user: User, organization: Organization, now: datetime, limit: int = 20
 ) -> QuerySet[Credential]:
     """Still working, but expiring within the next 30 days (the overview's worklist)."""
-    # Found through the versions' (state, valid_until) index rather than by computing every
-    # credential's expiry; `expires_at` is exactly the current version's valid_until.
-    window = CredentialVersion.objects.filter(
-        state=VersionState.CURRENT, valid_until__gt=now,
-        valid_until__lte=now + EXPIRING_LIST_WINDOW,
-    ).values("credential_id")
+    # Starts from the versions' (state, valid_until) index through the join to the current
+    # version, rather than from every credential's computed expiry.
     return with_status(organization_credentials(user, organization)).select_related(
         "business_unit"
-    ).filter(pk__in=window).order_by("expires_at", "name")[:limit]
+    ).filter(
+        versions__state=VersionState.CURRENT, versions__valid_until__gt=now,
+        versions__valid_until__lte=now + EXPIRING_LIST_WINDOW,
+    ).order_by("versions__valid_until", "name", "pk")[:limit]
 
 
 def credentials_expired(
     *, user: User, organization: Organization, now: datetime, limit: int = 20
 ) -> QuerySet[Credential]:
+    """Expired, most recently first (the overview's worklist), from the same index."""
     return with_status(organization_credentials(user, organization)).select_related(
         "business_unit"
-    ).filter(status_q(Badge.EXPIRED, now)).order_by("-expires_at", "name")[:limit]
+    ).filter(indexed_status_q(Badge.EXPIRED, now)).order_by(
+        "-versions__valid_until", "name", "pk"
+    )[:limit]
 
 
 def rotations_scheduled(
     *, user: User, organization: Organization, limit: int = 20
 ) -> QuerySet[Rotation]:
+    # From the rotations' (state, starts_at) index, each credential joined by its key
+    # (rather than asking, credential by credential, whether it has one).
     return Rotation.objects.filter(
         state=RotationState.SCHEDULED,
-        credential__in=organization_credentials(user, organization),
+        credential__business_unit__organization=organization,
+        credential__business_unit__organization__memberships__user=user,
     ).select_related("credential__business_unit", "requested_by", "replacement").order_by(
-        "starts_at"
+        "starts_at", "pk"
     )[:limit]
 
 
@@ -191,10 +210,12 @@ def credential_versions(credential: Credential) -> VersionSet:
 
 
 def credential_rotations(credential: Credential) -> list[Rotation]:
+    """Newest first, with who asked and the swap's replacement (the page reads its versions'
+    ids only: their rows, secret included, are not loaded)."""
     return list(
-        credential.rotations.select_related(
-            "requested_by", "replacement", "from_version", "to_version"
-        ).order_by("-created_at")
+        credential.rotations.select_related("requested_by", "replacement").order_by(
+            "-created_at"
+        )
     )
 
 

@@ -92,3 +92,38 @@ def status_q(badge: str, now: datetime) -> Q:
         Badge.EXPIRING_SOON: soon,
         Badge.ROTATION_SCHEDULED: Q(rotation_scheduled=True),
     }[Badge(badge)]
+
+
+def indexed_status_q(badge: str, now: datetime) -> Q:
+    """The same filter as status_q, on credentials with or without `with_status`, written to
+    start from an index where one fits: Expired and Expiring Soon from the current versions'
+    (state, valid_until), through a join (one current version per credential: a
+    constraint), rather than from every credential's computed expiry."""
+    current = Q(versions__state=VersionState.CURRENT)
+    if badge == Badge.EXPIRED:
+        return current & Q(versions__valid_until__lte=now)
+    if badge == Badge.EXPIRING_SOON:
+        return current & Q(versions__valid_until__gt=now,
+                           versions__valid_until__lte=now + EXPIRING_SOON_WINDOW)
+    if badge == Badge.ROTATION_SCHEDULED:
+        # One open rotation per credential (a constraint): the join adds no row.
+        return Q(rotations__state=RotationState.SCHEDULED)
+    active = Q(Exists(Connection.objects.filter(credential=OuterRef("pk"), is_active=True)),
+               is_active=True)
+    return active if badge == Badge.ACTIVE else ~active
+
+
+def badge_sets(credentials: models.QuerySet, now: datetime) -> dict[str, models.QuerySet]:
+    """For counting: `credentials` (not annotated) as a whole ("total") and those showing
+    each badge but Inactive, each filtered by indexed_status_q. Inactive is the rest: see
+    badge_counts."""
+    return {"total": credentials} | {
+        badge.value: credentials.filter(indexed_status_q(badge, now))
+        for badge in Badge if badge != Badge.INACTIVE
+    }
+
+
+def badge_counts(set_sizes: dict[str, int]) -> dict[str, int]:
+    """The sizes of badge_sets as counts per badge (and "total"): every credential shows
+    exactly one of Active or Inactive."""
+    return {**set_sizes, Badge.INACTIVE.value: set_sizes["total"] - set_sizes[Badge.ACTIVE]}

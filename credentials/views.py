@@ -4,6 +4,8 @@ render. Another organization's objects answer 404; a missing permission answers 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -135,6 +137,29 @@ def _detail_url(credential: Credential, tab: str = "") -> str:
     return f"{url}?tab={tab}" if tab else url
 
 
+def _detail_urls(organization: Organization) -> Callable[[UUID], str]:
+    """Each row's detail page address from one reverse() per page rather than one per row."""
+    marker = UUID(int=0)
+    prefix, suffix = reverse("credential_detail", args=[organization.slug, marker]).split(
+        str(marker))
+    return lambda pk: f"{prefix}{pk}{suffix}"
+
+
+def _with_row_facts(credentials: list[Credential], organization: Organization,
+                    now: datetime) -> list[Credential]:
+    """Decides once, in the view, what each row of a list shows: its badges (rendered once per
+    combination, not once per row) and its address."""
+    url_of = _detail_urls(organization)
+    rendered: dict[tuple[Badge, ...], str] = {}
+    for credential in credentials:
+        badges = tuple(credential_badges(credential, now))
+        if badges not in rendered:
+            rendered[badges] = render_to_string("credentials/_badges.html", {"badges": badges})
+        credential.badges_html = rendered[badges]
+        credential.url = url_of(credential.pk)
+    return credentials
+
+
 def _add_service_error(forms: list[Any], exc: CredentialError | MaterialError) -> None:
     """A refusal from a service becomes the error of the field it names (or of the form)."""
     message = exc.message if isinstance(exc, MaterialError) else str(exc)
@@ -156,8 +181,11 @@ def organization_overview(request: HttpRequest, org_slug: str) -> HttpResponse:
     counts = selectors.status_counts(user=user, organization=organization, now=now)
     expiring = list(selectors.credentials_expiring(user=user, organization=organization, now=now))
     expired = list(selectors.credentials_expired(user=user, organization=organization, now=now))
-    for credential in expiring + expired:
-        credential.badges = credential_badges(credential, now)
+    _with_row_facts(expiring + expired, organization, now)
+    scheduled = list(selectors.rotations_scheduled(user=user, organization=organization))
+    url_of = _detail_urls(organization)
+    for rotation in scheduled:
+        rotation.credential.url = url_of(rotation.credential_id)
     can_view_audit = user.has_org_perm(organization, Perm.VIEW_AUDIT)
     return render(request, "credentials/overview.html", {
         "organization": organization,
@@ -165,7 +193,7 @@ def organization_overview(request: HttpRequest, org_slug: str) -> HttpResponse:
         "stats": [(badge, counts[badge.value]) for badge in Badge],
         "expiring": expiring,
         "expired": expired,
-        "scheduled": list(selectors.rotations_scheduled(user=user, organization=organization)),
+        "scheduled": scheduled,
         "cutovers": usage.cutovers(selectors.organization_credentials(user, organization), now,
                                    limit=OVERVIEW_CUTOVERS),
         "can_view_audit": can_view_audit,
@@ -217,9 +245,8 @@ def credential_list(
     usage_filter = usage.list_filter(request.GET.get("usage"))
     queryset = queryset.filter(usage.old_in_use_q(now)) if usage_filter else queryset
     page = Paginator(queryset, PER_PAGE).get_page(request.GET.get("page"))
-    rows = list(page.object_list)
+    rows = _with_row_facts(list(page.object_list), organization, now)
     for credential in rows:
-        credential.badges = credential_badges(credential, now)
         credential.current = credential.current_versions[0] if credential.current_versions \
             else None
     kinds = [(k.key, k.label) for k in KINDS.values() if not family or k.family == family]

@@ -20,8 +20,7 @@ from typing import Union
 
 from allauth.mfa.models import Authenticator
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest
-from django.shortcuts import get_object_or_404
+from django.http import Http404, HttpRequest
 
 from .models import Organization, User
 
@@ -84,7 +83,11 @@ def get_organization(request: HttpRequest, slug: str) -> Organization:
     """For views: the organization named in the URL, if the user belongs to it (404
     otherwise). It becomes the page's organization (header, sidebar, error pages). If it
     requires a second factor the user does not have, SecondFactorRequired."""
-    organization = get_object_or_404(Organization.objects.for_user(request.user), slug=slug)
+    # Among the user's own organizations, read once per request (User.organization_roles).
+    organization = next((org for org in request.user.organization_roles()
+                         if org.slug == slug), None) if request.user.is_authenticated else None
+    if organization is None:
+        raise Http404("No such organization.")
     if organization.require_second_factor and not has_second_factor(request.user):
         raise SecondFactorRequired(organization)
     request.organization = organization  # type: ignore[attr-defined]

@@ -1,7 +1,5 @@
 from django.http import HttpRequest
 
-from .models import Organization
-
 
 def current_organization(request: HttpRequest) -> dict[str, object]:
     """The organization the page is about (set by the view that resolved it) and the
@@ -12,5 +10,5 @@ def current_organization(request: HttpRequest) -> dict[str, object]:
         return {"current_organization": organization, "user_organizations": []}
     return {
         "current_organization": organization,
-        "user_organizations": Organization.objects.for_user(user).only("name", "slug"),
+        "user_organizations": list(user.organization_roles()),
     }

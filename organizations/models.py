@@ -20,13 +20,23 @@ class User(AbstractUser):
         help_text="Dates and times are shown in this zone (stored in UTC).",
     )
 
+    def organization_roles(self) -> dict[Organization, str]:
+        """The user's organizations (by name) and role in each, read in one query and cached
+        on the instance, which lives as long as the request: the pages' access checks, menus
+        and organization switcher all ask it."""
+        cached = getattr(self, "_keyturn_memberships", None)
+        if cached is None:
+            cached = {
+                membership.organization: membership.role
+                for membership in self.memberships.select_related("organization").order_by(
+                    "organization__name", "organization_id")
+            }
+            self._keyturn_memberships = cached
+        return cached
+
     def role_in(self, organization: Organization) -> str | None:
-        """The user's role in the organization, cached on the instance for the request."""
-        roles = getattr(self, "_keyturn_roles", None)
-        if roles is None:
-            roles = dict(self.memberships.values_list("organization_id", "role"))
-            self._keyturn_roles = roles
-        return roles.get(organization.pk)
+        """The user's role in the organization (see organization_roles)."""
+        return self.organization_roles().get(organization)
 
     def has_org_perm(self, organization: Organization, perm: str) -> bool:
         if not self.is_active:

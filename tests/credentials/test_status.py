@@ -10,8 +10,11 @@ from credentials.services import credential_set_active
 from credentials.status import (
     Badge,
     StatusFacts,
+    badge_counts,
+    badge_sets,
     badges_for,
     credential_badges,
+    indexed_status_q,
     status_q,
     with_status,
 )
@@ -83,6 +86,12 @@ def test_it_agrees_between_python_and_sql_for_every_combination(unit, alice, tim
         in_sql = set(annotated.filter(status_q(badge, now)).values_list("pk", flat=True))
         in_python = {pk for pk, badges in made.items() if badge in badges}
         assert in_sql == in_python, badge
+        indexed = Credential.objects.filter(indexed_status_q(badge, now))  # no annotations
+        assert set(indexed.values_list("pk", flat=True)) == in_python, badge
+    sizes = {name: credentials.count()
+             for name, credentials in badge_sets(Credential.objects.all(), now).items()}
+    assert badge_counts(sizes) == {"total": len(made)} | {
+        badge.value: sum(badge in badges for badges in made.values()) for badge in Badge}
 
 
 def test_it_costs_one_query_to_annotate_any_number_of_credentials(
