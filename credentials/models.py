@@ -324,6 +324,11 @@ class Rotation(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    claim = models.UUIDField(
+        null=True, blank=True, db_index=True,
+        help_text="The token of the sweep batch that last claimed it: a batch claims many "
+                  "rotations in one UPDATE and reads back those it won by this token.",
+    )
     test_before_switch = models.BooleanField(
         default=False,
         help_text="Test the outbound connections with the new material before switching.",
