@@ -24,6 +24,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from audit.services import audit_record
+from credentials.bulk import rows_update
 from credentials.hooks import HistorySection
 from credentials.models import (
     Credential,
@@ -207,8 +208,7 @@ def _deliver_many(notifications: list[Notification], now: datetime) -> list[Noti
     finally:
         if refused is None:
             connection.close()
-    Notification.objects.bulk_update(
-        notifications, ["subject", "recipients", "state", "sent_at", "error"])
+    rows_update(notifications, ["subject", "recipients", "state", "sent_at", "error"])
     return notifications
 
 

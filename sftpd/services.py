@@ -79,6 +79,8 @@ FIRST_DELAY = 1.0
 MAX_DELAY = 16.0  # below clients' usual 30-second authentication timeout
 REFUSE_AFTER = 30  # failures in the window: further attempts are refused unchecked
 FAILED_LOGIN_RETENTION = timedelta(days=30)
+# A version's last use is dated to the minute, as on the token endpoint.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 def failure_delay(failures: int) -> float:
@@ -209,10 +211,14 @@ def login_record_success(*, decision: LoginDecision, address: str, now: datetime
     assert version is not None
     credential = version.credential
     with transaction.atomic():
-        # A conditional UPDATE: a slower concurrent login never moves last use backwards.
-        CredentialVersion.objects.filter(
-            Q(last_used_at__isnull=True) | Q(last_used_at__lt=now), pk=version.pk
-        ).update(last_used_at=now)
+        # Dated to the minute: one conditional UPDATE a minute at most (a partner's script
+        # logging in every few seconds does not write each time), and a slower concurrent
+        # login never moves last use backwards.
+        stale = now - LAST_USED_RESOLUTION
+        if version.last_used_at is None or version.last_used_at <= stale:
+            CredentialVersion.objects.filter(
+                Q(last_used_at__isnull=True) | Q(last_used_at__lte=stale), pk=version.pk
+            ).update(last_used_at=now)
         audit_record(
             action="sftp.login", actor=SYSTEM, organization=credential.business_unit.organization,
             target=credential, source_ip=address,

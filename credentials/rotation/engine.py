@@ -24,6 +24,7 @@ from django.utils import timezone
 from audit.services import audit_record, audit_record_many
 from organizations.access import SYSTEM
 
+from ..bulk import rows_update
 from ..errors import RotationStepError, log_failure, readable_reason
 from ..hooks import CONNECTION_TESTERS, ROTATION_OUTCOME_HANDLERS
 from ..kinds import kind_for
@@ -165,11 +166,9 @@ def switch_versions_many(rotations: list[Rotation], token: uuid.UUID,
             completed.append(rotation)
             events.append(_completion_event(rotation, credential, details))
         # In this order, so that no moment has two current or two previous versions.
-        CredentialVersion.objects.bulk_update(retiring, ["state", "retired_at", "stops_at"])
-        CredentialVersion.objects.bulk_update(
-            leaving, ["state", "valid_until", "retired_at", "stops_at"])
-        CredentialVersion.objects.bulk_update(
-            arriving, ["state", "number", "activated_at", "valid_from", "retired_at"])
+        rows_update(retiring, ["state", "retired_at", "stops_at"])
+        rows_update(leaving, ["state", "valid_until", "retired_at", "stops_at"])
+        rows_update(arriving, ["state", "number", "activated_at", "valid_from", "retired_at"])
         if completed:
             Rotation.objects.filter(pk__in=[r.pk for r in completed]).update(
                 state=RotationState.COMPLETED, finished_at=now)
