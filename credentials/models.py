@@ -173,8 +173,13 @@ class CredentialVersion(models.Model):
                 name="version_numbered_once_live",
             ),
         ]
-        # The sweep's queries: versions of a state whose end falls in a window.
-        indexes = [models.Index(fields=["state", "valid_until"])]
+        indexes = [
+            # The sweep's plan: versions of a state whose end falls in a window.
+            models.Index(fields=["state", "valid_until"]),
+            # A batch's versions of its credentials in a state (without it, SQLite answers
+            # "these 100 credentials' current versions" by scanning every current version).
+            models.Index(fields=["credential", "state"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.credential_id} v{self.number} ({self.state})"
