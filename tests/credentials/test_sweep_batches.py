@@ -160,3 +160,12 @@ def test_it_goes_on_with_the_next_batches_when_one_breaks(
     with django_capture_on_commit_callbacks(execute=True):
         sweep_run(now=now + engine.RUNNING_DEADLINE + timedelta(seconds=1))
     assert Rotation.objects.filter(state=RotationState.COMPLETED).count() == 8
+
+
+def test_it_warms_a_fresh_worker_up_for_the_sweeps_emails(db):
+    from django_q.signals import post_spawn
+
+    from notifications.services import emails_warm_up
+
+    answered = post_spawn.send(sender="django_q", proc_name="worker-1")
+    assert emails_warm_up in [receiver for receiver, _ in answered]
