@@ -30,6 +30,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.db.models import IntegerField, QuerySet, Value
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -124,12 +125,27 @@ def sweep_plan(*, now: datetime) -> list[Batch]:
     return batches
 
 
+# PostgreSQL's "deadlock detected" and "could not serialize": two passes at once (two clusters)
+# went for the same rows in an order that crossed. Nothing of the step's transaction stayed,
+# every write is claimed first, so the step runs again, once, and finds what the other did.
+RETRY_SQLSTATES = {"40P01", "40001"}
+
+
 def _run_step(path: str, step: Step, **kwargs: Any) -> list[str]:
-    try:
-        return step(**kwargs)
-    except Exception as exc:  # one broken step must not stop the others every minute
-        log_failure(logger, f"sweep step {step.__name__} failed", exc)
-        return [f"step {step.__name__} failed ({type(exc).__name__})"]
+    for attempt in (1, 2):
+        try:
+            return step(**kwargs)
+        except DatabaseError as exc:
+            if attempt == 1 and getattr(exc.__cause__, "sqlstate", None) in RETRY_SQLSTATES:
+                logger.info("sweep step %s met another pass; running it again", step.__name__)
+                continue
+            failure = exc
+        except Exception as exc:
+            failure = exc
+        break
+    # One broken step must not stop the others every minute.
+    log_failure(logger, f"sweep step {step.__name__} failed", failure)
+    return [f"step {step.__name__} failed ({type(failure).__name__})"]
 
 
 def sweep_batch_run(*, batch: Batch, now: datetime | None = None,

@@ -345,6 +345,9 @@ def reminders_send_due(*, now: datetime | None = None, dry_run: bool = False,
     if not due:
         return []
     token = uuid.uuid4()
+    # In the credentials' order, the order the other steps lock them in: the rows' foreign
+    # keys are checked (and the credentials share-locked) in it.
+    due.sort(key=lambda pair: (str(pair[0].credential_id), str(pair[0].pk)))
     rows = [Notification(credential=version.credential, version=version, milestone=milestone,
                          subject="", recipients="", attempts=1, claimed_at=now, claim=token)
             for version, milestone in due]

@@ -169,3 +169,23 @@ def test_it_warms_a_fresh_worker_up_for_the_sweeps_emails(db):
 
     answered = post_spawn.send(sender="django_q", proc_name="worker-1")
     assert emails_warm_up in [receiver for receiver, _ in answered]
+
+
+class Deadlock(Exception):
+    sqlstate = "40P01"
+
+
+calls = []
+
+
+def deadlocked_once(**kwargs):
+    calls.append(kwargs)
+    if len(calls) == 1:
+        raise DatabaseError("deadlock detected") from Deadlock()
+    return ["done"]
+
+
+def test_it_runs_a_step_again_once_when_it_met_another_pass_in_a_deadlock(db, settings):
+    settings.KEYTURN_SWEEP_STEPS = [f"{__name__}.deadlocked_once"]
+    calls.clear()
+    assert sweep_run() == ["done"] and len(calls) == 2
