@@ -131,7 +131,7 @@ def sweep_plan(*, now: datetime) -> list[Batch]:
 RETRY_SQLSTATES = {"40P01", "40001"}
 
 
-def _run_step(path: str, step: Step, **kwargs: Any) -> list[str]:
+def _run_step(step: Step, **kwargs: Any) -> list[str]:
     for attempt in (1, 2):
         try:
             return step(**kwargs)
@@ -155,7 +155,7 @@ def sweep_batch_run(*, batch: Batch, now: datetime | None = None,
     actions: list[str] = []
     for path, step in sweep_steps():  # only steps listed in settings ever run
         if path in batch:
-            actions += _run_step(path, step, now=now, dry_run=dry_run,
+            actions += _run_step(step, now=now, dry_run=dry_run,
                                  credentials=batch[path])
     return actions
 
@@ -163,9 +163,9 @@ def sweep_batch_run(*, batch: Batch, now: datetime | None = None,
 def sweep_unbatched(*, now: datetime, dry_run: bool = False) -> list[str]:
     """The steps that declare no due work run once per pass, in the pass itself."""
     actions: list[str] = []
-    for path, step in sweep_steps():
+    for _, step in sweep_steps():
         if not hasattr(step, "due"):
-            actions += _run_step(path, step, now=now, dry_run=dry_run)
+            actions += _run_step(step, now=now, dry_run=dry_run)
     return actions
 
 
