@@ -26,7 +26,7 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def audit_record(
+def _fields(
     *,
     action: str,
     actor: Actor,
@@ -35,10 +35,8 @@ def audit_record(
     target_label: str = "",
     source_ip: str | None = None,
     details: dict[str, Any] | None = None,
-) -> AuditEvent:
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("audit_record must run inside the action's transaction")
-    return AuditEvent.objects.create(
+) -> dict[str, Any]:
+    return dict(
         action=action,
         actor=user_of(actor),
         actor_label=actor.get_username(),
@@ -50,3 +48,33 @@ def audit_record(
         # The block's details (audit.context: how the actor proved who they are) come first.
         details=_jsonable({**context_details(), **(details or {})}),
     )
+
+
+def _require_transaction(name: str) -> None:
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError(f"{name} must run inside the action's transaction")
+
+
+def audit_record(
+    *,
+    action: str,
+    actor: Actor,
+    organization: Organization | None = None,
+    target: models.Model | None = None,
+    target_label: str = "",
+    source_ip: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    _require_transaction("audit_record")
+    return AuditEvent.objects.create(**_fields(
+        action=action, actor=actor, organization=organization, target=target,
+        target_label=target_label, source_ip=source_ip, details=details))
+
+
+def audit_record_many(events: list[dict[str, Any]]) -> list[AuditEvent]:
+    """Writes many events in one statement, each given as audit_record's keyword arguments:
+    the scheduled pass records a batch of changes in one transaction."""
+    _require_transaction("audit_record_many")
+    if not events:
+        return []
+    return AuditEvent.objects.bulk_create([AuditEvent(**_fields(**event)) for event in events])

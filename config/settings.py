@@ -381,6 +381,9 @@ KEYTURN_SWEEP_STEPS = [
 KEYTURN_DEMO_STEPS = [
     "partners.demo.demo_contacts_load",
 ]
+# How many credentials' due work one batch of the pass does (one claim, one load and bulk
+# writes per step and batch); the schedule's task hands each batch to the cluster as a task.
+KEYTURN_SWEEP_BATCH_SIZE = env.int("KEYTURN_SWEEP_BATCH_SIZE", default=100)
 # The django-q2 schedules, installed after every `migrate` (credentials.schedules); interval
 # schedules in UTC, unaffected by daylight-saving changes.
 KEYTURN_SCHEDULES = {

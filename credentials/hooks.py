@@ -1,9 +1,10 @@
 """Where the apps above credentials plug into its work, so that credentials never imports
 them. Each is filled once, by the upper app's AppConfig.ready():
 
-- ROTATION_OUTCOME_HANDLERS: called with (rotation=, background=) inside the transaction that
-  completes or fails a rotation (notifications records the email there, and sends it after
-  commit). A handler that cannot record its part fails the transaction with it.
+- ROTATION_OUTCOME_HANDLERS: called with (rotations=, background=) inside the transaction that
+  completes or fails rotations (one, or a batch of the scheduled pass; notifications records
+  their emails there, and sends them after commit). A handler that cannot record its part
+  fails the transaction with it.
 - CONNECTION_TESTERS: connection kind -> a function testing that connection with a given
   version (sftpd tests outbound SFTP connections); a rotation that asks for it tests every
   active connection of a kind listed here before it switches.

@@ -180,11 +180,11 @@ class CredentialVersion(models.Model):
             ),
         ]
         indexes = [
-            # The sweep's queries (versions of a state whose end falls in a window), and the
+            # The sweep's plan (versions of a state whose end falls in a window), and the
             # overview's and lists' expired and expiring credentials, in expiry order.
             models.Index(fields=["state", "valid_until"]),
-            # A page's current versions of its credentials: without it SQLite reads every
-            # current version through the index above to find 50 of them.
+            # A page's or a batch's current versions of its credentials: without it SQLite reads
+            # every current version to find 50 (a page) or 100 (a batch) of them.
             models.Index(fields=["credential", "state"]),
         ]
 
@@ -336,6 +336,11 @@ class Rotation(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    claim = models.UUIDField(
+        null=True, blank=True, db_index=True,
+        help_text="The token of the sweep batch that last claimed it: a batch claims many "
+                  "rotations in one UPDATE and reads back those it won by this token.",
+    )
     test_before_switch = models.BooleanField(
         default=False,
         help_text="Test the outbound connections with the new material before switching.",

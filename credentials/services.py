@@ -58,6 +58,24 @@ def version_build(
     current version gets the next number; a pending one gets its number when it goes live.
     The material must be of the credential's kind, or of `kind` for a rotation that switches
     the credential to it (credentials.rotation decides when it may)."""
+    version = version_new(credential=credential, material=material, state=state,
+                          valid_from=valid_from, valid_until=valid_until, actor=actor,
+                          kind=kind)
+    version.save()
+    return version
+
+
+def version_new(
+    *,
+    credential: Credential,
+    material: Material,
+    state: str,
+    valid_from: datetime,
+    valid_until: datetime | None,
+    actor: Actor,
+    kind: str | None = None,
+) -> CredentialVersion:
+    """version_build's version, not saved yet: the sweep creates a batch of them at once."""
     if material.kind != (kind or credential.kind):
         raise CredentialError(
             f"This material is for a {material.kind}, not a {credential.get_kind_display()}."
@@ -84,7 +102,6 @@ def version_build(
         activated_at=valid_from if state == VersionState.CURRENT else None,
     )
     version.secret_ciphertext = crypto.key_ring().encrypt(material.secret, aad=version.aad)
-    version.save()
     return version
 
 

@@ -26,10 +26,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from audit.services import audit_record
+from audit.services import audit_record, audit_record_many
 from credentials.kinds import kind_for
 from credentials.models import Credential, CredentialVersion, VersionState
 from credentials.services import version_secret, version_summary
+from credentials.sweep import restrict, sweep_step
 from notifications.services import email_send
 from organizations.access import SYSTEM, Actor, SystemActor, require_perm, user_of
 from organizations.models import User
@@ -356,30 +357,34 @@ def handoff_show(*, handoff: Handoff, passphrase: str = "", source_ip: str | Non
 # --- The scheduled pass ---------------------------------------------------------------------
 
 
-def handoffs_record_expiries(*, now: datetime | None = None, dry_run: bool = False
-                             ) -> list[str]:
-    """A step of the sweep (settings.KEYTURN_SWEEP_STEPS): audits each link that expired
-    unused, once (claimed by a conditional UPDATE). One query when none did."""
-    now = now or timezone.now()
-    due = Handoff.objects.filter(
+def _expired_unused(now: datetime) -> QuerySet[Handoff]:
+    return Handoff.objects.filter(
         shown_at__isnull=True, revoked_at__isnull=True, locked_at__isnull=True,
         expiry_recorded_at__isnull=True, expires_at__lte=now,
-    ).select_related("credential__business_unit__organization")
-    done = []
-    for handoff in due:
-        if dry_run:
-            done.append(f"would record the expiry of hand-off {handoff.pk}")
-            continue
-        with transaction.atomic():
-            if Handoff.objects.filter(pk=handoff.pk, expiry_recorded_at__isnull=True).update(
-                    expiry_recorded_at=now) != 1:
-                continue
-            audit_record(
-                action="handoff.expire", actor=SYSTEM,
-                organization=handoff.credential.business_unit.organization,
-                target=handoff.credential,
-                details=_details(handoff, expired_at=handoff.expires_at,
-                                 opened=handoff.first_opened_at is not None),
-            )
-        done.append(f"recorded the expiry of hand-off {handoff.pk}")
-    return done
+    )
+
+
+@sweep_step(due=lambda now: [_expired_unused(now)])
+def handoffs_record_expiries(*, now: datetime | None = None, dry_run: bool = False,
+                             credentials: list[str] | None = None) -> list[str]:
+    """A step of the sweep (settings.KEYTURN_SWEEP_STEPS): audits each link that expired
+    unused, once: a batch locks and re-reads its links (another worker may have recorded
+    them meanwhile), marks them in one UPDATE and audits them in one statement."""
+    now = now or timezone.now()
+    if dry_run:
+        return [f"would record the expiry of hand-off {pk}"
+                for pk in restrict(_expired_unused(now), credentials).values_list(
+                    "pk", flat=True)]
+    with transaction.atomic():
+        handoffs = list(restrict(_expired_unused(now), credentials).select_for_update(
+            of=("self",)).select_related("credential__business_unit__organization")
+            .order_by("pk"))
+        Handoff.objects.filter(pk__in=[h.pk for h in handoffs]).update(expiry_recorded_at=now)
+        audit_record_many([{
+            "action": "handoff.expire", "actor": SYSTEM,
+            "organization": handoff.credential.business_unit.organization,
+            "target": handoff.credential,
+            "details": _details(handoff, expired_at=handoff.expires_at,
+                                opened=handoff.first_opened_at is not None),
+        } for handoff in handoffs])
+    return [f"recorded the expiry of hand-off {handoff.pk}" for handoff in handoffs]

@@ -8,7 +8,10 @@ class NotificationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from .services import credential_emails_section, rotation_email_record
+        from django_q.signals import post_spawn
 
-        hooks.register(hooks.ROTATION_OUTCOME_HANDLERS, rotation_email_record)
+        from .services import credential_emails_section, emails_warm_up, rotation_emails_record
+
+        hooks.register(hooks.ROTATION_OUTCOME_HANDLERS, rotation_emails_record)
         hooks.register(hooks.HISTORY_SECTIONS, credential_emails_section)
+        post_spawn.connect(emails_warm_up, dispatch_uid="keyturn-emails-warm-up")

@@ -64,26 +64,39 @@ def message(*, to: str, subject: str, text: str, html: str, opt_out_url: str,
     return email
 
 
+# Stands for a member's own opt-out link while the members' message is rendered once; each
+# member's copy gets theirs in its place (a signed token: letters, digits, ':', '_' and '-',
+# which neither plain text nor HTML escaping changes).
+OPT_OUT_MARK = "https://opt-out.invalid/keyturn-member-opt-out-mark"
+
+
 def notification_messages(notification: Notification, *, member_template: str,
-                          member_context: dict[str, object], member_recipients: list[str]
-                          ) -> list[EmailMultiAlternatives]:
+                          member_context: dict[str, object], member_recipients: list[str],
+                          contacts: list[PartnerContact] | None = None,
+                          new_ready: bool | None = None) -> list[EmailMultiAlternatives]:
     """Every message of one notification: one per member address (the portal's wording and
-    deep link), then one per partner contact who has not opted out."""
+    deep link, rendered once), then one per partner contact who has not opted out. The sweep
+    passes the contacts and whether a new version is pending, read for its whole batch."""
     credential = notification.credential
     unit = credential.business_unit
     answers = reply_to(credential)
     messages = []
-    for address in member_recipients:
-        opt_out = member_opt_out_url(unit, address)
-        context = {**member_context, "opt_out_url": opt_out}
+    if member_recipients:
+        context = {**member_context, "opt_out_url": OPT_OUT_MARK}
         base = f"notifications/emails/{member_template}"
-        messages.append(message(
-            to=address, subject=" ".join(_render(f"{base}_subject.txt", context).split()),
-            text=_render(f"{base}_body.txt", context), html=_render(f"{base}_body.html", context),
-            opt_out_url=opt_out, reply_to=answers,
-        ))
-    contacts = contacts_to_email(credential)
-    new_ready = bool(contacts) and _pending(credential) is not None
+        subject = " ".join(_render(f"{base}_subject.txt", context).split())
+        text = _render(f"{base}_body.txt", context)
+        html = _render(f"{base}_body.html", context)
+        for address in member_recipients:
+            opt_out = member_opt_out_url(unit, address)
+            messages.append(message(
+                to=address, subject=subject, text=text.replace(OPT_OUT_MARK, opt_out),
+                html=html.replace(OPT_OUT_MARK, opt_out), opt_out_url=opt_out, reply_to=answers,
+            ))
+    if contacts is None:
+        contacts = contacts_to_email(credential)
+    if new_ready is None:
+        new_ready = bool(contacts) and _pending(credential) is not None
     for contact in contacts:
         context = partner_context(notification, contact, new_ready=new_ready)
         messages.append(message(

@@ -52,6 +52,11 @@ class Notification(models.Model):
         null=True, blank=True,
         help_text="When a worker last took this email to send it; empty: recorded, not taken.",
     )
+    claim = models.UUIDField(
+        null=True, blank=True, db_index=True,
+        help_text="The token of the batch that last claimed it: a batch claims many emails in "
+                  "one statement and reads back those it won by this token.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
 

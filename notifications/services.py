@@ -8,19 +8,23 @@ whose sender died is sent by the next sweep."""
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
-from django.template.loader import render_to_string
+from django.template.loader import get_template
 from django.urls import reverse
 from django.utils import timezone
 from django_q.tasks import async_task
 
 from audit.services import audit_record
+from credentials.bulk import rows_update
 from credentials.hooks import HistorySection
 from credentials.models import (
     Credential,
@@ -29,9 +33,12 @@ from credentials.models import (
     RotationState,
     VersionState,
 )
+from credentials.sweep import batch_size, chunks, due_credentials, restrict, sweep_step
 from credentials.usage import version_recently_used
 from organizations.models import BusinessUnit, Membership, User
 from organizations.roles import Role
+from partners.models import PartnerContact
+from partners.selectors import contacts_to_email_many
 
 from .audiences import notification_messages, sender
 from .models import EXPIRY_MILESTONES, Milestone, Notification, NotificationState, ReminderOptOut
@@ -62,26 +69,38 @@ class NotificationError(Exception):
 # --- Recipients and rendering --------------------------------------------------------------
 
 
+def recipients_by_unit(units: Iterable[BusinessUnit]) -> dict[int, list[str]]:
+    """For each unit: its contacts and its organization's owners, less those who opted out of
+    the unit's reminders (owners cannot opt out: someone must always hear). Two queries for
+    any number of units."""
+    units = {unit.pk: unit for unit in units}
+    organization_ids = {unit.organization_id for unit in units.values()}
+    owners: dict[int, list[tuple[int, str]]] = {}
+    for organization_id, user_id, email in Membership.objects.filter(
+        organization_id__in=organization_ids, role=Role.OWNER, user__is_active=True,
+    ).exclude(user__email="").order_by("user_id").values_list(
+            "organization_id", "user_id", "user__email"):
+        owners.setdefault(organization_id, []).append((user_id, email))
+    opted_out: dict[int, set[str]] = {}
+    for unit_id, user_id, email in ReminderOptOut.objects.filter(
+            business_unit_id__in=units).values_list("business_unit_id", "user_id", "user__email"):
+        owner_ids = {pk for pk, _ in owners.get(units[unit_id].organization_id, [])}
+        if user_id not in owner_ids:
+            opted_out.setdefault(unit_id, set()).add(email.lower())
+    recipients = {}
+    for unit in units.values():
+        seen: dict[str, str] = {}
+        for email in [*unit.contact_email_list,
+                      *(email for _, email in owners.get(unit.organization_id, []))]:
+            if email.lower() not in opted_out.get(unit.pk, set()):
+                seen.setdefault(email.lower(), email)
+        recipients[unit.pk] = sorted(seen.values())
+    return recipients
+
+
 def recipients_for(business_unit: BusinessUnit) -> list[str]:
-    """The unit's contacts and the organization's owners, less those who opted out of this
-    unit's reminders (owners cannot opt out: someone must always hear)."""
-    owners = User.objects.filter(
-        memberships__organization_id=business_unit.organization_id,
-        memberships__role=Role.OWNER, is_active=True,
-    ).exclude(email="").values_list("email", flat=True)
-    opted_out = {
-        email.lower() for email in ReminderOptOut.objects.filter(
-            business_unit=business_unit
-        ).exclude(
-            user__memberships__organization_id=business_unit.organization_id,
-            user__memberships__role=Role.OWNER,
-        ).values_list("user__email", flat=True)
-    }
-    seen: dict[str, str] = {}
-    for email in [*business_unit.contact_email_list, *owners]:
-        if email.lower() not in opted_out:
-            seen.setdefault(email.lower(), email)
-    return sorted(seen.values())
+    """The unit's contacts and the organization's owners, less those who opted out."""
+    return recipients_by_unit([business_unit])[business_unit.pk]
 
 
 def credential_url(credential: Credential) -> str:
@@ -93,26 +112,47 @@ def credential_url(credential: Credential) -> str:
 
 def _render(template_name: str, context: dict[str, object]) -> str:
     """Emails say their times in UTC, whichever zone the request that sends one runs in (a
-    rotation done in the portal sends its email from the user's request)."""
+    rotation done in the portal sends its email from the user's request). Templates come
+    compiled from the cached loader."""
     with timezone.override(UTC):
-        return render_to_string(template_name, context)
+        return get_template(template_name).render(context)
 
 
 def email_subject(*, name: str, context: dict[str, object]) -> str:
     return " ".join(_render(f"notifications/emails/{name}_subject.txt", context).split())
 
 
-def email_send(*, name: str, context: dict[str, object], recipients: list[str]) -> None:
-    """Renders the trio notifications/emails/<name>_{subject.txt,body.txt,body.html} and
-    sends it as one multipart message."""
+def email_message(*, name: str, context: dict[str, object], recipients: list[str],
+                  subject: str | None = None, connection: Any = None) -> EmailMultiAlternatives:
+    """The trio notifications/emails/<name>_{subject.txt,body.txt,body.html} as one
+    multipart message."""
     base = f"notifications/emails/{name}"
-    subject = email_subject(name=name, context=context)
     message = EmailMultiAlternatives(
-        subject=subject, body=_render(f"{base}_body.txt", context),
-        from_email=sender(), to=recipients,
+        subject=subject or email_subject(name=name, context=context),
+        body=_render(f"{base}_body.txt", context),
+        from_email=sender(), to=recipients, connection=connection,
     )
     message.attach_alternative(_render(f"{base}_body.html", context), "text/html")
-    message.send()
+    return message
+
+
+def email_send(*, name: str, context: dict[str, object], recipients: list[str]) -> None:
+    """Renders the trio notifications/emails/<name>_* and sends it."""
+    email_message(name=name, context=context, recipients=recipients).send()
+
+
+EMAILS = ("expiry_reminder", "rotation_complete", "rotation_failed")
+
+
+def emails_warm_up(**kwargs: object) -> None:
+    """Loads the URLconf (every email links to a page) and compiles the sweep's email
+    templates, in a django-q2 worker as it starts (django_q.signals.post_spawn), so that the
+    first batch a fresh worker takes does not pay for them: a cluster of 4 fresh workers
+    would pay four times what one pays once."""
+    reverse("credential_detail", args=["warm-up", uuid.UUID(int=0)])
+    for name in EMAILS:
+        for part in ("subject.txt", "body.txt", "body.html"):
+            get_template(f"notifications/emails/{name}_{part}")
 
 
 @dataclass(frozen=True)
@@ -121,10 +161,11 @@ class _Email:
     context: dict[str, object]
 
 
-def _reminder_email(notification: Notification) -> _Email:
+def _reminder_email(notification: Notification,
+                    pending: dict[object, CredentialVersion]) -> _Email:
     version = notification.version
     credential = notification.credential
-    new_version = credential.versions.filter(state=VersionState.PENDING).first()
+    new_version = pending.get(credential.pk)
     headline = {
         Milestone.DAY_30: "New credentials ready" if new_version
         else "Credential expires in 30 days",
@@ -158,100 +199,132 @@ def _rotation_email(notification: Notification) -> _Email:
 
 
 # --- Claim, send, record -------------------------------------------------------------------
+#
+# A batch claims its emails in one statement (a conditional UPDATE, or the reminders' rows
+# inserted with their unique constraints deciding), marked with a token of its own; it reads
+# back the ones it won by that token, renders and sends them over one connection, and
+# records how each went in one statement.
 
 
-def _claim(**fields: object) -> Notification | None:
-    """Creates a reminder's row, claimed; None if this email was already claimed by anyone."""
+def _deliver_many(notifications: list[Notification], now: datetime) -> list[Notification]:
+    """Sends claimed emails (their credential, unit, organization, version and rotation
+    loaded) and records each outcome: recipients resolved once per unit, one mail
+    connection, one UPDATE for them all."""
+    if not notifications:
+        return []
+    recipients = recipients_by_unit({n.credential.business_unit for n in notifications})
+    announcing = [n.credential_id for n in notifications if n.milestone == Milestone.DAY_30]
+    pending = {v.credential_id: v for v in CredentialVersion.objects.filter(
+        credential_id__in=announcing, state=VersionState.PENDING)} if announcing else {}
+    contacts = contacts_to_email_many({n.credential_id for n in notifications})
+    # Partner contacts read "new credentials are ready" whenever a new version is pending.
+    pending_any = set(CredentialVersion.objects.filter(
+        credential_id__in=contacts, state=VersionState.PENDING
+    ).values_list("credential_id", flat=True)) if contacts else set()
+    connection, refused = get_connection(), None
     try:
-        with transaction.atomic():
-            return Notification.objects.create(subject="", recipients="", attempts=1, **fields)
-    except IntegrityError:
-        return None
+        connection.open()
+    except Exception as exc:  # the server is down: each email fails and is retried
+        refused = exc
+    try:
+        for notification in notifications:
+            _deliver_one(notification, recipients[notification.credential.business_unit_id],
+                         _Batch(pending, contacts, pending_any), connection, refused, now)
+    finally:
+        if refused is None:
+            connection.close()
+    rows_update(notifications, ["subject", "recipients", "state", "sent_at", "error"])
+    return notifications
 
 
-def _deliver(notification: Notification, now: datetime) -> Notification:
+@dataclass(frozen=True)
+class _Batch:
+    """What a batch of emails reads once for them all: pending versions of the credentials
+    whose 30-day reminder announces them, partner contacts by credential, and the credentials
+    with any pending version."""
+
+    pending: dict[object, CredentialVersion]
+    contacts: dict[object, list[PartnerContact]]
+    pending_any: set[object]
+
+
+def _deliver_one(notification: Notification, recipients: list[str], batch: _Batch,
+                 connection: Any, refused: Exception | None, now: datetime) -> None:
     email = (_rotation_email(notification) if notification.rotation_id
-             else _reminder_email(notification))
+             else _reminder_email(notification, batch.pending))
     subject = email_subject(name=email.name, context=email.context)
     messages = notification_messages(  # members and partner contacts, one message each
         notification, member_template=email.name, member_context=email.context,
-        member_recipients=recipients_for(notification.credential.business_unit))
-    Notification.objects.filter(pk=notification.pk).update(
-        subject=subject[:300], recipients="\n".join(m.to[0] for m in messages)
-    )
+        member_recipients=recipients,
+        contacts=batch.contacts.get(notification.credential_id, []),
+        new_ready=notification.credential_id in batch.pending_any)
+    notification.subject = subject[:300]
+    notification.recipients = "\n".join(m.to[0] for m in messages)
     if not messages:
-        Notification.objects.filter(pk=notification.pk).update(
-            state=NotificationState.FAILED, error="Nobody to send it to: add unit contacts."
-        )
+        notification.state = NotificationState.FAILED
+        notification.error = "Nobody to send it to: add unit contacts."
+        return
+    try:
+        if refused is not None:
+            raise refused
+        connection.send_messages(messages)
+    except Exception as exc:  # the send is retried by a later sweep
+        logger.warning("email %s failed: %s", notification.pk, type(exc).__name__)
+        notification.state = NotificationState.FAILED
+        notification.error = f"Sending failed ({type(exc).__name__})."
     else:
-        try:
-            get_connection().send_messages(messages)
-        except Exception as exc:  # the send is retried by a later sweep
-            logger.warning("email %s failed: %s", notification.pk, type(exc).__name__)
-            Notification.objects.filter(pk=notification.pk).update(
-                state=NotificationState.FAILED, error=f"Sending failed ({type(exc).__name__})."
-            )
-        else:
-            Notification.objects.filter(pk=notification.pk).update(
-                state=NotificationState.SENT, sent_at=now, error=""
-            )
-    notification.refresh_from_db()
-    return notification
+        notification.state, notification.sent_at, notification.error = (
+            NotificationState.SENT, now, "")
 
 
-def _load(notification_id: int) -> Notification:
-    return Notification.objects.select_related(
+def _claimed(token: uuid.UUID) -> list[Notification]:
+    """The emails a batch won, with everything their messages say, in one query."""
+    return list(Notification.objects.filter(claim=token).select_related(
         "credential__business_unit__organization", "version", "rotation__to_version",
         "rotation__from_version", "rotation__replacement",
-    ).get(pk=notification_id)
+    ).order_by("pk"))
 
 
-def rotation_email_record(*, rotation: Rotation, background: bool = False
-                          ) -> Notification | None:
-    """Records the "Rotation complete" or "Rotation failed" email of `rotation` in the
-    transaction that completes or fails it (credentials.rotation calls it through
-    ROTATION_OUTCOME_HANDLERS), and sends it after that transaction commits: at once, or
-    through the django-q2 worker with `background` (for a partner's token request or SFTP
-    login). A process that dies between the commit and the send leaves the row recorded and
-    unclaimed, and the sweep sends it (notifications_send_unsent)."""
-    try:
-        with transaction.atomic():
-            notification = Notification.objects.create(
-                credential_id=rotation.credential_id, rotation=rotation,
-                version_id=rotation.to_version_id,
-                milestone=ROTATION_MILESTONES[rotation.state], subject="", recipients="",
-            )
-    except IntegrityError:
-        return None  # recorded already: a retried rotation that failed again
-    notification_id = notification.pk
+def rotation_emails_record(*, rotations: list[Rotation], background: bool = False) -> None:
+    """Records the "Rotation complete" or "Rotation failed" emails of `rotations` in the
+    transaction that completes or fails them (credentials.rotation calls it through
+    ROTATION_OUTCOME_HANDLERS), in one statement, and sends them after that transaction
+    commits: at once, or through the django-q2 worker with `background` (for a partner's
+    token request or SFTP login). A process that dies between the commit and the send leaves
+    the rows recorded and unclaimed, and the sweep sends them (notifications_send_unsent). An
+    email already recorded (a retried rotation that failed again) is not recorded twice."""
+    Notification.objects.bulk_create([
+        Notification(credential_id=rotation.credential_id, rotation=rotation,
+                     version_id=rotation.to_version_id,
+                     milestone=ROTATION_MILESTONES[rotation.state], subject="", recipients="")
+        for rotation in rotations
+    ], ignore_conflicts=True)
+    rotation_ids = [str(rotation.pk) for rotation in rotations]
 
     def send() -> None:
         try:
             if background:
-                async_task("notifications.services.notification_send",
-                           notification_id=notification_id,
-                           task_name=f"email {notification.milestone}")
+                async_task("notifications.services.rotation_emails_send",
+                           rotation_ids=rotation_ids, task_name="rotation emails")
             else:
-                notification_send(notification_id=notification_id)
-        except Exception as exc:  # never undoes the rotation: the sweep sends it
-            logger.warning("email %s not sent after commit: %s", notification_id,
-                           type(exc).__name__)
+                rotation_emails_send(rotation_ids=rotation_ids)
+        except Exception as exc:  # never undoes the rotation: the sweep sends them
+            logger.warning("rotation emails not sent after commit: %s", type(exc).__name__)
 
     transaction.on_commit(send)
-    return notification
 
 
-def notification_send(*, notification_id: int, now: datetime | None = None
-                      ) -> Notification | None:
-    """Sends a recorded email that nobody has taken yet; None if someone has (the sweep or
-    the process that recorded it), so it goes out once."""
+def rotation_emails_send(*, rotation_ids: list[str], now: datetime | None = None
+                         ) -> list[Notification]:
+    """Sends the recorded emails of these rotations that nobody has taken yet (the sweep or
+    the process that recorded them), so each goes out once."""
     now = now or timezone.now()
-    claimed = Notification.objects.filter(
-        pk=notification_id, state=NotificationState.PENDING, claimed_at__isnull=True
-    ).update(claimed_at=now, attempts=F("attempts") + 1)
-    if claimed != 1:
-        return None
-    return _deliver(_load(notification_id), now)
+    token = uuid.uuid4()
+    Notification.objects.filter(
+        rotation_id__in=rotation_ids, milestone__in=list(ROTATION_MILESTONES.values()),
+        state=NotificationState.PENDING, claimed_at__isnull=True,
+    ).update(claimed_at=now, attempts=F("attempts") + 1, claim=token)
+    return _deliver_many(_claimed(token), now)
 
 
 def _due_versions(milestone: str, now: datetime) -> QuerySet[CredentialVersion]:
@@ -267,57 +340,86 @@ def _due_versions(milestone: str, now: datetime) -> QuerySet[CredentialVersion]:
     ).exclude(
         Exists(Notification.objects.filter(version=OuterRef("pk"),
                                            milestone__in=urgent_or_same))
-    ).select_related("credential__business_unit__organization")
+    )
 
 
-def reminders_send_due(*, now: datetime | None = None, dry_run: bool = False) -> list[str]:
+def _due_reminders(now: datetime) -> list[QuerySet[CredentialVersion]]:
+    return [_due_versions(milestone, now) for milestone in reversed(EXPIRY_MILESTONES)]
+
+
+@sweep_step(due=_due_reminders)
+def reminders_send_due(*, now: datetime | None = None, dry_run: bool = False,
+                       credentials: list[str] | None = None) -> list[str]:
     """Sends every reminder that is due now: for each current version, only the most urgent
-    milestone it has reached and not had. After downtime that is one email, not a burst."""
+    milestone it has reached and not had (the windows do not overlap). After downtime that
+    is one email, not a burst. A batch claims its reminders by inserting their rows at once:
+    the unique row per version and milestone lets one batch win each."""
     now = now or timezone.now()
-    done = []
-    for milestone in reversed(EXPIRY_MILESTONES):  # most urgent first
-        for version in _due_versions(milestone, now):
-            label = f"{Milestone(milestone).label} for {version.credential.name} v{version.number}"
-            if dry_run:
-                done.append(f"would send {label}")
-                continue
-            claimed = _claim(credential=version.credential, version=version,
-                             milestone=milestone, claimed_at=now)
-            if claimed is not None:
-                _deliver(_load(claimed.pk), now)
-                done.append(f"sent {label}")
-    return done
+    if credentials is None:
+        actions: list[str] = []
+        for ids in chunks(due_credentials(reminders_send_due, now), batch_size()):
+            actions += reminders_send_due(now=now, dry_run=dry_run, credentials=ids)
+        return actions
+    due = [(version, milestone) for milestone, queryset in zip(
+        reversed(EXPIRY_MILESTONES), _due_reminders(now), strict=True)
+        for version in restrict(queryset, credentials).select_related(
+            "credential__business_unit__organization")]
+    labels = {version.pk: f"{Milestone(milestone).label} for {version.credential.name} "
+                          f"v{version.number}" for version, milestone in due}
+    if dry_run:
+        return [f"would send {labels[version.pk]}" for version, _ in due]
+    if not due:
+        return []
+    token = uuid.uuid4()
+    # In the credentials' order, the order the other steps lock them in: the rows' foreign
+    # keys are checked (and the credentials share-locked) in it.
+    due.sort(key=lambda pair: (str(pair[0].credential_id), str(pair[0].pk)))
+    rows = [Notification(credential=version.credential, version=version, milestone=milestone,
+                         subject="", recipients="", attempts=1, claimed_at=now, claim=token)
+            for version, milestone in due]
+    Notification.objects.bulk_create(rows, ignore_conflicts=True)
+    won = dict(Notification.objects.filter(claim=token).values_list("version_id", "pk"))
+    ours = []
+    for row in rows:
+        if row.version_id in won:
+            row.pk = won[row.version_id]
+            ours.append(row)
+    return [f"sent {labels[row.version_id]}" for row in _deliver_many(ours, now)]
 
 
-def notifications_send_unsent(*, now: datetime | None = None, dry_run: bool = False
-                              ) -> list[str]:
-    """Sends the emails recorded and never taken (their sender died between its commit and
-    the send), takes over those abandoned mid-send, and retries failed ones, a few times.
-    Each is claimed by a conditional UPDATE on what was read, so only one worker sends it."""
-    now = now or timezone.now()
-    unsent = Notification.objects.filter(
+def _unsent(now: datetime) -> QuerySet[Notification]:
+    return Notification.objects.filter(
         Q(state=NotificationState.PENDING, claimed_at__isnull=True)
         | Q(state=NotificationState.PENDING, claimed_at__lt=now - PENDING_DEADLINE)
         | Q(state=NotificationState.FAILED),
         attempts__lt=MAX_SEND_ATTEMPTS,
-    ).exclude(recipients="", state=NotificationState.FAILED).only(
-        "pk", "state", "attempts", "claimed_at")
-    done = []
-    for notification in unsent:
-        verb = "sent" if notification.claimed_at is None else "retried"
-        if dry_run:
-            done.append(f"would send email {notification.pk}" if verb == "sent"
-                        else f"would retry email {notification.pk}")
-            continue
-        reclaimed = Notification.objects.filter(
-            pk=notification.pk, state=notification.state, attempts=notification.attempts,
-            claimed_at=notification.claimed_at,
-        ).update(state=NotificationState.PENDING, attempts=notification.attempts + 1,
-                 claimed_at=now)
-        if reclaimed == 1:
-            _deliver(_load(notification.pk), now)
-            done.append(f"{verb} email {notification.pk}")
-    return done
+    ).exclude(recipients="", state=NotificationState.FAILED)
+
+
+@sweep_step(due=lambda now: [_unsent(now)])
+def notifications_send_unsent(*, now: datetime | None = None, dry_run: bool = False,
+                              credentials: list[str] | None = None) -> list[str]:
+    """Sends the emails recorded and never taken (their sender died between its commit and
+    the send), takes over those abandoned mid-send, and retries failed ones, a few times.
+    A batch claims them in one conditional UPDATE that asks the same again, so only one
+    worker sends each."""
+    now = now or timezone.now()
+    if credentials is None:
+        actions: list[str] = []
+        for ids in chunks(due_credentials(notifications_send_unsent, now), batch_size()):
+            actions += notifications_send_unsent(now=now, dry_run=dry_run, credentials=ids)
+        return actions
+    if dry_run:
+        return [f"would send email {pk}" if claimed_at is None else f"would retry email {pk}"
+                for pk, claimed_at in restrict(_unsent(now), credentials).values_list(
+                    "pk", "claimed_at")]
+    token = uuid.uuid4()
+    restrict(_unsent(now), credentials).update(
+        state=NotificationState.PENDING, attempts=F("attempts") + 1, claimed_at=now,
+        claim=token)
+    # Claimed for the first time: recorded, never taken; any later claim is a retry.
+    return [f"{'sent' if notification.attempts == 1 else 'retried'} email {notification.pk}"
+            for notification in _deliver_many(_claimed(token), now)]
 
 
 # --- Opting out ----------------------------------------------------------------------------

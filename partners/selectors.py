@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.db.models import Q, QuerySet
 
 from credentials.models import Connection, Credential
@@ -29,12 +31,23 @@ def contacts_for_credential(credential: Credential) -> QuerySet[PartnerContact]:
 def contacts_to_email(credential: Credential) -> list[PartnerContact]:
     """Who hears about its reminders and rotations: the contacts of the credential and of its
     active connections that have not opted out, one per address."""
-    seen: dict[str, PartnerContact] = {}
-    for contact in contacts_for_credential(credential).filter(
-        Q(credential=credential) | Q(connection__is_active=True), opted_out_at__isnull=True,
-    ):
-        seen.setdefault(contact.email.lower(), contact)
-    return list(seen.values())
+    return contacts_to_email_many([credential.pk]).get(credential.pk, [])
+
+
+def contacts_to_email_many(credential_ids: Iterable[object]) -> dict[object, list[PartnerContact]]:
+    """contacts_to_email for many credentials in one query (the sweep's batches): credential
+    id to its contacts, in name order; credentials without any are left out."""
+    credential_ids = list(credential_ids)
+    contacts = _with_relations(PartnerContact.objects.filter(
+        Q(credential_id__in=credential_ids)
+        | Q(connection__credential_id__in=credential_ids, connection__is_active=True),
+        opted_out_at__isnull=True,
+    )).order_by("name", "email")
+    seen: dict[object, dict[str, PartnerContact]] = {}
+    for contact in contacts:
+        owner = contact.credential_id or contact.connection.credential_id
+        seen.setdefault(owner, {}).setdefault(contact.email.lower(), contact)
+    return {owner: list(by_email.values()) for owner, by_email in seen.items()}
 
 
 def contact_in_organization(organization: Organization, pk: object) -> PartnerContact:

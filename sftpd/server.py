@@ -42,6 +42,11 @@ logger = logging.getLogger(__name__)
 
 LOGIN_GRACE_SECONDS = 60  # an unauthenticated connection is dropped after this
 SERVER_VERSION = "Keyturn"  # the SSH banner names no library version
+# The channel window and largest packet a client may send, as OpenSSH's sshd offers them
+# (64 packets of 32 KiB): an upload streams without waiting for window adjustments, and
+# SFTP's 32 KiB writes fit one packet each (bench/sftp measures it against sftp-server).
+WINDOW_SIZE = 64 * 32 * 1024
+MAX_PACKET_SIZE = 32 * 1024
 
 
 def normalise_address(address: str) -> str:
@@ -493,7 +498,8 @@ class SftpServer:
             # A 32 KiB read reply spans two SSH packets; with Nagle the short second one waits
             # for the client's delayed ACK (40 ms a request: under 1 MiB/s without prefetch).
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            transport = paramiko.Transport(sock)
+            transport = paramiko.Transport(sock, default_window_size=WINDOW_SIZE,
+                                           default_max_packet_size=MAX_PACKET_SIZE)
             transport.local_version = f"SSH-2.0-{SERVER_VERSION}"
             transport.add_server_key(self.host_key)
             with self._lock:

@@ -4,14 +4,16 @@ an SFTP login) makes it current, exactly once however many requests race."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
 
-from audit.services import audit_record
+from audit.services import audit_record, audit_record_many
 from organizations.access import SYSTEM
 
+from ..errors import log_failure
 from ..lifecycle import AUTOMATIC_LEAD_TIME, automatic_version_valid_until
 from ..material import Material
 from ..models import (
@@ -22,8 +24,10 @@ from ..models import (
     RotationState,
     VersionState,
 )
-from ..services import credential_lock, version_build, version_summary
+from ..services import credential_lock, version_build, version_new, version_summary
 from .engine import announce, switch_versions, take_kind, withdraw_pending
+
+logger = logging.getLogger(__name__)
 
 
 @transaction.atomic
@@ -67,6 +71,60 @@ def rotation_prepare_automatic(
     return rotation
 
 
+def rotations_prepare_automatic_many(*, versions: list[CredentialVersion],
+                                     now: datetime) -> list[Rotation]:
+    """rotation_prepare_automatic for a batch of due current versions (their credentials
+    loaded), in one transaction: the credentials locked at once, what is still due re-read
+    under the lock, the new versions, rotations and audit events written in one statement
+    each. A credential whose material cannot be generated is left out (and logged)."""
+    credentials = {v.credential_id: v.credential for v in versions}
+    ids = sorted(credentials)
+    with transaction.atomic():
+        active = dict(Credential.objects.select_for_update().filter(pk__in=ids)
+                      .order_by("pk").values_list("pk", "is_active"))
+        currents = {v.credential_id: v for v in CredentialVersion.objects.filter(
+            credential_id__in=ids, state=VersionState.CURRENT)}
+        busy = set(Rotation.objects.open().filter(credential_id__in=ids)
+                   .values_list("credential_id", flat=True))
+        pending_versions, rotations, events = [], [], []
+        for credential_id in ids:
+            credential, current = credentials[credential_id], currents.get(credential_id)
+            if (not active.get(credential_id) or current is None or current.valid_until is None
+                    or current.valid_until - now > AUTOMATIC_LEAD_TIME or credential_id in busy):
+                continue
+            try:
+                material = credential.kind_spec.generate(
+                    current=current, name=credential.name, days=credential.lifetime_days,
+                    now=now)
+                pending = version_new(
+                    credential=credential, material=material, state=VersionState.PENDING,
+                    valid_from=now, valid_until=automatic_version_valid_until(
+                        current_valid_until=current.valid_until,
+                        lifetime_days=credential.lifetime_days, now=now),
+                    actor=SYSTEM)
+            except Exception as exc:
+                log_failure(logger, f"automatic rotation of {credential_id} not prepared", exc)
+                continue
+            pending_versions.append(pending)
+            rotations.append(Rotation(
+                credential=credential, from_version=current, to_version=pending,
+                mode=RotationMode.AUTOMATIC, starts_at=now,
+                overlap_ends_at=current.valid_until if current.valid_until > now else None,
+                reason="Automatic rotation before expiry"))
+            events.append({"action": "rotation.prepare", "actor": SYSTEM,
+                           "organization": credential.business_unit.organization,
+                           "target": credential,
+                           "details": {"mode": "automatic", "to": version_summary(pending)}})
+        # A pending version left behind without an open rotation never went live.
+        CredentialVersion.objects.filter(
+            credential_id__in=[r.credential_id for r in rotations], state=VersionState.PENDING,
+        ).update(state=VersionState.UNUSED, retired_at=now)
+        CredentialVersion.objects.bulk_create(pending_versions)
+        Rotation.objects.bulk_create(rotations)
+        audit_record_many(events)
+    return rotations
+
+
 def version_activate(*, version: CredentialVersion, now: datetime | None = None) -> bool:
     """Makes a pending version current on its first successful use; the old current version
     retires from `now` on (or at the end of a scheduled rotation's overlap). Exactly once under
@@ -90,7 +148,7 @@ def version_activate(*, version: CredentialVersion, now: datetime | None = None)
             rotation.claimed_at = rotation.claimed_at or now
             rotation.attempts += 1
             rotation.save(update_fields=["state", "finished_at", "claimed_at", "attempts"])
-            announce(rotation, background=True)
+            announce([rotation], background=True)
         audit_record(
             action="rotation.activate", actor=SYSTEM,
             organization=credential.business_unit.organization, target=credential,

@@ -4,6 +4,10 @@ the History tab must show."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from unittest import mock
+
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from django.db import connection
@@ -11,6 +15,7 @@ from django.test import Client
 
 from credentials import crypto
 from credentials.models import Credential, Rotation, RotationState, VersionState
+from credentials.rotation import engine
 
 
 def pem(key: object) -> str:
@@ -80,3 +85,13 @@ def assert_failed_rotation_on_history(client: Client, credential: Credential,
     assert "The last rotation failed" in page and reason in page
     assert f"/o/{org}/credentials/{credential.pk}/rotations/{rotation.pk}/retry/" in page
     return rotation
+
+
+@contextmanager
+def switch_fails(error: Exception) -> Iterator[None]:
+    """The database refuses the switch: a batch's switch (switch_versions_many), and the
+    one-by-one switch its rotations then fall back to (switch_versions)."""
+    with ExitStack() as stack:
+        for name in ("switch_versions", "switch_versions_many"):
+            stack.enter_context(mock.patch.object(engine, name, side_effect=error))
+        yield

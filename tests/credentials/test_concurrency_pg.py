@@ -33,14 +33,15 @@ WORKERS = 4
 
 # The sweep as a worker runs it. Once Django is loaded and connected it says "ready" and
 # waits for "go" on stdin, so that every worker starts sweeping at the same moment however
-# long each took to start. It reports what it did, and each claim it tried with whether it won
-# it: a rotation's conditional UPDATE, an email's unique row, an email send's conditional
-# UPDATE. A lost claim is the proof that workers raced for the same item.
+# long each took to start. It reports what it did, and each claim it tried with how many rows
+# it tried for and won: a batch's rotations' conditional UPDATE, a batch's email rows (their
+# unique constraints decide), a batch's email sends' conditional UPDATE. A claim that won
+# fewer rows than it went for is the proof that workers raced for the same items.
 SWEEPER = """
 import json, sys, datetime
 import django
 django.setup()
-from django.db import IntegrityError, connection
+from django.db import connection
 from credentials.models import Rotation
 from credentials.sweep import sweep_run
 from notifications.models import Notification
@@ -48,21 +49,21 @@ from notifications.models import Notification
 ROTATION, EMAIL = Rotation._meta.db_table, Notification._meta.db_table
 claims = []
 
+def rows_in(sql, params):
+    if params and isinstance(params[0], (list, tuple)):  # INSERT ... FROM UNNEST(arrays)
+        return len(params[0])
+    return sql.count("), (") + 1
+
 def record_claims(execute, sql, params, many, context):
     where = sql.partition(" WHERE ")[2]
-    email_row = sql.startswith(f'INSERT INTO "{EMAIL}"')
-    try:
-        result = execute(sql, params, many, context)
-    except IntegrityError:
-        if email_row:
-            claims.append(["email row", False])
-        raise
-    if email_row:
-        claims.append(["email row", True])
+    result = execute(sql, params, many, context)
+    won = context["cursor"].rowcount
+    if sql.startswith(f'INSERT INTO "{EMAIL}"'):
+        claims.append(["email row", rows_in(sql, params), won])
     elif sql.startswith(f'UPDATE "{ROTATION}"') and '"state"' in where:
-        claims.append(["rotation", context["cursor"].rowcount == 1])
+        claims.append(["rotation", None, won])
     elif sql.startswith(f'UPDATE "{EMAIL}"') and '"claimed_at"' in where:
-        claims.append(["email send", context["cursor"].rowcount == 1])
+        claims.append(["email send", None, won])
     return result
 
 connection.ensure_connection()
@@ -72,6 +73,8 @@ with connection.execute_wrapper(record_claims):
     actions = sweep_run(now=datetime.datetime.fromisoformat(sys.argv[1]))
 print(json.dumps({"actions": actions, "claims": claims}), flush=True)
 """
+# Small batches, so that a pass is several batches and the workers race batch by batch.
+BATCH_SIZE = "5"
 
 
 def _database_url() -> str:
@@ -86,7 +89,8 @@ def _env(mail_dir: Path) -> dict[str, str]:
                DATABASE_URL=_database_url(), EMAIL_URL=f"filemail://{mail_dir}",
                SECRET_KEY=os.environ["SECRET_KEY"],
                KEYTURN_ENCRYPTION_KEYS=os.environ["KEYTURN_ENCRYPTION_KEYS"],
-               KEYTURN_HMAC_KEY=os.environ["KEYTURN_HMAC_KEY"], LOG_LEVEL="ERROR")
+               KEYTURN_HMAC_KEY=os.environ["KEYTURN_HMAC_KEY"], LOG_LEVEL="ERROR",
+               KEYTURN_SWEEP_BATCH_SIZE=BATCH_SIZE)
     return env
 
 
@@ -108,7 +112,7 @@ def _sweepers(now: datetime, mail_dir: Path, count: int) -> list[subprocess.Pope
 
 
 def _race(now: datetime, mail_dir: Path) -> list[dict]:
-    """Runs WORKERS sweeps at once; returns each worker's report."""
+    """Runs WORKERS sweeps at once, each batch after batch; returns each worker's report."""
     workers = _sweepers(now, mail_dir, WORKERS)
     outputs = [worker.communicate(timeout=120) for worker in workers]
     assert all(worker.returncode == 0 for worker in workers), [err for _, err in outputs]
@@ -116,9 +120,13 @@ def _race(now: datetime, mail_dir: Path) -> list[dict]:
 
 
 def _claims(reports: list[dict], what: str) -> tuple[int, int]:
-    """How many claims of `what` the workers won, and how many they lost."""
-    won = [w for report in reports for kind, w in report["claims"] if kind == what]
-    return won.count(True), won.count(False)
+    """How many items of `what` the workers won, and how many claims they lost: rows they
+    went for and did not get (or, for a conditional UPDATE, which cannot say how many rows
+    it went for, claims that got none)."""
+    claims = [(tried, won) for report in reports for kind, tried, won in report["claims"]
+              if kind == what]
+    lost = sum(tried - won if tried is not None else int(won == 0) for tried, won in claims)
+    return sum(won for _, won in claims), lost
 
 
 def _subjects(mail_dir: Path, to: str) -> list[str]:
@@ -254,8 +262,9 @@ def test_it_finishes_a_rotation_whose_worker_was_killed_mid_switch(tmp_path):
 
 
 # The sweep as a worker runs it, except that the process kills itself with SIGKILL the moment
-# the Nth transaction has committed and before anything registered to follow that commit
-# runs: no cleanup, no atexit, exactly as `kill -9` between the commit and the email.
+# the Nth transaction that records rotation emails (a batch's switch) has committed and before
+# anything registered to follow that commit runs: no cleanup, no atexit, exactly as `kill -9`
+# between the commit and the emails.
 KILLED_AFTER_COMMIT = """
 import datetime, os, signal, sys
 import django
@@ -297,12 +306,13 @@ def test_it_sends_the_email_of_a_rotation_whose_worker_died_between_commit_and_s
             starts_at=now - timedelta(minutes=1), now=now - timedelta(hours=1)))
     env = _env(tmp_path)
     env["EMAIL_URL"] = f"smtp://127.0.0.1:{inbox.port}"
-    worker = subprocess.run([sys.executable, "-c", KILLED_AFTER_COMMIT, now.isoformat(), "7"],
+    env["KEYTURN_SWEEP_BATCH_SIZE"] = "3"  # 9 batches: 3 rotations and their emails each
+    worker = subprocess.run([sys.executable, "-c", KILLED_AFTER_COMMIT, now.isoformat(), "3"],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert worker.returncode == -signal.SIGKILL, worker.stderr
-    assert Rotation.objects.filter(state=RotationState.COMPLETED).count() == 7
+    assert Rotation.objects.filter(state=RotationState.COMPLETED).count() == 9
     owners = [message for recipients, message in inbox.messages if recipients == [owner.email]]
-    assert len(owners) == 6  # the seventh rotation committed; its email did not go
+    assert len(owners) == 6  # the third batch committed; its emails did not go
 
     sweep_run(now=now + timedelta(minutes=1))
     sweep_run(now=now + timedelta(minutes=30))  # past every deadline: nothing more to send

@@ -28,6 +28,7 @@ from credentials.rotation.requests import (
 from credentials.services import version_secret
 from credentials.status import Badge, credential_badges, with_status
 from credentials.sweep import sweep_run
+from tests.credentials.helpers import switch_fails
 from tests.factories import make_connection, make_credential, material_for
 
 
@@ -236,7 +237,7 @@ def test_it_fails_safely_when_the_switch_fails_and_can_be_retried(
 ):
     old = cred.versions.get()
     start = now + timedelta(hours=1)
-    with mock.patch.object(engine, "switch_versions", side_effect=DatabaseError("deadlock")), \
+    with switch_fails(DatabaseError("deadlock")), \
             django_capture_on_commit_callbacks(execute=True):
         _schedule_and_run(cred, alice, now, start)
     rotation = _assert_failed_safely(cred, old, "database refused the switch")
@@ -261,7 +262,15 @@ def test_it_fails_safely_when_the_audit_event_cannot_be_written(
             raise DatabaseError("audit table unavailable")
         return real(**kwargs)
 
+    real_many = engine.audit_record_many
+
+    def many_unless_complete(events):
+        if any(event["action"] == "rotation.complete" for event in events):
+            raise DatabaseError("audit table unavailable")
+        return real_many(events)
+
     with mock.patch.object(engine, "audit_record", side_effect=audit_unless_complete), \
+            mock.patch.object(engine, "audit_record_many", side_effect=many_unless_complete), \
             django_capture_on_commit_callbacks(execute=True):
         _schedule_and_run(cred, alice, now, now + timedelta(hours=1))
     _assert_failed_safely(cred, old, "nothing was changed")
@@ -291,7 +300,7 @@ def test_it_fails_safely_when_the_new_certificate_has_expired_by_the_time_it_run
 
 def test_it_raises_a_readable_error_when_an_immediate_rotation_fails(cred, alice, now):
     old = cred.versions.get()
-    with mock.patch.object(engine, "switch_versions", side_effect=DatabaseError("boom")), \
+    with switch_fails(DatabaseError("boom")), \
             pytest.raises(RotationError, match="current credential still works"):
         rotation_rotate_now(credential=cred, material=material_for(cred.kind), actor=alice,
                             now=now)
@@ -323,7 +332,7 @@ def test_it_keeps_the_secret_out_of_failure_reasons_and_emails(
 ):
     material = material_for(cred.kind)
     start = now + timedelta(hours=1)
-    with mock.patch.object(engine, "switch_versions", side_effect=DatabaseError(material.secret)), \
+    with switch_fails(DatabaseError(material.secret)), \
             django_capture_on_commit_callbacks(execute=True):
         rotation_schedule(credential=cred, material=material, actor=alice, starts_at=start,
                           now=now)
@@ -366,7 +375,7 @@ def test_it_logs_where_a_rotation_failed_but_never_the_exception_text(cred, alic
     logging.getLogger("credentials.rotation.engine").addHandler(handler)
     try:
         failing = DatabaseError(material.secret)
-        with mock.patch.object(engine, "switch_versions", side_effect=failing):
+        with switch_fails(failing):
             rotation_schedule(credential=cred, material=material, actor=alice,
                               starts_at=now + timedelta(hours=1), now=now)
             sweep_run(now=now + timedelta(hours=1))
@@ -415,7 +424,7 @@ def test_it_numbers_a_version_when_it_goes_live_never_when_it_is_withdrawn(cred,
     assert (withdrawn.state, withdrawn.number) == (VersionState.UNUSED, None)
     assert not withdrawn.works_at(now + timedelta(hours=2))
 
-    with mock.patch.object(engine, "switch_versions", side_effect=DatabaseError("boom")), \
+    with switch_fails(DatabaseError("boom")), \
             pytest.raises(RotationError):
         rotation_rotate_now(credential=cred, material=material_for(cred.kind), actor=alice,
                             now=now)
@@ -449,7 +458,7 @@ def test_it_takes_a_scheduled_start_to_the_second_and_lifts_it_if_cancelled_or_f
                                  actor=alice, starts_at=later, overlap_ends_at=end, now=start)
     old.refresh_from_db()
     assert old.works_at(end - second) and not old.works_at(end)  # with an overlap: its end
-    with mock.patch.object(engine, "switch_versions", side_effect=DatabaseError("boom")):
+    with switch_fails(DatabaseError("boom")):
         sweep_run(now=end + second)
     rotation.refresh_from_db()
     old.refresh_from_db()

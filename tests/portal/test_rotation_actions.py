@@ -2,7 +2,6 @@
 secret, and the Manage menu entries of the other flows."""
 
 from datetime import timedelta
-from unittest import mock
 
 import pytest
 from django.db import DatabaseError
@@ -10,10 +9,10 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from credentials.models import ConnectionKind, Kind, Rotation, RotationState, VersionState
-from credentials.rotation import engine
 from credentials.rotation.requests import rotation_schedule
 from credentials.services import version_secret
 from credentials.sweep import sweep_run
+from tests.credentials.helpers import switch_fails
 from tests.factories import make_connection, make_credential, material_for
 
 
@@ -28,7 +27,7 @@ def failed(unit, alice):
     now = timezone.now()
     rotation = rotation_schedule(credential=credential, material=material_for(credential.kind),
                                  actor=alice, starts_at=now + timedelta(seconds=1), now=now)
-    with mock.patch.object(engine, "switch_versions", side_effect=DatabaseError("lost")):
+    with switch_fails(DatabaseError("lost")):
         sweep_run(now=now + timedelta(seconds=2))
     rotation.refresh_from_db()
     assert rotation.state == RotationState.FAILED
