@@ -170,7 +170,8 @@ def _notice(notification: Notification, contact: PartnerContact, thing: str,
                              f"use since {finished}.", steps)
     version = notification.version
     deadline = partner_time(version.valid_until if version else None, zone)
-    prefix = {Milestone.DAY_14: "Reminder: ", Milestone.DAY_7: "Urgent: "}.get(milestone, "")
+    prefix = {Milestone.DAY_14: "Reminder: ", Milestone.DAY_7: "Urgent: ",
+              Milestone.DAY_1: "Last day: "}.get(milestone, "")
     if new_ready:
         return PartnerNotice(
             f"{prefix}New credentials ready: {thing}",

@@ -9,11 +9,14 @@ class Milestone(models.TextChoices):
     DAY_30 = "day_30", "30 days before expiry"
     DAY_14 = "day_14", "14 days before expiry"
     DAY_7 = "day_7", "7 days before expiry"
+    DAY_1 = "day_1", "1 day before expiry"
     ROTATION_COMPLETE = "rotation_complete", "Rotation complete"
     ROTATION_FAILED = "rotation_failed", "Rotation failed"
 
 
-EXPIRY_MILESTONES = (Milestone.DAY_30, Milestone.DAY_14, Milestone.DAY_7)
+EXPIRY_MILESTONES = (Milestone.DAY_30, Milestone.DAY_14, Milestone.DAY_7, Milestone.DAY_1)
+# The reminders that say whether the expiring version is still in use (credentials.usage).
+LAST_CALL_MILESTONES = (Milestone.DAY_7, Milestone.DAY_1)
 
 
 class NotificationState(models.TextChoices):
@@ -65,7 +68,7 @@ class Notification(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["version", "milestone"],
-                condition=Q(milestone__in=["day_30", "day_14", "day_7"]),
+                condition=Q(milestone__in=["day_30", "day_14", "day_7", "day_1"]),
                 name="one_reminder_per_version_milestone",
             ),
             models.UniqueConstraint(

@@ -41,7 +41,14 @@ from partners.models import PartnerContact
 from partners.selectors import contacts_to_email_many
 
 from .audiences import notification_messages, sender
-from .models import EXPIRY_MILESTONES, Milestone, Notification, NotificationState, ReminderOptOut
+from .models import (
+    EXPIRY_MILESTONES,
+    LAST_CALL_MILESTONES,
+    Milestone,
+    Notification,
+    NotificationState,
+    ReminderOptOut,
+)
 from .selectors import notifications_for_credential
 
 logger = logging.getLogger(__name__)
@@ -51,6 +58,7 @@ MILESTONE_LEAD = {
     Milestone.DAY_30: timedelta(days=30),
     Milestone.DAY_14: timedelta(days=14),
     Milestone.DAY_7: timedelta(days=7),
+    Milestone.DAY_1: timedelta(days=1),
 }
 # A claimed email still `pending` this long after its claim was abandoned by a killed worker
 # (longer than EMAIL_TIMEOUT, so a slow send is never taken over while it runs).
@@ -171,6 +179,7 @@ def _reminder_email(notification: Notification,
         else "Credential expires in 30 days",
         Milestone.DAY_14: "Reminder",
         Milestone.DAY_7: "Urgent reminder",
+        Milestone.DAY_1: "Final reminder",
     }[notification.milestone]
     return _Email("expiry_reminder", {
         "headline": headline, "credential": credential, "version": version,
@@ -179,7 +188,7 @@ def _reminder_email(notification: Notification,
         "unit": credential.business_unit, "url": credential_url(credential),
         "site_url": settings.SITE_URL,
         "still_in_use": version_recently_used(version, timezone.now())
-        if notification.milestone == Milestone.DAY_7 else None,
+        if notification.milestone in LAST_CALL_MILESTONES else None,
     })
 
 

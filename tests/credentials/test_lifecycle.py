@@ -125,6 +125,11 @@ def test_it_sends_one_reminder_after_four_days_of_downtime(
         milestones = set(Notification.objects.filter(credential=credential).values_list(
             "milestone", flat=True))
         assert milestones == {"day_30", "day_7"}
+    # The last day: the final reminder, once.
+    actions = sweep_at(time_machine, day(39), capture)
+    assert all(a.startswith("sent 1 day before expiry for ") for a in actions) and len(actions) == 3
+    assert sweep_at(time_machine, day(39) + timedelta(minutes=1), capture) == []
+    assert subjects()[6:] == ["[Keyturn] Final reminder"] * 3
 
 
 def test_it_sends_no_reminder_for_a_credential_that_already_expired(
