@@ -17,7 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Case, CharField, Exists, F, OuterRef, Q, QuerySet, Value, When
 from django.template.loader import get_template
 from django.urls import reverse
 from django.utils import timezone
@@ -336,24 +336,35 @@ def rotation_emails_send(*, rotation_ids: list[str], now: datetime | None = None
     return _deliver_many(_claimed(token), now)
 
 
-def _due_versions(milestone: str, now: datetime) -> QuerySet[CredentialVersion]:
-    """Current versions inside `milestone`'s window that have not had it, or a more urgent
-    reminder, yet. A single query, whatever the number of credentials."""
-    urgent_or_same = EXPIRY_MILESTONES[EXPIRY_MILESTONES.index(milestone):]
-    later = [MILESTONE_LEAD[m] for m in EXPIRY_MILESTONES if MILESTONE_LEAD[m] < MILESTONE_LEAD[
-        milestone]]
-    lower = now + (max(later) if later else timedelta(0))
+def _window(milestone: str, now: datetime) -> Q:
+    """Versions whose expiry is inside `milestone`'s window (the windows do not overlap)."""
+    later = [MILESTONE_LEAD[m] for m in EXPIRY_MILESTONES
+             if MILESTONE_LEAD[m] < MILESTONE_LEAD[milestone]]
+    return Q(valid_until__gt=now + (max(later) if later else timedelta(0)),
+             valid_until__lte=now + MILESTONE_LEAD[milestone])
+
+
+def _due_versions(now: datetime) -> QuerySet[CredentialVersion]:
+    """Current versions inside a milestone's window that have not had it, or a more urgent
+    reminder, yet, each with the `milestone` due. One query for every milestone, whatever
+    the number of credentials."""
+    due = Q()
+    for index, milestone in enumerate(EXPIRY_MILESTONES):
+        had = Exists(Notification.objects.filter(
+            version=OuterRef("pk"), milestone__in=EXPIRY_MILESTONES[index:]))
+        due |= _window(milestone, now) & ~had
     return CredentialVersion.objects.filter(
-        state=VersionState.CURRENT, credential__is_active=True,
-        valid_until__gt=lower, valid_until__lte=now + MILESTONE_LEAD[milestone],
-    ).exclude(
-        Exists(Notification.objects.filter(version=OuterRef("pk"),
-                                           milestone__in=urgent_or_same))
-    )
+        due, state=VersionState.CURRENT, credential__is_active=True,
+        valid_until__gt=now, valid_until__lte=now + max(MILESTONE_LEAD.values()),
+    ).annotate(milestone=Case(
+        *[When(_window(milestone, now), then=Value(milestone.value))
+          for milestone in EXPIRY_MILESTONES],
+        output_field=CharField(),
+    ))
 
 
 def _due_reminders(now: datetime) -> list[QuerySet[CredentialVersion]]:
-    return [_due_versions(milestone, now) for milestone in reversed(EXPIRY_MILESTONES)]
+    return [_due_versions(now)]
 
 
 @sweep_step(due=_due_reminders)
@@ -369,9 +380,8 @@ def reminders_send_due(*, now: datetime | None = None, dry_run: bool = False,
         for ids in chunks(due_credentials(reminders_send_due, now), batch_size()):
             actions += reminders_send_due(now=now, dry_run=dry_run, credentials=ids)
         return actions
-    due = [(version, milestone) for milestone, queryset in zip(
-        reversed(EXPIRY_MILESTONES), _due_reminders(now), strict=True)
-        for version in restrict(queryset, credentials).select_related(
+    due = [(version, version.milestone) for version in restrict(
+        _due_versions(now), credentials).select_related(
             "credential__business_unit__organization")]
     labels = {version.pk: f"{Milestone(milestone).label} for {version.credential.name} "
                           f"v{version.number}" for version, milestone in due}
