@@ -177,12 +177,14 @@ def test_it_does_every_due_thing_exactly_once_with_workers_racing(tmp_path):
     assert subjects == sorted(["[Keyturn] Rotation complete"] * 8
                               + ["[Keyturn] New credentials ready"] * 8
                               + ["[Keyturn] Urgent reminder"] * 8)
-    # The race happened: workers went for the same rotation, and for the same reminder, at
-    # once, and the losers found it taken. (Workers one after another would lose no claim.)
+    # The race happened: workers went for the same rotation at once, and the losers found it
+    # taken. (Workers one after another would lose no claim.) A reminder row is lost only by
+    # a worker that read it as due before another inserted it, which timing alone cannot
+    # promise on every run: test_sweep_batches makes that stale read on purpose.
     rotations_won, rotations_lost = _claims(reports, "rotation")
     assert rotations_won == 8 and rotations_lost >= 1
-    rows_won, rows_lost = _claims(reports, "email row")  # 16 reminders, 8 "Rotation complete"
-    assert rows_won == 24 and rows_lost >= 1
+    rows_won, _rows_lost = _claims(reports, "email row")  # 16 reminders, 8 "Rotation complete"
+    assert rows_won == 24
 
 
 def test_it_retries_each_failed_email_once_with_workers_racing(tmp_path, settings):

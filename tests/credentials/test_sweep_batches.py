@@ -16,6 +16,7 @@ from credentials.models import Kind, Rotation, RotationState, VersionState
 from credentials.rotation import engine
 from credentials.rotation.requests import rotation_schedule
 from credentials.sweep import sweep_plan, sweep_run
+from notifications import services
 from notifications.models import Notification, NotificationState
 from organizations.models import BusinessUnit
 from tests.factories import make_credential, make_user, material_for
@@ -201,3 +202,32 @@ def test_it_runs_a_step_again_once_when_it_met_another_pass_in_a_deadlock(db, se
     settings.KEYTURN_SWEEP_STEPS = [f"{__name__}.deadlocked_once"]
     calls.clear()
     assert sweep_run() == ["done"] and len(calls) == 2
+
+
+def test_a_batch_that_read_its_reminders_before_another_sent_them_sends_none_again(
+    unit, alice, time_machine, django_capture_on_commit_callbacks
+):
+    """Two workers read the same due reminders; one inserts their rows and sends them first.
+    The other, still holding what it read, loses every row to the unique constraint and
+    sends nothing (on PostgreSQL the race tests make this happen by timing, which cannot
+    promise it every run; here the late worker's stale read is made on purpose)."""
+    now = timezone.now()
+    time_machine.move_to(now, tick=False)
+    credentials = [make_credential(unit, Kind.SFTP_PASSWORD, actor=alice,
+                                   expires_in=timedelta(days=5)) for _ in range(3)]
+    ids = [str(c.pk) for c in credentials]
+    read_before = list(services._due_versions(now))  # the late worker's read
+    assert {str(v.credential_id) for v in read_before} == set(ids)
+    with django_capture_on_commit_callbacks(execute=True):
+        first = services.reminders_send_due(now=now, credentials=ids)
+    assert len(first) == 3
+    sent = len(mail.outbox)
+    assert sent == 3 * len(Notification.objects.first().recipients.splitlines())
+    stale = mock.MagicMock()
+    stale.return_value.filter.return_value.select_related.return_value = read_before
+    with mock.patch.object(services, "_due_versions", stale), \
+            django_capture_on_commit_callbacks(execute=True):
+        assert services.reminders_send_due(now=now, credentials=ids) == []
+    stale.assert_called_once()  # it did act on its stale read
+    assert len(mail.outbox) == sent
+    assert Notification.objects.filter(milestone="day_7").count() == 3
