@@ -130,26 +130,20 @@ def email_subject(*, name: str, context: dict[str, object]) -> str:
     return " ".join(_render(f"notifications/emails/{name}_subject.txt", context).split())
 
 
-def email_message(*, name: str, context: dict[str, object], recipients: list[str],
-                  subject: str | None = None, connection: Any = None) -> EmailMultiAlternatives:
-    """The trio notifications/emails/<name>_{subject.txt,body.txt,body.html} as one
-    multipart message."""
+def email_send(*, name: str, context: dict[str, object], recipients: list[str]) -> None:
+    """Renders the trio notifications/emails/<name>_{subject.txt,body.txt,body.html} and
+    sends it as one multipart message (a hand-off's link: one recipient, sent by a person)."""
     base = f"notifications/emails/{name}"
     message = EmailMultiAlternatives(
-        subject=subject or email_subject(name=name, context=context),
-        body=_render(f"{base}_body.txt", context),
-        from_email=sender(), to=recipients, connection=connection,
+        subject=email_subject(name=name, context=context),
+        body=_render(f"{base}_body.txt", context), from_email=sender(), to=recipients,
     )
     message.attach_alternative(_render(f"{base}_body.html", context), "text/html")
-    return message
+    message.send()
 
 
-def email_send(*, name: str, context: dict[str, object], recipients: list[str]) -> None:
-    """Renders the trio notifications/emails/<name>_* and sends it."""
-    email_message(name=name, context=context, recipients=recipients).send()
-
-
-EMAILS = ("expiry_reminder", "rotation_complete", "rotation_failed")
+# The sweep's emails: each of them for members, and what partner contacts read.
+EMAILS = ("expiry_reminder", "rotation_complete", "rotation_failed", "partner_notice")
 
 
 def emails_warm_up(**kwargs: object) -> None:
