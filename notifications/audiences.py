@@ -22,20 +22,30 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from credentials.models import Credential, CredentialVersion, VersionState
+from credentials.models import Credential, VersionState
 from credentials.templatetags.keyturn import format_dual
 from partners.models import PartnerContact
-from partners.selectors import contacts_to_email
 
 from .models import Milestone, Notification
 from .optout import member_opt_out_url, partner_opt_out_url
 
-PARTNER_TEMPLATE = "notifications/emails/partner_notice"
+PARTNER_TEMPLATE = "partner_notice"
 
 
-def _render(template_name: str, context: dict[str, object]) -> str:
+def render(template_name: str, context: dict[str, object]) -> str:
+    """Emails say their times in UTC, whichever zone the request that sends one runs in (a
+    rotation done in the portal sends its email from the user's request). Templates come
+    compiled from the cached loader."""
     with timezone.override(UTC):
         return render_to_string(template_name, context)
+
+
+def email_parts(name: str, context: dict[str, object]) -> tuple[str, str, str]:
+    """The subject (on one line), text and HTML of notifications/emails/<name>_{subject.txt,
+    body.txt,body.html}."""
+    base = f"notifications/emails/{name}"
+    return (" ".join(render(f"{base}_subject.txt", context).split()),
+            render(f"{base}_body.txt", context), render(f"{base}_body.html", context))
 
 
 def sender() -> str:
@@ -72,40 +82,31 @@ OPT_OUT_MARK = "https://opt-out.invalid/keyturn-member-opt-out-mark"
 
 def notification_messages(notification: Notification, *, member_template: str,
                           member_context: dict[str, object], member_recipients: list[str],
-                          contacts: list[PartnerContact] | None = None,
-                          new_ready: bool | None = None) -> list[EmailMultiAlternatives]:
+                          contacts: list[PartnerContact], new_ready: bool
+                          ) -> list[EmailMultiAlternatives]:
     """Every message of one notification: one per member address (the portal's wording and
-    deep link, rendered once), then one per partner contact who has not opted out. The sweep
-    passes the contacts and whether a new version is pending, read for its whole batch."""
+    deep link, rendered once), then one per partner `contacts` (partners.selectors
+    .contacts_to_email_many: those who have not opted out). `new_ready`: a new version is
+    pending (made by an automatic or scheduled rotation). The sweep reads both for its whole
+    batch; building the messages asks the database nothing."""
     credential = notification.credential
     unit = credential.business_unit
     answers = reply_to(credential)
     messages = []
     if member_recipients:
-        context = {**member_context, "opt_out_url": OPT_OUT_MARK}
-        base = f"notifications/emails/{member_template}"
-        subject = " ".join(_render(f"{base}_subject.txt", context).split())
-        text = _render(f"{base}_body.txt", context)
-        html = _render(f"{base}_body.html", context)
+        subject, text, html = email_parts(member_template,
+                                          {**member_context, "opt_out_url": OPT_OUT_MARK})
         for address in member_recipients:
             opt_out = member_opt_out_url(unit, address)
             messages.append(message(
                 to=address, subject=subject, text=text.replace(OPT_OUT_MARK, opt_out),
                 html=html.replace(OPT_OUT_MARK, opt_out), opt_out_url=opt_out, reply_to=answers,
             ))
-    if contacts is None:
-        contacts = contacts_to_email(credential)
-    if new_ready is None:
-        new_ready = bool(contacts) and _pending(credential) is not None
     for contact in contacts:
         context = partner_context(notification, contact, new_ready=new_ready)
-        messages.append(message(
-            to=contact.email,
-            subject=" ".join(_render(f"{PARTNER_TEMPLATE}_subject.txt", context).split()),
-            text=_render(f"{PARTNER_TEMPLATE}_body.txt", context),
-            html=_render(f"{PARTNER_TEMPLATE}_body.html", context),
-            opt_out_url=str(context["opt_out_url"]), reply_to=answers,
-        ))
+        subject, text, html = email_parts(PARTNER_TEMPLATE, context)
+        messages.append(message(to=contact.email, subject=subject, text=text, html=html,
+                                opt_out_url=str(context["opt_out_url"]), reply_to=answers))
     return messages
 
 
@@ -126,11 +127,6 @@ class PartnerNotice:
     headline: str
     summary: str
     steps: list[str]
-
-
-def _pending(credential: Credential) -> CredentialVersion | None:
-    return credential.versions.filter(state=VersionState.PENDING).only(
-        "pk", "valid_from", "valid_until", "state").first()
 
 
 def _how_new_secret_arrives(credential: Credential, organization: str) -> str:

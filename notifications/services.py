@@ -11,7 +11,7 @@ import logging
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -40,7 +40,7 @@ from organizations.roles import Role
 from partners.models import PartnerContact
 from partners.selectors import contacts_to_email_many
 
-from .audiences import notification_messages, sender
+from .audiences import email_parts, notification_messages, render, sender
 from .models import (
     EXPIRY_MILESTONES,
     LAST_CALL_MILESTONES,
@@ -118,27 +118,18 @@ def credential_url(credential: Credential) -> str:
     return f"{settings.SITE_URL}{path}"
 
 
-def _render(template_name: str, context: dict[str, object]) -> str:
-    """Emails say their times in UTC, whichever zone the request that sends one runs in (a
-    rotation done in the portal sends its email from the user's request). Templates come
-    compiled from the cached loader."""
-    with timezone.override(UTC):
-        return get_template(template_name).render(context)
-
 
 def email_subject(*, name: str, context: dict[str, object]) -> str:
-    return " ".join(_render(f"notifications/emails/{name}_subject.txt", context).split())
+    return " ".join(render(f"notifications/emails/{name}_subject.txt", context).split())
 
 
 def email_send(*, name: str, context: dict[str, object], recipients: list[str]) -> None:
     """Renders the trio notifications/emails/<name>_{subject.txt,body.txt,body.html} and
     sends it as one multipart message (a hand-off's link: one recipient, sent by a person)."""
-    base = f"notifications/emails/{name}"
-    message = EmailMultiAlternatives(
-        subject=email_subject(name=name, context=context),
-        body=_render(f"{base}_body.txt", context), from_email=sender(), to=recipients,
-    )
-    message.attach_alternative(_render(f"{base}_body.html", context), "text/html")
+    subject, text, html = email_parts(name, context)
+    message = EmailMultiAlternatives(subject=subject, body=text, from_email=sender(),
+                                     to=recipients)
+    message.attach_alternative(html, "text/html")
     message.send()
 
 

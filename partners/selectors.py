@@ -28,15 +28,10 @@ def contacts_for_credential(credential: Credential) -> QuerySet[PartnerContact]:
     )).order_by("name", "email")
 
 
-def contacts_to_email(credential: Credential) -> list[PartnerContact]:
-    """Who hears about its reminders and rotations: the contacts of the credential and of its
-    active connections that have not opted out, one per address."""
-    return contacts_to_email_many([credential.pk]).get(credential.pk, [])
-
-
 def contacts_to_email_many(credential_ids: Iterable[object]) -> dict[object, list[PartnerContact]]:
-    """contacts_to_email for many credentials in one query (the sweep's batches): credential
-    id to its contacts, in name order; credentials without any are left out."""
+    """Who hears about the reminders and rotations of each credential, in one query for a
+    sweep's batch: the contacts of the credential and of its active connections that have
+    not opted out, one per address, in name order; credentials without any are left out."""
     credential_ids = list(credential_ids)
     contacts = _with_relations(PartnerContact.objects.filter(
         Q(credential_id__in=credential_ids)

@@ -11,7 +11,7 @@ from api.services import api_key_create
 from audit.models import AuditEvent
 from credentials.models import Kind
 from partners.models import PartnerContact
-from partners.selectors import contacts_for_credential, contacts_to_email
+from partners.selectors import contacts_for_credential, contacts_to_email_many
 from partners.services import (
     ContactFields,
     PartnerError,
@@ -153,6 +153,6 @@ def test_it_finds_a_credentials_own_contacts_and_those_of_its_connections(
         names = [(c.name, c.connection.name if c.connection_id else None)
                  for c in contacts_for_credential(api_client)]
     assert [n for n, _ in names] == ["Ann", "Ann again", "Bo", "Cy", "Di"]
-    emailed = contacts_to_email(api_client)
+    emailed = contacts_to_email_many([api_client.pk])[api_client.pk]
     assert sorted(c.email for c in emailed) == ["ann@partner.example", "bo@partner.example"]
     assert own in emailed and via in emailed
