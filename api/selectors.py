@@ -180,9 +180,9 @@ _CREDENTIAL_COLUMNS = ("pk", "name", "business_unit__slug", "kind", "is_active",
 def _headless_rows(credentials: QuerySet[Credential], resource: _Resource) -> QuerySet:
     """`credentials` (a queryset of ids) as rows of everything `resource` shows, oldest
     first."""
-    queryset = with_status(Credential.objects.filter(pk__in=credentials)).annotate(
+    queryset = with_status(Credential.objects.filter(pk__in=credentials).annotate(
         current=FilteredRelation("versions", condition=Q(versions__state=VersionState.CURRENT)),
-    )
+    ), current="current")
     # The current version's state is never null: it says whether there is one.
     columns = [*_CREDENTIAL_COLUMNS, "current__state",
                *(f"current__{name}" for name in resource.version_fields)]

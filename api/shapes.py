@@ -84,7 +84,7 @@ def _kind_fields(credential: HeadlessCredential) -> dict[str, Any]:
 def _shaped(shape: Shape, values: dict[str, Any]) -> dict[str, Any]:
     """`values` in the order `shape` documents them. A kind whose api_fields do not fill its
     family's resource exactly is a mistake in code, refused here rather than answered."""
-    if set(values) != set(shape.fields):
+    if values.keys() != shape.fields.keys():
         raise ValueError(f"{shape.name} takes {sorted(shape.fields)}, not {sorted(values)}")
     return {name: values[name] for name in shape.fields}
 
@@ -159,12 +159,11 @@ SFTP_PAGE = page_shape("SftpCredentialPage", SFTP_CREDENTIAL)
 
 
 def sftp_credential_out(credential: HeadlessCredential, now: datetime) -> dict[str, Any]:
-    return _shaped(SFTP_CREDENTIAL, {
-        **_common(credential, now),
-        "hostname": credential.hostname or None,
-        "port": credential.port,
-        **_kind_fields(credential),
-    })
+    values = _common(credential, now)
+    values["hostname"] = credential.hostname or None
+    values["port"] = credential.port
+    values.update(_kind_fields(credential))
+    return _shaped(SFTP_CREDENTIAL, values)
 
 
 # --- AS2 certificates and API credentials (read-only) --------------------------------------

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import models
-from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db.models import Exists, F, OuterRef, Q, Subquery
 
 from .models import Connection, CredentialVersion, Rotation, RotationState, VersionState
 
@@ -52,13 +52,17 @@ def badges_for(facts: StatusFacts, now: datetime) -> list[Badge]:
     return badges
 
 
-def with_status(queryset: models.QuerySet) -> models.QuerySet:
-    """Annotates credentials with the facts badges are made of, in one query."""
-    current = CredentialVersion.objects.filter(
-        credential=OuterRef("pk"), state=VersionState.CURRENT
+def with_status(queryset: models.QuerySet, *, current: str | None = None) -> models.QuerySet:
+    """Annotates credentials with the facts badges are made of, in one query. `current`: the
+    name of a relation of the queryset to the credentials' current versions (a
+    FilteredRelation: at most one per credential, by a constraint), which the expiry is then
+    read from instead of a subquery."""
+    expires_at = F(f"{current}__valid_until") if current else Subquery(
+        CredentialVersion.objects.filter(credential=OuterRef("pk"), state=VersionState.CURRENT)
+        .values("valid_until")[:1]
     )
     return queryset.annotate(
-        expires_at=Subquery(current.values("valid_until")[:1]),
+        expires_at=expires_at,
         in_use=Exists(Connection.objects.filter(credential=OuterRef("pk"), is_active=True)),
         rotation_scheduled=Exists(
             Rotation.objects.filter(credential=OuterRef("pk"), state=RotationState.SCHEDULED)
