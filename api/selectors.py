@@ -154,6 +154,11 @@ class HeadlessCredential(NamedTuple):
     pending_valid_from: datetime | None = None
 
 
+_CREDENTIAL_COLUMNS = ("pk", "name", "business_unit__slug", "kind", "is_active",
+                       "rotation_policy", "expires_at", "in_use", "rotation_scheduled")
+_CURRENT = len(_CREDENTIAL_COLUMNS)  # where a row's current version starts
+
+
 @dataclass(frozen=True)
 class _Resource:
     """What a headless resource reads: its kinds, the columns of their current versions that
@@ -164,17 +169,16 @@ class _Resource:
     version_fields: tuple[str, ...]
     version: type
     outbound: bool
+    extra: int  # where a row's outbound connection or pending version starts
 
 
 def _resource(kinds: tuple[str, ...]) -> _Resource:
     fields = tuple(dict.fromkeys(name for kind in kinds for name in KINDS[kind].api_version_fields))
     return _Resource(kinds, fields, namedtuple("ShownVersion", fields),
-                     outbound=kinds == SFTP_KINDS)
+                     outbound=kinds == SFTP_KINDS, extra=_CURRENT + 1 + len(fields))
 
 
 _RESOURCES = {kinds: _resource(kinds) for kinds in (SFTP_KINDS, AS2_KINDS, API_KINDS)}
-_CREDENTIAL_COLUMNS = ("pk", "name", "business_unit__slug", "kind", "is_active",
-                       "rotation_policy", "expires_at", "in_use", "rotation_scheduled")
 
 
 def _headless_rows(credentials: QuerySet[Credential], resource: _Resource) -> QuerySet:
@@ -202,15 +206,15 @@ def _headless_rows(credentials: QuerySet[Credential], resource: _Resource) -> Qu
 
 
 def _record(row: tuple, resource: _Resource) -> HeadlessCredential:
-    facts = len(_CREDENTIAL_COLUMNS)
-    shown = len(resource.version_fields)
-    current = resource.version._make(row[facts + 1:facts + 1 + shown]) \
-        if row[facts] is not None else None
-    extra = row[facts + 1 + shown:]
+    # The row: the credential's columns, its current version's state and shown columns, then
+    # the outbound connection's hostname and port, or the pending version's state and start.
+    shown = row[_CURRENT + 1:resource.extra]
+    current = resource.version._make(shown) if row[_CURRENT] is not None else None
+    first, second = row[resource.extra:]
     if resource.outbound:
-        return HeadlessCredential(*row[:facts], current, hostname=extra[0], port=extra[1])
-    return HeadlessCredential(*row[:facts], current, pending=extra[0] is not None,
-                              pending_valid_from=extra[1])
+        return HeadlessCredential._make((*row[:_CURRENT], current, first, second, False, None))
+    return HeadlessCredential._make((*row[:_CURRENT], current, None, None, first is not None,
+                                     second))
 
 
 def credentials_for_api(

@@ -86,7 +86,9 @@ def _shaped(shape: Shape, values: dict[str, Any]) -> dict[str, Any]:
     family's resource exactly is a mistake in code, refused here rather than answered."""
     if values.keys() != shape.fields.keys():
         raise ValueError(f"{shape.name} takes {sorted(shape.fields)}, not {sorted(values)}")
-    return {name: values[name] for name in shape.fields}
+    if tuple(values) == shape.names:
+        return values
+    return {name: values[name] for name in shape.names}
 
 
 def _common(credential: HeadlessCredential, now: datetime) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from django.db import models
 from django.db.models import Exists, F, OuterRef, Q, Subquery
@@ -32,6 +33,15 @@ class Badge(models.TextChoices):
     ROTATION_SCHEDULED = "rotation_scheduled", "Rotation scheduled"
 
 
+class HasStatusFacts(Protocol):
+    """What badges are made of: a credential annotated by `with_status`, a StatusFacts."""
+
+    is_active: bool
+    in_use: bool
+    expires_at: datetime | None
+    rotation_scheduled: bool
+
+
 @dataclass(frozen=True)
 class StatusFacts:
     is_active: bool
@@ -40,7 +50,7 @@ class StatusFacts:
     rotation_scheduled: bool
 
 
-def badges_for(facts: StatusFacts, now: datetime) -> list[Badge]:
+def badges_for(facts: HasStatusFacts, now: datetime) -> list[Badge]:
     badges = [Badge.ACTIVE if facts.is_active and facts.in_use else Badge.INACTIVE]
     if facts.expires_at is not None:
         if now >= facts.expires_at:
@@ -70,18 +80,9 @@ def with_status(queryset: models.QuerySet, *, current: str | None = None) -> mod
     )
 
 
-def facts_of(credential: object) -> StatusFacts:
-    """The facts of a credential annotated by `with_status`."""
-    return StatusFacts(
-        is_active=credential.is_active,  # type: ignore[attr-defined]
-        in_use=credential.in_use,  # type: ignore[attr-defined]
-        expires_at=credential.expires_at,  # type: ignore[attr-defined]
-        rotation_scheduled=credential.rotation_scheduled,  # type: ignore[attr-defined]
-    )
-
-
 def credential_badges(credential: object, now: datetime) -> list[Badge]:
-    return badges_for(facts_of(credential), now)
+    """The badges of a credential annotated by `with_status` (or any HasStatusFacts)."""
+    return badges_for(credential, now)  # type: ignore[arg-type]
 
 
 def status_q(badge: str, now: datetime) -> Q:
