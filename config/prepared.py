@@ -154,14 +154,13 @@ def _stand_in(field: Field, n: int) -> Any:
 
 def _converted(rows: list[Any],
                converters: tuple[tuple[int, Callable[[Any], Any]], ...]) -> list[tuple[Any, ...]]:
-    """Rows converted as SQLCompiler.apply_converters converts them."""
-    converted = []
-    for row in rows:
-        row = list(row)
-        for position, convert in converters:
-            row[position] = convert(row[position])
-        converted.append(tuple(row))
-    return converted
+    """Rows converted as SQLCompiler.apply_converters converts them, column by column."""
+    if not rows:
+        return []
+    columns: list[Any] = list(zip(*rows, strict=True))
+    for position, convert in converters:
+        columns[position] = map(convert, columns[position])
+    return list(zip(*columns, strict=True))
 
 
 # SQLite's conversions of the columns most queries read (the others are called as the ORM

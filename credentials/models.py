@@ -103,7 +103,9 @@ class CredentialTally(models.Model):
     triggers on the credentials' table (migration 0013) count every insert and delete and
     every move to another unit or kind, whatever makes it (a service, bulk_create, an import,
     the demo, a cascade, SQL by hand), in the same transaction. Counting an organization's
-    credentials of some kinds reads a few of these rows instead of every credential."""
+    credentials of some kinds reads a few of these rows instead of every credential. A
+    migration that rebuilds the credentials' table on SQLite (Django does for many field
+    changes) drops its triggers with it, and must create them again."""
 
     business_unit = models.ForeignKey(BusinessUnit, on_delete=models.CASCADE, related_name="+")
     kind = models.CharField(max_length=30, choices=Kind.choices)

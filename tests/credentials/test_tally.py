@@ -77,6 +77,14 @@ def test_it_counts_every_credential_however_it_is_written(acme, unit, alice, tmp
                        [Kind.API_CLIENT_SECRET, Kind.API_KEY])
     assert _tallied() == _counted()
 
+    # A unit without credentials can go, its (empty) tallies with it.
+    emptied = acme.business_units.create(name="Gone", slug="gone")
+    Credential.objects.filter(pk=make_credential(emptied).pk).delete()
+    assert CredentialTally.objects.filter(business_unit=emptied, total=0).exists()
+    emptied_pk = emptied.pk
+    emptied.delete()
+    assert not CredentialTally.objects.filter(business_unit_id=emptied_pk).exists()
+
 
 def test_it_counts_the_demo_data_and_keeps_organizations_apart(db):
     load_demo_data()
