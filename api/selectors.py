@@ -217,38 +217,11 @@ def _record(row: tuple, resource: _Resource) -> HeadlessCredential:
                                      second))
 
 
-def credentials_for_api(
-    *,
-    organization: Organization,
-    kinds: tuple[str, ...],
-    now: datetime,
-    status: str | None = None,
-    business_unit: BusinessUnit | None = None,
-) -> QuerySet[Credential]:
-    """An organization's credentials of some kinds, filtered by status and unit, oldest first
-    so that pages stay stable."""
-    queryset = Credential.objects.filter(business_unit__organization=organization,
-                                         kind__in=kinds)
-    if status is not None:
-        queryset = with_status(queryset).filter(status_q(status, now))
-    if business_unit is not None:
-        queryset = queryset.filter(business_unit=business_unit)
-    return queryset.order_by("created_at", "pk")
-
-
 def credential_for_api(*, organization: Organization, kinds: tuple[str, ...],
                        pk: uuid.UUID) -> Credential | None:
     """The credential of some kinds with this id in the organization (for a change)."""
     return Credential.objects.filter(business_unit__organization=organization, kind__in=kinds,
                                      pk=pk).first()
-
-
-def headless_records(credentials: QuerySet[Credential],
-                     kinds: tuple[str, ...]) -> list[HeadlessCredential]:
-    """`credentials` (a page of credentials_for_api) as the headless resource of `kinds`
-    shows them, in one query."""
-    resource = _RESOURCES[kinds]
-    return [_record(row, resource) for row in _headless_rows(credentials.values("pk"), resource)]
 
 
 def _organization_credentials(p: dict, kinds: tuple[str, ...]) -> QuerySet[Credential]:
@@ -286,18 +259,37 @@ _HEADLESS_ONE = {
 }
 
 
-def headless_count(*, organization: Organization, kinds: tuple[str, ...]) -> int:
-    rows = _HEADLESS_COUNTS[kinds].rows(organization_id=organization.pk)
-    return rows[0][0] if rows else 0
-
-
-def headless_page(*, organization: Organization, kinds: tuple[str, ...], offset: int,
-                  limit: int) -> list[HeadlessCredential]:
-    """A page of an organization's credentials of one headless resource, oldest first."""
+def headless_list(
+    *,
+    organization: Organization,
+    kinds: tuple[str, ...],
+    now: datetime,
+    offset: int,
+    limit: int,
+    status: str | None = None,
+    business_unit: BusinessUnit | None = None,
+) -> tuple[int, list[HeadlessCredential]]:
+    """How many of an organization's credentials of one headless resource match the filters
+    (status, unit), and a page of them, oldest first so that pages stay stable. Unfiltered:
+    two prepared queries, the count from the tallies; filtered: the count, and the same page
+    query built around the filter."""
     resource = _RESOURCES[kinds]
-    rows = _HEADLESS_PAGES[kinds].rows(organization_id=organization.pk, limit=limit,
-                                       offset=offset)
-    return [_record(row, resource) for row in rows]
+    if status is None and business_unit is None:
+        counted = _HEADLESS_COUNTS[kinds].rows(organization_id=organization.pk)
+        count = counted[0][0] if counted else 0
+        rows = _HEADLESS_PAGES[kinds].rows(organization_id=organization.pk, limit=limit,
+                                           offset=offset) if offset < count else []
+        return count, [_record(row, resource) for row in rows]
+    credentials = Credential.objects.filter(business_unit__organization=organization,
+                                            kind__in=kinds)
+    if status is not None:
+        credentials = with_status(credentials).filter(status_q(status, now))
+    if business_unit is not None:
+        credentials = credentials.filter(business_unit=business_unit)
+    count = credentials.count()
+    page = credentials.order_by("created_at", "pk")[offset:offset + limit]
+    rows = _headless_rows(page.values("pk"), resource) if offset < count else []
+    return count, [_record(row, resource) for row in rows]
 
 
 def headless_one(*, organization: Organization, kinds: tuple[str, ...],

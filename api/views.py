@@ -191,19 +191,11 @@ def _list(request: ApiKeyRequest, kinds: tuple[str, ...],
     params = clean_query(s.LIST_PARAMS, request.GET)
     organization = _organization(request)
     page, size = params.get("page", 1), params.get("page_size", DEFAULT_PAGE_SIZE)
-    offset = (page - 1) * size
-    if params.get("status") is None and params.get("business_unit") is None:
-        count = selectors.headless_count(organization=organization, kinds=kinds)
-        records = selectors.headless_page(organization=organization, kinds=kinds,
-                                          offset=offset, limit=size) if offset < count else []
-    else:
-        credentials = selectors.credentials_for_api(
-            organization=organization, kinds=kinds, now=now, status=params.get("status"),
-            business_unit=_unit(organization, params.get("business_unit"), required=False),
-        )
-        count = credentials.count()
-        records = selectors.headless_records(credentials[offset:offset + size], kinds) \
-            if offset < count else []
+    count, records = selectors.headless_list(
+        organization=organization, kinds=kinds, now=now, offset=(page - 1) * size, limit=size,
+        status=params.get("status"),
+        business_unit=_unit(organization, params.get("business_unit"), required=False),
+    )
     return _page_answer(request, page, size, count,
                         [represent(record, now) for record in records])
 
