@@ -1,6 +1,7 @@
 """The API's most frequent requests: what they cost in queries and writes (the token: one
 query; a headless read within a minute of the key's last dated use: no write), and the
-prepared headless reads answering exactly what the ORM's path answers."""
+prepared headless reads (unfiltered lists, single reads) answering exactly the JSON of the
+filtered lists, which build their queries around their filters."""
 
 from __future__ import annotations
 
