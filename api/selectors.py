@@ -220,11 +220,12 @@ def _record(row: tuple, resource: _Resource) -> HeadlessCredential:
 def credential_for_api(*, organization: Organization, kinds: tuple[str, ...],
                        pk: uuid.UUID) -> Credential | None:
     """The credential of some kinds with this id in the organization (for a change)."""
-    return Credential.objects.filter(business_unit__organization=organization, kind__in=kinds,
-                                     pk=pk).first()
+    return _organization_credentials({"organization_id": organization.pk}, kinds).filter(
+        pk=pk).first()
 
 
 def _organization_credentials(p: dict, kinds: tuple[str, ...]) -> QuerySet[Credential]:
+    """An organization's credentials of some kinds (`p`: its id, or a prepared stand-in)."""
     return Credential.objects.filter(business_unit__organization_id=p["organization_id"],
                                      kind__in=kinds)
 
@@ -280,8 +281,7 @@ def headless_list(
         rows = _HEADLESS_PAGES[kinds].rows(organization_id=organization.pk, limit=limit,
                                            offset=offset) if offset < count else []
         return count, [_record(row, resource) for row in rows]
-    credentials = Credential.objects.filter(business_unit__organization=organization,
-                                            kind__in=kinds)
+    credentials = _organization_credentials({"organization_id": organization.pk}, kinds)
     if status is not None:
         credentials = with_status(credentials).filter(status_q(status, now))
     if business_unit is not None:
