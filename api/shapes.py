@@ -77,8 +77,11 @@ def page_shape(name: str, row: Shape) -> Shape:
 
 def _kind_fields(credential: HeadlessCredential) -> dict[str, Any]:
     """The fields the credential's kind gives its resource (CredentialKind.api_fields)."""
-    return {name: iso(value) if isinstance(value, datetime) else value
-            for name, value in KINDS[credential.kind].api_fields(credential.current).items()}
+    fields = KINDS[credential.kind].api_fields(credential.current)
+    for name, value in fields.items():
+        if isinstance(value, datetime):
+            fields[name] = iso(value)
+    return fields
 
 
 def _shaped(shape: Shape, values: dict[str, Any]) -> dict[str, Any]:
