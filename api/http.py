@@ -72,7 +72,9 @@ def iso(moment: datetime | None) -> str | None:
     """UTC, to the second, with a Z: 2026-06-01T00:00:00Z."""
     if moment is None:
         return None
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    if moment.tzinfo is not UTC:  # times read from the database are in UTC already
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def body_bytes(request: HttpRequest) -> bytes:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, TypeVar
 
 from credentials.material import text_refusal
@@ -135,6 +136,11 @@ class Shape:
     # Fields it does not list are refused as unknown, unless a standard says to ignore them
     # (OAuth 2.0's token endpoint: RFC 6749 section 3.2).
     ignore_unknown: bool = False
+
+    @cached_property
+    def names(self) -> tuple[str, ...]:
+        """Its fields' names, in the order it documents them."""
+        return tuple(self.fields)
 
     def json_schema(self) -> dict[str, Any]:
         schema: dict[str, Any] = {

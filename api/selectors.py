@@ -4,9 +4,12 @@ same queries as a page of 100."""
 from __future__ import annotations
 
 import uuid
+from collections import namedtuple
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, NamedTuple
 
-from django.db.models import Count, FilteredRelation, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import FilteredRelation, OuterRef, Q, QuerySet, Subquery, Sum
 
 from config.prepared import PreparedQuery
 from credentials.kinds import KINDS, Family, kinds_in_family
@@ -14,6 +17,7 @@ from credentials.models import (
     Connection,
     ConnectionKind,
     Credential,
+    CredentialTally,
     CredentialVersion,
     Kind,
     VersionState,
@@ -117,98 +121,111 @@ def default_business_unit(organization: Organization) -> BusinessUnit | None:
     return organization.business_units.order_by("created_at", "pk").first()
 
 
-def credentials_for_api(
-    *,
-    organization: Organization,
-    kinds: tuple[str, ...],
-    now: datetime,
-    status: str | None = None,
-    business_unit: BusinessUnit | None = None,
-) -> QuerySet[Credential]:
-    """An organization's credentials of some kinds with their status facts, their current and
-    pending versions (`live_versions`) and outbound SFTP connections (`outbound_connections`),
-    oldest first so that pages stay stable."""
-    queryset = with_status(
-        Credential.objects.filter(business_unit__organization=organization, kind__in=kinds)
-    )
-    if status is not None:
-        queryset = queryset.filter(status_q(status, now))
-    if business_unit is not None:
-        queryset = queryset.filter(business_unit=business_unit)
-    prefetches = [
-        Prefetch(
-            "versions",
-            queryset=CredentialVersion.objects.filter(
-                state__in=[VersionState.CURRENT, VersionState.PENDING]
-            ).defer("secret_ciphertext", "secret_digest"),  # never a secret
-            to_attr="live_versions",
-        )
-    ]
-    if set(kinds) & set(SFTP_KINDS):
-        prefetches.append(Prefetch(
-            "connections",
-            queryset=Connection.objects.filter(kind=ConnectionKind.OUTBOUND_SFTP).order_by(
-                "created_at", "pk"
-            ),
-            to_attr="outbound_connections",
-        ))
-    return queryset.select_related("business_unit").prefetch_related(*prefetches).order_by(
-        "created_at", "pk"
-    )
+# --- Headless reads ----------------------------------------------------------------------
+# A page of a headless resource is one query holding the credentials, their status facts,
+# their current version (joined: at most one, by the database's unique constraints) and, for
+# SFTP, the first outbound connection's host and port, or for the others whether a pending
+# version waits; the page is chosen (from the index) before any of that is worked out. Its
+# rows become HeadlessCredential records, which api.shapes shapes: no model instances. The
+# unfiltered list and the single read, the API's most frequent requests, run it prepared
+# (config.prepared); a filtered list (status, business unit) builds it around its filters.
 
 
-# --- Headless reads, prepared ----------------------------------------------------------------
-# The unfiltered list and the single read of each headless resource are the API's most
-# frequent requests: each is one prepared query (config.prepared) holding the credentials,
-# their status facts, current and pending versions (joined: at most one of each, by the
-# database's unique constraints) and, for SFTP, the first outbound connection's host and port;
-# the page is chosen before any of that is worked out. Filtered lists (status, business unit)
-# take credentials_for_api.
+class HeadlessCredential(NamedTuple):
+    """A credential as the headless resources show it. Never a secret."""
+
+    id: uuid.UUID
+    name: str
+    business_unit_slug: str
+    kind: str
+    is_active: bool
+    rotation_policy: str
+    # Its status facts, as credentials.status.with_status gives them.
+    expires_at: datetime | None
+    in_use: bool
+    rotation_scheduled: bool
+    # Its current version's api_version_fields (a record of them), None if it has none.
+    current: Any
+    # SFTP: the first outbound SFTP connection's hostname and port (None without one).
+    hostname: str | None = None
+    port: int | None = None
+    # AS2 and API: whether a pending version waits, and when it became valid.
+    pending: bool = False
+    pending_valid_from: datetime | None = None
 
 
-
-def _in_model_order(model: type, names: set[str]) -> tuple[str, ...]:
-    """Column names as Model.from_db takes them: in the model's order."""
-    return tuple(field.attname for field in model._meta.concrete_fields if field.attname in names)
-
-
-# What the resources show (api.shapes, the kinds' api_fields), and no more: never a secret or
-# its digest, nor the long texts (notes, keys and certificates in PEM) no resource shows. A
-# kind whose api_fields read another column still works (Django loads a deferred column) but
-# costs a query per row, which the query-count tests of every resource would catch.
-_CREDENTIAL_FIELDS = _in_model_order(Credential, {
-    "id", "business_unit_id", "name", "kind", "is_active", "rotation_policy"})
-_LIVE_VERSION_FIELDS = _in_model_order(CredentialVersion, {
-    "id", "credential_id", "number", "state", "username", "client_id", "key_id", "fingerprint",
-    "cert_subject", "cert_issuer", "cert_serial", "cert_not_before", "valid_from"})
-_LIVE_STATES = (("current", VersionState.CURRENT), ("pending", VersionState.PENDING))
-_STATUS_FACTS = ("expires_at", "in_use", "rotation_scheduled")  # credentials.status.with_status
-_CONNECTION_FACTS = ("outbound_id", "outbound_hostname", "outbound_port")
+_CREDENTIAL_COLUMNS = ("pk", "name", "business_unit__slug", "kind", "is_active",
+                       "rotation_policy", "expires_at", "in_use", "rotation_scheduled")
+_CURRENT = len(_CREDENTIAL_COLUMNS)  # where a row's current version starts
 
 
-def _headless_rows(credentials: QuerySet[Credential], kinds: tuple[str, ...]) -> QuerySet:
-    """`credentials` (a queryset of ids) as rows of everything the headless API shows."""
-    queryset = with_status(Credential.objects.filter(pk__in=credentials)).annotate(**{
-        name: FilteredRelation("versions", condition=Q(versions__state=state))
-        for name, state in _LIVE_STATES
-    })
-    facts = list(_STATUS_FACTS)
-    if set(kinds) & set(SFTP_KINDS):
+@dataclass(frozen=True)
+class _Resource:
+    """What a headless resource reads: its kinds, the columns of their current versions that
+    their api_fields read (and a record type of them), and the first outbound SFTP connection
+    or else the pending version."""
+
+    kinds: tuple[str, ...]
+    version_fields: tuple[str, ...]
+    version: type
+    outbound: bool
+    extra: int  # where a row's outbound connection or pending version starts
+
+
+def _resource(kinds: tuple[str, ...]) -> _Resource:
+    fields = tuple(dict.fromkeys(name for kind in kinds for name in KINDS[kind].api_version_fields))
+    return _Resource(kinds, fields, namedtuple("ShownVersion", fields),
+                     outbound=kinds == SFTP_KINDS, extra=_CURRENT + 1 + len(fields))
+
+
+_RESOURCES = {kinds: _resource(kinds) for kinds in (SFTP_KINDS, AS2_KINDS, API_KINDS)}
+
+
+def _headless_rows(credentials: QuerySet[Credential], resource: _Resource) -> QuerySet:
+    """`credentials` (a queryset of ids) as rows of everything `resource` shows, oldest
+    first."""
+    queryset = with_status(Credential.objects.filter(pk__in=credentials).annotate(
+        current=FilteredRelation("versions", condition=Q(versions__state=VersionState.CURRENT)),
+    ), current="current")
+    # The current version's state is never null: it says whether there is one.
+    columns = [*_CREDENTIAL_COLUMNS, "current__state",
+               *(f"current__{name}" for name in resource.version_fields)]
+    if resource.outbound:
         first_outbound = Connection.objects.filter(
             credential=OuterRef("pk"), kind=ConnectionKind.OUTBOUND_SFTP
-        ).order_by("created_at", "pk")
-        queryset = queryset.annotate(**{
-            fact: Subquery(first_outbound.values(column)[:1])
-            for fact, column in zip(_CONNECTION_FACTS, ("pk", "hostname", "port"), strict=True)
-        })
-        facts += _CONNECTION_FACTS
-    return queryset.order_by("created_at", "pk").values_list(
-        *_CREDENTIAL_FIELDS, "business_unit__slug", *facts,
-        *(f"{name}__{field}" for name, _ in _LIVE_STATES for field in _LIVE_VERSION_FIELDS),
-    )
+        ).order_by("created_at", "pk").values("pk")[:1]
+        queryset = queryset.annotate(outbound=FilteredRelation(
+            "connections", condition=Q(connections__pk=Subquery(first_outbound))))
+        # A connection's hostname is never null (blank is ""): null says there is none.
+        columns += ["outbound__hostname", "outbound__port"]
+    else:
+        queryset = queryset.annotate(pending=FilteredRelation(
+            "versions", condition=Q(versions__state=VersionState.PENDING)))
+        columns += ["pending__state", "pending__valid_from"]
+    return queryset.order_by("created_at", "pk").values_list(*columns)
+
+
+def _record(row: tuple, resource: _Resource) -> HeadlessCredential:
+    # The row: the credential's columns, its current version's state and shown columns, then
+    # the outbound connection's hostname and port, or the pending version's state and start.
+    shown = row[_CURRENT + 1:resource.extra]
+    current = resource.version._make(shown) if row[_CURRENT] is not None else None
+    first, second = row[resource.extra:]
+    if resource.outbound:
+        return HeadlessCredential._make((*row[:_CURRENT], current, first, second, False, None))
+    return HeadlessCredential._make((*row[:_CURRENT], current, None, None, first is not None,
+                                     second))
+
+
+def credential_for_api(*, organization: Organization, kinds: tuple[str, ...],
+                       pk: uuid.UUID) -> Credential | None:
+    """The credential of some kinds with this id in the organization (for a change)."""
+    return _organization_credentials({"organization_id": organization.pk}, kinds).filter(
+        pk=pk).first()
 
 
 def _organization_credentials(p: dict, kinds: tuple[str, ...]) -> QuerySet[Credential]:
+    """An organization's credentials of some kinds (`p`: its id, or a prepared stand-in)."""
     return Credential.objects.filter(business_unit__organization_id=p["organization_id"],
                                      kind__in=kinds)
 
@@ -216,73 +233,69 @@ def _organization_credentials(p: dict, kinds: tuple[str, ...]) -> QuerySet[Crede
 _ORGANIZATION_ID = BusinessUnit._meta.get_field("organization")
 _HEADLESS_PAGES = {
     kinds: PreparedQuery(
-        lambda p, kinds=kinds: _headless_rows(
-            _organization_credentials(p, kinds).order_by("created_at", "pk").values("pk")[
-                PreparedQuery.PAGE], kinds),
+        lambda p, resource=resource: _headless_rows(
+            _organization_credentials(p, resource.kinds).order_by("created_at", "pk").values(
+                "pk")[PreparedQuery.PAGE], resource),
         paged=True, organization_id=_ORGANIZATION_ID,
-    ) for kinds in (SFTP_KINDS, AS2_KINDS, API_KINDS)
+    ) for kinds, resource in _RESOURCES.items()
 }
+# The count of an unfiltered list: the organization's units' tallies of these kinds (kept by
+# the database, credentials.models.CredentialTally), a few rows however many credentials.
 _HEADLESS_COUNTS = {
     kinds: PreparedQuery(
-        lambda p, kinds=kinds: _organization_credentials(p, kinds).values(
-            "business_unit__organization_id").annotate(count=Count("pk")).values_list("count"),
+        lambda p, kinds=kinds: CredentialTally.objects.filter(
+            business_unit__organization_id=p["organization_id"], kind__in=kinds,
+        ).values("business_unit__organization_id").annotate(
+            count=Sum("total")).values_list("count").order_by(),
         organization_id=_ORGANIZATION_ID,
-    ) for kinds in (SFTP_KINDS, AS2_KINDS, API_KINDS)
+    ) for kinds in _RESOURCES
 }
 _HEADLESS_ONE = {
     kinds: PreparedQuery(
-        lambda p, kinds=kinds: _headless_rows(
-            _organization_credentials(p, kinds).filter(pk=p["pk"]).values("pk"), kinds),
+        lambda p, resource=resource: _headless_rows(
+            _organization_credentials(p, resource.kinds).filter(pk=p["pk"]).values("pk"),
+            resource),
         organization_id=_ORGANIZATION_ID, pk=Credential._meta.get_field("id"),
-    ) for kinds in (SFTP_KINDS, AS2_KINDS, API_KINDS)
+    ) for kinds, resource in _RESOURCES.items()
 }
 
 
-def headless_count(*, organization: Organization, kinds: tuple[str, ...]) -> int:
-    rows = _HEADLESS_COUNTS[kinds].rows(organization_id=organization.pk)
-    return rows[0][0] if rows else 0
-
-
-def headless_page(*, organization: Organization, kinds: tuple[str, ...], offset: int,
-                  limit: int) -> list[Credential]:
-    """A page of an organization's credentials of one headless resource, oldest first, shaped
-    as credentials_for_api shapes them (status facts, `live_versions`, and for SFTP
-    `outbound_connections` holding the first outbound connection's host and port)."""
-    rows = _HEADLESS_PAGES[kinds].rows(organization_id=organization.pk, limit=limit,
-                                       offset=offset)
-    return [_headless_credential(row, kinds) for row in rows]
+def headless_list(
+    *,
+    organization: Organization,
+    kinds: tuple[str, ...],
+    now: datetime,
+    offset: int,
+    limit: int,
+    status: str | None = None,
+    business_unit: BusinessUnit | None = None,
+) -> tuple[int, list[HeadlessCredential]]:
+    """How many of an organization's credentials of one headless resource match the filters
+    (status, unit), and a page of them, oldest first so that pages stay stable. Unfiltered:
+    two prepared queries, the count from the tallies; filtered: the count, and the same page
+    query built around the filter."""
+    resource = _RESOURCES[kinds]
+    if status is None and business_unit is None:
+        counted = _HEADLESS_COUNTS[kinds].rows(organization_id=organization.pk)
+        count = counted[0][0] if counted else 0
+        rows = _HEADLESS_PAGES[kinds].rows(organization_id=organization.pk, limit=limit,
+                                           offset=offset) if offset < count else []
+        return count, [_record(row, resource) for row in rows]
+    credentials = _organization_credentials({"organization_id": organization.pk}, kinds)
+    if status is not None:
+        credentials = with_status(credentials).filter(status_q(status, now))
+    if business_unit is not None:
+        credentials = credentials.filter(business_unit=business_unit)
+    count = credentials.count()
+    page = credentials.order_by("created_at", "pk")[offset:offset + limit]
+    rows = _headless_rows(page.values("pk"), resource) if offset < count else []
+    return count, [_record(row, resource) for row in rows]
 
 
 def headless_one(*, organization: Organization, kinds: tuple[str, ...],
-                 pk: uuid.UUID) -> Credential | None:
+                 pk: uuid.UUID) -> HeadlessCredential | None:
     rows = _HEADLESS_ONE[kinds].rows(organization_id=organization.pk, pk=pk)
-    return _headless_credential(rows[0], kinds) if rows else None
-
-
-def _headless_credential(row: tuple, kinds: tuple[str, ...]) -> Credential:
-    values = iter(row)
-    credential = Credential.from_db(
-        "default", _CREDENTIAL_FIELDS, [next(values) for _ in _CREDENTIAL_FIELDS]
-    )
-    credential.business_unit = BusinessUnit.from_db(
-        "default", ("id", "slug"), (credential.business_unit_id, next(values))
-    )
-    for fact in _STATUS_FACTS:
-        setattr(credential, fact, next(values))
-    if set(kinds) & set(SFTP_KINDS):
-        outbound_id, hostname, port = (next(values) for _ in _CONNECTION_FACTS)
-        credential.outbound_connections = [] if outbound_id is None else [Connection.from_db(
-            "default", ("id", "credential_id", "hostname", "port"),
-            (outbound_id, credential.pk, hostname, port),
-        )]
-    credential.live_versions = []
-    for _ in _LIVE_STATES:
-        fields = [next(values) for _ in _LIVE_VERSION_FIELDS]
-        if fields[0] is not None:
-            credential.live_versions.append(
-                CredentialVersion.from_db("default", _LIVE_VERSION_FIELDS, fields)
-            )
-    return credential
+    return _record(rows[0], _RESOURCES[kinds]) if rows else None
 
 
 def outbound_sftp_connection(credential: Credential) -> Connection | None:

@@ -9,11 +9,12 @@ from typing import Any
 from credentials import network
 from credentials.kinds import KINDS, Family, kinds_in_family
 from credentials.material import MAX_CLIENT_ID_LENGTH, USERNAME_RE
-from credentials.models import Credential, CredentialVersion, VersionState
+from credentials.models import CredentialVersion
 from credentials.status import Badge, credential_badges
 
 from .http import MAX_BODY_BYTES, iso
 from .schema import Field, Param, Response, Shape
+from .selectors import HeadlessCredential
 
 MAX_SECRET = 16_384
 SLUG_PATTERN = r"^[-a-zA-Z0-9_]+$"
@@ -74,33 +75,30 @@ def page_shape(name: str, row: Shape) -> Shape:
     })
 
 
-def _current(credential: Credential) -> CredentialVersion | None:
-    return next((v for v in credential.live_versions if v.state == VersionState.CURRENT), None)
-
-
-def _pending(credential: Credential) -> CredentialVersion | None:
-    return next((v for v in credential.live_versions if v.state == VersionState.PENDING), None)
-
-
-def _kind_fields(credential: Credential, version: CredentialVersion | None) -> dict[str, Any]:
+def _kind_fields(credential: HeadlessCredential) -> dict[str, Any]:
     """The fields the credential's kind gives its resource (CredentialKind.api_fields)."""
-    return {name: iso(value) if isinstance(value, datetime) else value
-            for name, value in credential.kind_spec.api_fields(version).items()}
+    fields = KINDS[credential.kind].api_fields(credential.current)
+    for name, value in fields.items():
+        if isinstance(value, datetime):
+            fields[name] = iso(value)
+    return fields
 
 
 def _shaped(shape: Shape, values: dict[str, Any]) -> dict[str, Any]:
     """`values` in the order `shape` documents them. A kind whose api_fields do not fill its
     family's resource exactly is a mistake in code, refused here rather than answered."""
-    if set(values) != set(shape.fields):
+    if values.keys() != shape.fields.keys():
         raise ValueError(f"{shape.name} takes {sorted(shape.fields)}, not {sorted(values)}")
-    return {name: values[name] for name in shape.fields}
+    if tuple(values) == shape.names:
+        return values
+    return {name: values[name] for name in shape.names}
 
 
-def _common(credential: Credential, now: datetime) -> dict[str, Any]:
+def _common(credential: HeadlessCredential, now: datetime) -> dict[str, Any]:
     return {
-        "id": str(credential.pk),
+        "id": str(credential.id),
         "name": credential.name,
-        "business_unit": credential.business_unit.slug,
+        "business_unit": credential.business_unit_slug,
         "is_active": credential.is_active,
         "status": [badge.value for badge in credential_badges(credential, now)],
         "valid_until": iso(credential.expires_at),
@@ -165,15 +163,12 @@ SFTP_CREDENTIAL = Shape("SftpCredential", {
 SFTP_PAGE = page_shape("SftpCredentialPage", SFTP_CREDENTIAL)
 
 
-def sftp_credential_out(credential: Credential, now: datetime) -> dict[str, Any]:
-    """From a credential of selectors.credentials_for_api."""
-    connection = credential.outbound_connections[0] if credential.outbound_connections else None
-    return _shaped(SFTP_CREDENTIAL, {
-        **_common(credential, now),
-        "hostname": connection.hostname or None if connection else None,
-        "port": connection.port if connection else None,
-        **_kind_fields(credential, _current(credential)),
-    })
+def sftp_credential_out(credential: HeadlessCredential, now: datetime) -> dict[str, Any]:
+    values = _common(credential, now)
+    values["hostname"] = credential.hostname or None
+    values["port"] = credential.port
+    values.update(_kind_fields(credential))
+    return _shaped(SFTP_CREDENTIAL, values)
 
 
 # --- AS2 certificates and API credentials (read-only) --------------------------------------
@@ -191,11 +186,11 @@ AS2_CERTIFICATE = Shape("As2Certificate", {
 AS2_PAGE = page_shape("As2CertificatePage", AS2_CERTIFICATE)
 
 
-def as2_certificate_out(credential: Credential, now: datetime) -> dict[str, Any]:
+def as2_certificate_out(credential: HeadlessCredential, now: datetime) -> dict[str, Any]:
     return _shaped(AS2_CERTIFICATE, {
         **_common(credential, now),
-        **_kind_fields(credential, _current(credential)),
-        "new_version_pending": _pending(credential) is not None,
+        **_kind_fields(credential),
+        "new_version_pending": credential.pending,
     })
 
 
@@ -215,14 +210,13 @@ API_CREDENTIAL = Shape("ApiCredential", {
 API_PAGE = page_shape("ApiCredentialPage", API_CREDENTIAL)
 
 
-def api_credential_out(credential: Credential, now: datetime) -> dict[str, Any]:
-    pending = _pending(credential)
+def api_credential_out(credential: HeadlessCredential, now: datetime) -> dict[str, Any]:
     return _shaped(API_CREDENTIAL, {
         **_common(credential, now),
-        **_kind_fields(credential, _current(credential)),
+        **_kind_fields(credential),
         "rotation_policy": credential.rotation_policy,
-        "new_version_pending": pending is not None,
-        "new_version_valid_from": iso(pending.valid_from) if pending else None,
+        "new_version_pending": credential.pending,
+        "new_version_valid_from": iso(credential.pending_valid_from),
     })
 
 

@@ -41,6 +41,7 @@ from .authentication import (
 from .decorators import api_key_required
 from .http import ApiError, ApiKeyRequest, ApiRequest, json_body, json_error
 from .schema import Operation, Response, ValidationFailed, clean_query, documented
+from .selectors import HeadlessCredential
 
 DEFAULT_PAGE_SIZE = 50
 API_KEY_AUTH = ("apiKeyHeader", "apiKeyBearer")
@@ -185,29 +186,18 @@ def _unit(organization: Organization, slug: str | None, *, required: bool) -> Bu
 
 
 def _list(request: ApiKeyRequest, kinds: tuple[str, ...],
-          represent: Callable[[Credential, datetime], dict[str, Any]]) -> JsonResponse:
+          represent: Callable[[HeadlessCredential, datetime], dict[str, Any]]) -> JsonResponse:
     now = request.arrived_at
     params = clean_query(s.LIST_PARAMS, request.GET)
     organization = _organization(request)
-    if params.get("status") is None and params.get("business_unit") is None:
-        return _prepared_page(request, kinds, params, lambda c: represent(c, now))
-    queryset = selectors.credentials_for_api(
-        organization=organization, kinds=kinds, now=now, status=params.get("status"),
+    page, size = params.get("page", 1), params.get("page_size", DEFAULT_PAGE_SIZE)
+    count, records = selectors.headless_list(
+        organization=organization, kinds=kinds, now=now, offset=(page - 1) * size, limit=size,
+        status=params.get("status"),
         business_unit=_unit(organization, params.get("business_unit"), required=False),
     )
-    return _page(request, queryset, params, lambda c: represent(c, now))
-
-
-def _prepared_page(request: ApiKeyRequest, kinds: tuple[str, ...], params: dict[str, Any],
-                   represent: Callable[[Any], dict[str, Any]]) -> JsonResponse:
-    """An unfiltered list, by the selectors' prepared queries."""
-    organization = _organization(request)
-    page, size = params.get("page", 1), params.get("page_size", DEFAULT_PAGE_SIZE)
-    count = selectors.headless_count(organization=organization, kinds=kinds)
-    offset = (page - 1) * size
-    rows = selectors.headless_page(organization=organization, kinds=kinds, offset=offset,
-                                   limit=size) if offset < count else []
-    return _page_answer(request, page, size, count, [represent(row) for row in rows])
+    return _page_answer(request, page, size, count,
+                        [represent(record, now) for record in records])
 
 
 def _page(request: ApiKeyRequest, queryset: QuerySet, params: dict[str, Any],
@@ -235,12 +225,19 @@ def _page_answer(request: ApiKeyRequest, page: int, size: int, count: int,
     })
 
 
-def _one(request: ApiKeyRequest, id: str, kinds: tuple[str, ...]) -> Credential:
-    try:
-        pk = uuid.UUID(id)
-    except ValueError:
-        raise ApiError(404, "not_found", "No such object.") from None
-    credential = selectors.headless_one(organization=_organization(request), kinds=kinds, pk=pk)
+def _one(request: ApiKeyRequest, id: str, kinds: tuple[str, ...]) -> HeadlessCredential:
+    """The credential a read names, as its resource shows it."""
+    credential = selectors.headless_one(organization=_organization(request), kinds=kinds,
+                                        pk=_uuid_or_404(id))
+    if credential is None:
+        raise ApiError(404, "not_found", "No such object.")
+    return credential
+
+
+def _credential(request: ApiKeyRequest, id: str, kinds: tuple[str, ...]) -> Credential:
+    """The credential a change names."""
+    credential = selectors.credential_for_api(organization=_organization(request), kinds=kinds,
+                                              pk=_uuid_or_404(id))
     if credential is None:
         raise ApiError(404, "not_found", "No such object.")
     return credential
@@ -329,7 +326,7 @@ def sftp_credential_read(request: ApiKeyRequest, id: str) -> HttpResponse:
 ))
 @api_key_required
 def sftp_credential_update(request: ApiKeyRequest, id: str) -> HttpResponse:
-    credential = _one(request, id, selectors.SFTP_KINDS)
+    credential = _credential(request, id, selectors.SFTP_KINDS)
     cleaned = s.SFTP_UPDATE.clean(json_body(request))
     credential = services.sftp_credential_update(
         credential=credential, fields=_sftp_fields(cleaned), api_key=request.api_key,
@@ -348,7 +345,7 @@ def sftp_credential_update(request: ApiKeyRequest, id: str) -> HttpResponse:
 ))
 @api_key_required
 def sftp_credential_delete(request: ApiKeyRequest, id: str) -> HttpResponse:
-    credential = _one(request, id, selectors.SFTP_KINDS)
+    credential = _credential(request, id, selectors.SFTP_KINDS)
     services.sftp_credential_deactivate(
         credential=credential, api_key=request.api_key, source_ip=client_ip(request),
     )

@@ -27,15 +27,19 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
+from functools import partial
 from typing import Any
 
+from django.conf import settings
 from django.db import connections
+from django.db.backends.sqlite3.base import DatabaseWrapper as SQLiteWrapper
 from django.db.models import Field, QuerySet
 from django.db.models.fields import DateTimeField, IntegerField, UUIDField
 from django.db.models.query import ValuesListIterable
+from django.utils.dateparse import parse_datetime
 
 _STAND_IN_EPOCH = datetime(1901, 2, 3, 4, 5, 6, tzinfo=UTC)
 
@@ -49,7 +53,7 @@ class _Compiled:
     sql: str
     params: tuple[Any, ...]  # the compiled parameters; stand-ins at `slots`
     slots: tuple[tuple[int, str], ...]  # (position in params, parameter name)
-    converters: dict[int, tuple[list[Callable[..., Any]], Any]]
+    converters: tuple[tuple[int, Callable[[Any], Any]], ...]  # (column, its conversion)
     page_slot: int | None  # position of LIMIT's parameter (OFFSET's follows), if paged
 
 
@@ -90,7 +94,7 @@ class PreparedQuery:
         with connection.cursor() as cursor:
             cursor.execute(compiled.sql, params)
             rows = cursor.fetchall()
-        return list(_convert(rows, compiled.converters, connection)) if compiled.converters \
+        return _converted(rows, compiled.converters) if compiled.converters \
             else [tuple(row) for row in rows]
 
     def _prepare(self, using: str) -> _Compiled:
@@ -116,8 +120,11 @@ class PreparedQuery:
             raise PreparationError(f"parameters {sorted(missing)} did not reach the SQL as "
                                    "parameters; compare them with a plain field lookup")
         columns = [column for column, _, _ in compiler.select[:compiler.col_count]]
-        compiled = _Compiled(sql, tuple(params), slots, compiler.get_converters(columns),
-                             page_slot)
+        converters = tuple(
+            (position, _conversion(functions, expression, connection))
+            for position, (functions, expression) in compiler.get_converters(columns).items()
+        )
+        compiled = _Compiled(sql, tuple(params), slots, converters, page_slot)
         with self._lock:
             self._compiled[(using, connection.vendor)] = compiled
         return compiled
@@ -145,16 +152,68 @@ def _stand_in(field: Field, n: int) -> Any:
     return f"\x1fkeyturn-prepared-{n}-{uuid.uuid4().hex}\x1f"
 
 
-def _convert(rows: list[Any], converters: dict[int, tuple[list[Callable[..., Any]], Any]],
-             connection: Any) -> Iterator[tuple[Any, ...]]:
-    """Rows converted as SQLCompiler.apply_converters converts them."""
-    chain = list(converters.items())
-    for row in rows:
-        row = list(row)
-        for position, (functions, expression) in chain:
-            value = row[position]
-            for function in functions:
-                value = function(value, expression, connection)
-            row[position] = value
-        yield tuple(row)
+def _converted(rows: list[Any],
+               converters: tuple[tuple[int, Callable[[Any], Any]], ...]) -> list[tuple[Any, ...]]:
+    """Rows converted as SQLCompiler.apply_converters converts them, column by column."""
+    if not rows:
+        return []
+    columns: list[Any] = list(zip(*rows, strict=True))
+    for position, convert in converters:
+        columns[position] = map(convert, columns[position])
+    return list(zip(*columns, strict=True))
 
+
+# SQLite's conversions of the columns most queries read (the others are called as the ORM
+# calls them): the same results (tests/test_prepared.py compares them), without Django's
+# per-value lookups of settings and time zone.
+_SQLITE = SQLiteWrapper.ops_class
+
+
+def _sqlite_uuid(value: Any) -> uuid.UUID | None:
+    return None if value is None else uuid.UUID(value)
+
+
+def _sqlite_boolean(value: Any) -> Any:
+    return bool(value) if value in (1, 0) else value
+
+
+def _sqlite_datetime(zone: tzinfo | None) -> Callable[[Any], datetime | None]:
+    def convert(value: Any) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            value = parse_datetime(value)
+        if zone is None or value.utcoffset() is not None:
+            return value
+        return value.replace(tzinfo=zone)
+    return convert
+
+
+def _conversion(functions: list[Callable[..., Any]], expression: Any,
+                connection: Any) -> Callable[[Any], Any]:
+    """A column's converters as one function of its value."""
+    steps = []
+    for function in functions:
+        method = getattr(function, "__func__", None)
+        if method is _SQLITE.convert_uuidfield_value:
+            steps.append(_sqlite_uuid)
+        elif method is _SQLITE.convert_booleanfield_value:
+            steps.append(_sqlite_boolean)
+        elif method is _SQLITE.convert_datetimefield_value:
+            steps.append(_sqlite_datetime(connection.timezone if settings.USE_TZ else None))
+        else:
+            steps.append(partial(_called_as_the_orm_calls, function, expression, connection))
+    if len(steps) == 1:
+        return steps[0]
+    return partial(_in_turn, steps)
+
+
+def _called_as_the_orm_calls(function: Callable[..., Any], expression: Any, connection: Any,
+                             value: Any) -> Any:
+    return function(value, expression, connection)
+
+
+def _in_turn(steps: list[Callable[[Any], Any]], value: Any) -> Any:
+    for step in steps:
+        value = step(value)
+    return value

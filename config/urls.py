@@ -12,6 +12,10 @@ admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-a
 urlpatterns = [
     path("", org_views.home, name="home"),
     path("healthz", config_views.healthz, name="healthz"),
+    # The JSON API first: its requests are the most frequent, and each pattern tried before
+    # one matches costs (its paths begin with authentication/, api/ and o/<slug>/api-keys/,
+    # which no other app's patterns match).
+    path("", include("api.urls")),
     path("favicon.ico", config_views.favicon, name="favicon"),
     # --- Accounts (issue 15): Keyturn's profile first, then allauth's sign-in, second factors,
     # password reset, re-authentication and single sign-on. The admin signs in there too.
@@ -24,7 +28,6 @@ urlpatterns = [
     path("", include("audit.urls")),
     path("", include("partners.urls")),
     path("", include("notifications.urls")),
-    path("", include("api.urls")),
     path("", include("sftpd.urls")),
     path("", include("imports.urls")),
     path("", include("handoffs.urls")),

@@ -98,6 +98,30 @@ class Credential(models.Model):
         return self.business_unit.organization
 
 
+class CredentialTally(models.Model):
+    """How many credentials of each kind a business unit holds, kept by the database itself:
+    triggers on the credentials' table (migration 0013) count every insert and delete and
+    every move to another unit or kind, whatever makes it (a service, bulk_create, an import,
+    the demo, a cascade, SQL by hand), in the same transaction. Counting an organization's
+    credentials of some kinds reads a few of these rows instead of every credential. A
+    migration that rebuilds the credentials' table on SQLite (Django does for many field
+    changes) drops its triggers with it, and must create them again."""
+
+    business_unit = models.ForeignKey(BusinessUnit, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    total = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            # The triggers' upsert (INSERT ... ON CONFLICT) targets it.
+            models.UniqueConstraint(fields=["business_unit", "kind"],
+                                    name="credential_tally_unit_kind"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} in unit {self.business_unit_id}: {self.total}"
+
+
 class VersionState(models.TextChoices):
     PENDING = "pending", "Pending"
     CURRENT = "current", "Current"

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from django.db import models
-from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db.models import Exists, F, OuterRef, Q, Subquery
 
 from .models import Connection, CredentialVersion, Rotation, RotationState, VersionState
 
@@ -32,6 +33,15 @@ class Badge(models.TextChoices):
     ROTATION_SCHEDULED = "rotation_scheduled", "Rotation scheduled"
 
 
+class HasStatusFacts(Protocol):
+    """What badges are made of: a credential annotated by `with_status`, a StatusFacts."""
+
+    is_active: bool
+    in_use: bool
+    expires_at: datetime | None
+    rotation_scheduled: bool
+
+
 @dataclass(frozen=True)
 class StatusFacts:
     is_active: bool
@@ -40,7 +50,7 @@ class StatusFacts:
     rotation_scheduled: bool
 
 
-def badges_for(facts: StatusFacts, now: datetime) -> list[Badge]:
+def badges_for(facts: HasStatusFacts, now: datetime) -> list[Badge]:
     badges = [Badge.ACTIVE if facts.is_active and facts.in_use else Badge.INACTIVE]
     if facts.expires_at is not None:
         if now >= facts.expires_at:
@@ -52,13 +62,17 @@ def badges_for(facts: StatusFacts, now: datetime) -> list[Badge]:
     return badges
 
 
-def with_status(queryset: models.QuerySet) -> models.QuerySet:
-    """Annotates credentials with the facts badges are made of, in one query."""
-    current = CredentialVersion.objects.filter(
-        credential=OuterRef("pk"), state=VersionState.CURRENT
+def with_status(queryset: models.QuerySet, *, current: str | None = None) -> models.QuerySet:
+    """Annotates credentials with the facts badges are made of, in one query. `current`: the
+    name of a relation of the queryset to the credentials' current versions (a
+    FilteredRelation: at most one per credential, by a constraint), which the expiry is then
+    read from instead of a subquery."""
+    expires_at = F(f"{current}__valid_until") if current else Subquery(
+        CredentialVersion.objects.filter(credential=OuterRef("pk"), state=VersionState.CURRENT)
+        .values("valid_until")[:1]
     )
     return queryset.annotate(
-        expires_at=Subquery(current.values("valid_until")[:1]),
+        expires_at=expires_at,
         in_use=Exists(Connection.objects.filter(credential=OuterRef("pk"), is_active=True)),
         rotation_scheduled=Exists(
             Rotation.objects.filter(credential=OuterRef("pk"), state=RotationState.SCHEDULED)
@@ -66,18 +80,9 @@ def with_status(queryset: models.QuerySet) -> models.QuerySet:
     )
 
 
-def facts_of(credential: object) -> StatusFacts:
-    """The facts of a credential annotated by `with_status`."""
-    return StatusFacts(
-        is_active=credential.is_active,  # type: ignore[attr-defined]
-        in_use=credential.in_use,  # type: ignore[attr-defined]
-        expires_at=credential.expires_at,  # type: ignore[attr-defined]
-        rotation_scheduled=credential.rotation_scheduled,  # type: ignore[attr-defined]
-    )
-
-
 def credential_badges(credential: object, now: datetime) -> list[Badge]:
-    return badges_for(facts_of(credential), now)
+    """The badges of a credential annotated by `with_status` (or any HasStatusFacts)."""
+    return badges_for(credential, now)  # type: ignore[arg-type]
 
 
 def status_q(badge: str, now: datetime) -> Q:

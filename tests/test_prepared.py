@@ -4,14 +4,15 @@ suite runs on (SQLite, and PostgreSQL in its pass), with the ORM's conversions."
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 from django.utils import timezone
 
-from config.prepared import PreparationError, PreparedQuery
+from config.prepared import PreparationError, PreparedQuery, _conversion
 from credentials.models import Credential, CredentialVersion, Kind
+from credentials.status import with_status
 from organizations.models import BusinessUnit
 from tests.factories import make_credential
 
@@ -101,3 +102,44 @@ def test_it_refuses_what_it_cannot_prepare(unit):
     with pytest.raises(TypeError):
         query.rows(name="ops")
     assert query.rows(slug=unit.slug) == [(unit.pk,)]
+
+
+def test_it_converts_booleans_and_null_times_as_the_orm(unit):
+    now = timezone.now()
+    on = make_credential(unit, Kind.SFTP_PASSWORD, expires_in=timedelta(days=3), now=now)
+    off = make_credential(unit, Kind.SFTP_KEY, now=now)  # no expiry
+    Credential.objects.filter(pk=off.pk).update(is_active=False)
+
+    def annotated(queryset):
+        return with_status(queryset).values_list(
+            "pk", "is_active", "created_at", "expires_at", "in_use", "rotation_scheduled",
+            "kind").order_by("created_at", "pk")
+
+    query = PreparedQuery(lambda p: annotated(Credential.objects.filter(business_unit=p["unit"])),
+                          unit=Credential._meta.get_field("business_unit"))
+    rows = query.rows(unit=unit.pk)
+    assert rows == list(annotated(Credential.objects.filter(business_unit=unit)))
+    assert [row[1] for row in rows] == [True, False] and rows[1][3] is None
+    assert all(type(row[4]) is bool and type(row[5]) is bool for row in rows)
+    assert rows[0][3] == on.versions.get().valid_until and rows[0][3].tzinfo is not None
+
+
+@pytest.mark.parametrize(("method", "values"), [
+    ("convert_uuidfield_value", [None, uuid.uuid4().hex, str(uuid.uuid4())]),
+    ("convert_booleanfield_value", [None, 0, 1, True, False]),
+    ("convert_datetimefield_value", [
+        None, "2026-11-30 05:41:00", "2026-11-30 05:41:00.123456", "2026-11-30T05:41:00+02:00",
+        datetime(2026, 11, 30, 5, 41), datetime(2026, 11, 30, 5, 41, tzinfo=UTC)]),
+])
+def test_its_sqlite_conversions_give_what_djangos_give(method, values):
+    sqlite = connections.create_connection("default") if connection.vendor == "sqlite" else None
+    if sqlite is None:
+        pytest.skip("SQLite's conversions")
+    function = getattr(sqlite.ops, method)
+    convert = _conversion([function], None, sqlite)
+    assert convert is not function
+    for value in values:
+        expected = function(value, None, sqlite)
+        assert convert(value) == expected and type(convert(value)) is type(expected)
+        if isinstance(expected, datetime):
+            assert convert(value).tzinfo == expected.tzinfo

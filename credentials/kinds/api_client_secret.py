@@ -67,6 +67,10 @@ class ApiClientSecretForm(MaterialForm):
                         current_client_id=self.current_client_id)
 
 
+# What api_credential_fields reads of a version.
+API_VERSION_FIELDS = ("client_id", "key_id", "valid_from")
+
+
 def api_credential_fields(kind: str, version: CredentialVersion | None) -> dict[str, Any]:
     """The fields of the headless API's API-credential resource that come from the kind and
     its current version (both kinds of the API family give the same ones)."""
@@ -80,6 +84,7 @@ class ApiClientSecret(CredentialKind):
     key = KEY
     label = "API client secret"
     family = Family.API
+    api_version_fields = API_VERSION_FIELDS
     secret_noun = "client secret"
     secret_label = "Client secret"
     form_class = ApiClientSecretForm

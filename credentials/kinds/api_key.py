@@ -14,7 +14,7 @@ from django import forms
 from .. import crypto
 from ..crypto import MaterialError
 from ..material import Material, checked_client_id, pem_text
-from .api_client_secret import api_credential_fields
+from .api_client_secret import API_VERSION_FIELDS, api_credential_fields
 from .base import CredentialKind, PublicSide
 from .families import Family
 from .forms import SOURCE_ENTER, SOURCE_GENERATE, MaterialForm, SecretTextarea, source_field
@@ -81,6 +81,7 @@ class ApiKey(CredentialKind):
     key = KEY
     label = "API key"
     family = Family.API
+    api_version_fields = API_VERSION_FIELDS
     secret_noun = "API key"
     secret_label = "PEM private key"
     form_class = ApiKeyForm

@@ -79,6 +79,8 @@ class As2Certificate(CredentialKind):
     key = KEY
     label = "AS2 certificate"
     family = Family.AS2
+    api_version_fields = ("cert_subject", "cert_issuer", "cert_serial", "fingerprint",
+                          "cert_not_before")
     secret_noun = "certificate"
     secret_label = "Private key"
     form_class = As2CertificateForm

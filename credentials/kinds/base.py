@@ -69,6 +69,9 @@ class CredentialKind(ABC):
     outbound connections; None for kinds that do not log in to SFTP. A rotation may switch
     a credential between kinds that both log in to SFTP (every SFTP connection takes both)."""
     api_auth_type: ClassVar[str | None] = None
+    api_version_fields: ClassVar[tuple[str, ...]]
+    """The columns of its current version that api_fields reads: the headless API loads
+    these (and never a secret) and hands api_fields a record of them."""
     """Its `auth_type` in the headless SFTP API (PASSWORD, KEY), for kinds it writes."""
     token_client: ClassVar[bool] = False
     """Its secret obtains tokens at POST /authentication/token, and its integrations fetch a
@@ -134,7 +137,8 @@ class CredentialKind(ABC):
     @abstractmethod
     def api_fields(self, version: CredentialVersion | None) -> dict[str, Any]:
         """Its own fields in its family's headless API resource, from its current version
-        (None: it has none). Times as datetimes; the API writes them."""
+        (None: it has none), of which it reads only api_version_fields. Times as datetimes;
+        the API writes them."""
 
     def to_payload(self, version: CredentialVersion, secret: str) -> dict[str, str]:
         """Its material in an export payload: payload_fields from the version's public

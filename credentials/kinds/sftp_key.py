@@ -69,6 +69,7 @@ class SftpKey(CredentialKind):
     secret_field = "private_key"
     sftp_login = "publickey"
     api_auth_type = "KEY"
+    api_version_fields = ("username", "fingerprint")
 
     def parse(self, values: Mapping[str, Any], *, current_client_id: str = "") -> Material:
         return material(username=values.get("username", ""),

@@ -62,6 +62,7 @@ class SftpPassword(CredentialKind):
     secret_field = "password"
     sftp_login = "password"
     api_auth_type = "PASSWORD"
+    api_version_fields = ("username",)
 
     def parse(self, values: Mapping[str, Any], *, current_client_id: str = "") -> Material:
         return material(username=values.get("username", ""),
