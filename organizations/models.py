@@ -4,7 +4,9 @@ import zoneinfo
 
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, router
+
+from config.prepared import PreparedQuery
 
 from .roles import Role, role_has_perm
 
@@ -26,11 +28,9 @@ class User(AbstractUser):
         and organization switcher all ask it."""
         cached = getattr(self, "_keyturn_memberships", None)
         if cached is None:
-            cached = {
-                membership.organization: membership.role
-                for membership in self.memberships.select_related("organization").order_by(
-                    "organization__name", "organization_id")
-            }
+            using = router.db_for_read(Membership)
+            cached = {Organization.from_db(using, ORGANIZATION_COLUMNS, row[1:]): row[0]
+                      for row in _ROLES_OF_USER.rows(user=self.pk, using=using)}
             self._keyturn_memberships = cached
         return cached
 
@@ -120,3 +120,14 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.organization} as {self.get_role_display()}"
+
+
+# Every signed-in page asks for the user's organizations and roles (header, sidebar, access
+# checks): compiled once per process, run with the user's id.
+ORGANIZATION_COLUMNS = [field.attname for field in Organization._meta.concrete_fields]
+_ROLES_OF_USER = PreparedQuery(
+    lambda p: Membership.objects.filter(user=p["user"]).order_by(
+        "organization__name", "organization_id",
+    ).values_list("role", *(f"organization__{column}" for column in ORGANIZATION_COLUMNS)),
+    user=Membership._meta.get_field("user"),
+)
