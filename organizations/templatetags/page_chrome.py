@@ -1,0 +1,70 @@
+"""The header's organization switcher and the sidebar of every organization page, rendered
+once per process for what they show and reused: their two dozen links cost more to reverse
+than the rest of a simple page.
+
+Each is keyed by everything it shows (names, slugs, ids, which links the user's permissions
+allow) and by what its links are reversed against (URL configuration and script prefix), so
+a renamed organization or a changed role shows at once, and no user or organization ever
+sees another's. They are bounded: least recently used ones are dropped."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from django import template
+from django.conf import settings
+from django.template.loader import get_template
+from django.urls import get_script_prefix, get_urlconf
+from django.utils.safestring import SafeString, mark_safe
+
+from organizations.models import Organization
+from organizations.roles import Perm
+
+register = template.Library()
+
+# The sidebar's links that depend on a permission, by the name its template tests.
+SIDEBAR_PERMS = (("can_audit", Perm.VIEW_AUDIT), ("can_members", Perm.MANAGE_MEMBERS),
+                 ("can_api_keys", Perm.MANAGE_API_KEYS), ("can_sftp", Perm.MANAGE_SFTP),
+                 ("can_as2", Perm.MANAGE_AS2), ("can_api", Perm.MANAGE_API))
+MEMO_SIZE = 1024
+
+
+def _links_key() -> tuple[Any, ...]:
+    """What reverse() answers with: the URL configuration (settings' or the request's) and the
+    script prefix the site is served under."""
+    return settings.ROOT_URLCONF, get_urlconf(), get_script_prefix()
+
+
+@register.simple_tag
+def org_switcher(current: Organization, organizations: Any) -> SafeString:
+    """The header's menu of the user's organizations, the current one marked."""
+    return _switcher(_links_key(), (current.pk, current.name),
+                     tuple((org.pk, org.slug, org.name) for org in organizations))
+
+
+@register.simple_tag(takes_context=True)
+def org_sidebar(context: template.Context, organization: Organization) -> SafeString:
+    """The organization's sections, those the user may not open left out."""
+    user = context["user"]
+    allowed = tuple(user.has_org_perm(organization, perm) for _, perm in SIDEBAR_PERMS)
+    return _sidebar(_links_key(), organization.slug, organization.name, allowed)
+
+
+@lru_cache(maxsize=MEMO_SIZE)
+def _switcher(links_key: tuple[Any, ...], current: tuple[int, str],
+              organizations: tuple[tuple[int, str, str], ...]) -> SafeString:
+    return mark_safe(get_template("organizations/_switcher.html").render({  # noqa: S308
+        "current_organization": {"pk": current[0], "name": current[1]},
+        "user_organizations": [{"pk": pk, "slug": slug, "name": name}
+                               for pk, slug, name in organizations],
+    }))
+
+
+@lru_cache(maxsize=MEMO_SIZE)
+def _sidebar(links_key: tuple[Any, ...], slug: str, name: str,
+             allowed: tuple[bool, ...]) -> SafeString:
+    return mark_safe(get_template("organizations/_sidebar.html").render({  # noqa: S308
+        "current_organization": {"slug": slug, "name": name},
+        **{flag: ok for (flag, _), ok in zip(SIDEBAR_PERMS, allowed, strict=True)},
+    }))
