@@ -1,6 +1,6 @@
-"""The header's organization switcher and the sidebar of every organization page, rendered
-once per process for what they show and reused: their two dozen links cost more to reverse
-than the rest of a simple page.
+"""The frame of every page, worked out once per process: the header's organization switcher
+and the sidebar of every organization page (their two dozen links cost more to reverse than
+the rest of a simple page), the links without arguments and the static files' addresses.
 
 Each is keyed by everything it shows (names, slugs, ids, which links the user's permissions
 allow) and by what its links are reversed against (URL configuration and script prefix), so
@@ -15,7 +15,8 @@ from typing import Any
 from django import template
 from django.conf import settings
 from django.template.loader import get_template
-from django.urls import get_script_prefix, get_urlconf
+from django.templatetags.static import static
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.safestring import SafeString, mark_safe
 
 from organizations.models import Organization
@@ -34,6 +35,19 @@ def _links_key() -> tuple[Any, ...]:
     """What reverse() answers with: the URL configuration (settings' or the request's) and the
     script prefix the site is served under."""
     return settings.ROOT_URLCONF, get_urlconf(), get_script_prefix()
+
+
+@register.simple_tag
+def fixed_url(name: str) -> str:
+    """{% url name %} for a URL without arguments."""
+    return _reversed(_links_key(), name)
+
+
+@register.simple_tag
+def fixed_static(path: str) -> str:
+    """{% static path %}, for the storage and address static files are served with."""
+    return _static(get_script_prefix(), settings.STATIC_URL,
+                   settings.STORAGES["staticfiles"]["BACKEND"], path)
 
 
 @register.simple_tag
@@ -68,3 +82,13 @@ def _sidebar(links_key: tuple[Any, ...], slug: str, name: str,
         "current_organization": {"slug": slug, "name": name},
         **{flag: ok for (flag, _), ok in zip(SIDEBAR_PERMS, allowed, strict=True)},
     }))
+
+
+@lru_cache(maxsize=MEMO_SIZE)
+def _reversed(links_key: tuple[Any, ...], name: str) -> str:
+    return reverse(name)
+
+
+@lru_cache(maxsize=MEMO_SIZE)
+def _static(script_prefix: str, static_url: str, storage: str, path: str) -> str:
+    return static(path)
