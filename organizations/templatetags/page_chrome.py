@@ -3,7 +3,7 @@ and the sidebar of every organization page (their two dozen links cost more to r
 the rest of a simple page), the links without arguments and the static files' addresses.
 
 Each is keyed by everything it shows (names, slugs, ids, which links the user's permissions
-allow) and by what its links are reversed against (URL configuration and script prefix), so
+allow) and by what its links are reversed against (URL configuration, script prefix, language), so
 a renamed organization or a changed role shows at once, and no user or organization ever
 sees another's. They are bounded: least recently used ones are dropped."""
 
@@ -18,6 +18,7 @@ from django.template.loader import get_template
 from django.templatetags.static import static
 from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import get_language
 
 from organizations.models import Organization
 from organizations.roles import Perm
@@ -32,9 +33,9 @@ MEMO_SIZE = 1024
 
 
 def _links_key() -> tuple[Any, ...]:
-    """What reverse() answers with: the URL configuration (settings' or the request's) and the
-    script prefix the site is served under."""
-    return settings.ROOT_URLCONF, get_urlconf(), get_script_prefix()
+    """What reverse() answers with: the URL configuration (settings' or the request's), the
+    script prefix the site is served under and the language (for translated patterns)."""
+    return settings.ROOT_URLCONF, get_urlconf(), get_script_prefix(), get_language()
 
 
 @register.simple_tag
