@@ -25,7 +25,8 @@ from organizations.roles import Perm
 
 register = template.Library()
 
-# The sidebar's links that depend on a permission, by the name its template tests.
+# The sidebar's links that depend on a permission, by the name its template tests (the view
+# behind each link checks the permission again).
 SIDEBAR_PERMS = (("can_audit", Perm.VIEW_AUDIT), ("can_members", Perm.MANAGE_MEMBERS),
                  ("can_api_keys", Perm.MANAGE_API_KEYS), ("can_sftp", Perm.MANAGE_SFTP),
                  ("can_as2", Perm.MANAGE_AS2), ("can_api", Perm.MANAGE_API))
