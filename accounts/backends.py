@@ -1,6 +1,7 @@
 """The authentication backends: allauth's (sign-in by user name and password) and Django's
 (the invitation sign-up signs its new user in directly), each reading the signed-in user of
-every request with a query compiled once per process instead of through the ORM.
+every request, with its organizations and roles, in one query compiled once per process
+instead of two built by the ORM.
 
 Everything else is theirs: the password check, is_active (user_can_authenticate: a disabled
 user is signed out at the next request), and the session's password hash, which
@@ -13,30 +14,16 @@ from typing import Any
 
 from allauth.account.auth_backends import AuthenticationBackend as AllauthBackend
 from django.contrib.auth.backends import ModelBackend as DjangoModelBackend
-from django.db import router
 
-from config.prepared import PreparedQuery
-from organizations.models import User
-
-USER_COLUMNS = [field.attname for field in User._meta.concrete_fields]
-_USER_BY_ID = PreparedQuery(
-    lambda p: User.objects.filter(pk=p["id"]).values_list(*USER_COLUMNS),
-    id=User._meta.pk,
-)
-
-
-def user_by_id(user_id: Any) -> User | None:
-    """The user with this id, as the ORM would load it, or None."""
-    using = router.db_for_read(User)
-    rows = _USER_BY_ID.rows(id=user_id, using=using)
-    return User.from_db(using, USER_COLUMNS, rows[0]) if rows else None
+from organizations.models import User, user_with_organizations
 
 
 class SignedInUser:
-    """get_user() of ModelBackend (which allauth's backend keeps) through user_by_id."""
+    """get_user() of ModelBackend (which allauth's backend keeps) through
+    user_with_organizations: the user and the organizations its pages show in one query."""
 
     def get_user(self, user_id: Any) -> User | None:
-        user = user_by_id(user_id)
+        user = user_with_organizations(user_id)
         return user if user is not None and self.user_can_authenticate(user) else None
 
 

@@ -14,11 +14,10 @@ from django.contrib.sessions.models import Session
 from django.test import Client
 from django.utils import timezone
 
-from accounts.backends import user_by_id
 from config.sessions import SessionStore
 from members.services import membership_set_role
 from organizations.access import SYSTEM
-from organizations.models import Membership, Organization, User
+from organizations.models import Membership, Organization, User, user_with_organizations
 from organizations.roles import Role
 from tests.factories import PASSWORD
 
@@ -97,23 +96,33 @@ def test_both_backends_sign_in_for_good(alice, bob):
 def test_the_user_is_loaded_as_the_orm_loads_it(alice):
     alice.last_login = timezone.now()
     alice.save()
-    loaded, expected = user_by_id(alice.pk), User.objects.get(pk=alice.pk)
+    loaded, expected = user_with_organizations(alice.pk), User.objects.get(pk=alice.pk)
     assert loaded is not None and not loaded._state.adding
     assert {f.attname: getattr(loaded, f.attname) for f in User._meta.concrete_fields} == {
         f.attname: getattr(expected, f.attname) for f in User._meta.concrete_fields}
-    assert user_by_id(alice.pk + 1000) is None
+    assert user_with_organizations(alice.pk + 1000) is None
 
 
-def test_the_organizations_and_roles_are_those_of_the_orm_in_name_order(acme, globex, alice):
+def _orm_roles(user: User) -> list[tuple[Organization, str]]:
+    return [(m.organization, m.role) for m in Membership.objects.filter(user=user)
+            .select_related("organization").order_by("organization__name", "organization_id")]
+
+
+def test_the_organizations_and_roles_are_those_of_the_orm_in_name_order(
+        acme, globex, alice, django_assert_num_queries):
     zeta = Organization.objects.create(name="Aardvark", slug="zeta", require_second_factor=True)
     membership_set_role(organization=zeta, user=alice, role=Role.REVIEWER, actor=SYSTEM)
     membership_set_role(organization=globex, user=alice, role=Role.VIEWER, actor=SYSTEM)
-    roles = User.objects.get(pk=alice.pk).organization_roles()
-    expected = [(m.organization, m.role) for m in Membership.objects.filter(user=alice)
-                .select_related("organization").order_by("organization__name")]
-    assert list(roles.items()) == expected
-    assert [org.slug for org in roles] == ["zeta", "acme", "globex"]
-    first = next(iter(roles))
+    expected = _orm_roles(alice)
+    assert [org.slug for org, _ in expected] == ["zeta", "acme", "globex"]
+    # Read on their own, or with the user in the same query (as each request reads them).
+    assert list(User.objects.get(pk=alice.pk).organization_roles().items()) == expected
+    with django_assert_num_queries(1):
+        loaded = user_with_organizations(alice.pk)
+        assert list(loaded.organization_roles().items()) == expected
+    first = next(iter(loaded.organization_roles()))
     assert first.require_second_factor is True and first.created_at == zeta.created_at
     loner = User.objects.create_user(username="loner", password=PASSWORD)
     assert loner.organization_roles() == {}
+    with django_assert_num_queries(1):
+        assert user_with_organizations(loner.pk).organization_roles() == {}
