@@ -3,9 +3,10 @@ and the sidebar of every organization page (their two dozen links cost more to r
 the rest of a simple page), the links without arguments and the static files' addresses.
 
 Each is keyed by everything it shows (names, slugs, ids, which links the user's permissions
-allow) and by what its links are reversed against (URL configuration, script prefix, language), so
-a renamed organization or a changed role shows at once, and no user or organization ever
-sees another's. They are bounded: least recently used ones are dropped."""
+allow) and by what its links are worked out against (URL configuration, script prefix,
+language, static files' storage), so a renamed organization or a changed role shows at once,
+and no user or organization ever sees another's. They are bounded: least recently used ones
+are dropped."""
 
 from __future__ import annotations
 
@@ -31,40 +32,47 @@ SIDEBAR_PERMS = (("can_audit", Perm.VIEW_AUDIT), ("can_members", Perm.MANAGE_MEM
                  ("can_api_keys", Perm.MANAGE_API_KEYS), ("can_sftp", Perm.MANAGE_SFTP),
                  ("can_as2", Perm.MANAGE_AS2), ("can_api", Perm.MANAGE_API))
 MEMO_SIZE = 1024
+_LINKS_KEY = "keyturn_page_chrome_links_key"
 
 
-def _links_key() -> tuple[Any, ...]:
-    """What reverse() answers with: the URL configuration (settings' or the request's), the
-    script prefix the site is served under and the language (for translated patterns)."""
-    return settings.ROOT_URLCONF, get_urlconf(), get_script_prefix(), get_language()
+def _links_key(context: template.Context) -> tuple[Any, ...]:
+    """What reverse() and static() answer with: the URL configuration (settings' or the
+    request's), the script prefix the site is served under, the language (for translated
+    patterns) and the static files' address and storage. Read once per page."""
+    key = context.render_context.get(_LINKS_KEY)
+    if key is None:
+        key = (settings.ROOT_URLCONF, get_urlconf(), get_script_prefix(), get_language(),
+               settings.STATIC_URL, settings.STORAGES["staticfiles"]["BACKEND"])
+        context.render_context[_LINKS_KEY] = key
+    return key
 
 
-@register.simple_tag
-def fixed_url(name: str) -> str:
+@register.simple_tag(takes_context=True)
+def fixed_url(context: template.Context, name: str) -> str:
     """{% url name %} for a URL without arguments."""
-    return _reversed(_links_key(), name)
+    return _reversed(_links_key(context), name)
 
 
-@register.simple_tag
-def fixed_static(path: str) -> str:
-    """{% static path %}, for the storage and address static files are served with."""
-    return _static(get_script_prefix(), settings.STATIC_URL,
-                   settings.STORAGES["staticfiles"]["BACKEND"], path)
+@register.simple_tag(takes_context=True)
+def fixed_static(context: template.Context, path: str) -> str:
+    """{% static path %}."""
+    return _static(_links_key(context), path)
 
 
-@register.simple_tag
-def org_switcher(current: Organization, organizations: Any) -> SafeString:
+@register.simple_tag(takes_context=True)
+def org_switcher(context: template.Context, current: Organization,
+                 organizations: Any) -> SafeString:
     """The header's menu of the user's organizations, the current one marked."""
-    return _switcher(_links_key(), (current.pk, current.name),
+    return _switcher(_links_key(context), (current.pk, current.name),
                      tuple((org.pk, org.slug, org.name) for org in organizations))
 
 
 @register.simple_tag(takes_context=True)
 def org_sidebar(context: template.Context, organization: Organization) -> SafeString:
     """The organization's sections, those the user may not open left out."""
-    user = context["user"]
-    allowed = tuple(user.has_org_perm(organization, perm) for _, perm in SIDEBAR_PERMS)
-    return _sidebar(_links_key(), organization.slug, organization.name, allowed)
+    allows = context["user"].has_org_perm
+    allowed = tuple(allows(organization, perm) for _, perm in SIDEBAR_PERMS)
+    return _sidebar(_links_key(context), organization.slug, organization.name, allowed)
 
 
 @lru_cache(maxsize=MEMO_SIZE)
@@ -92,5 +100,5 @@ def _reversed(links_key: tuple[Any, ...], name: str) -> str:
 
 
 @lru_cache(maxsize=MEMO_SIZE)
-def _static(script_prefix: str, static_url: str, storage: str, path: str) -> str:
+def _static(links_key: tuple[Any, ...], path: str) -> str:
     return static(path)
