@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.templatetags.static import static
 from django.test import Client
 from django.urls import clear_script_prefix, set_script_prefix
 
@@ -88,4 +89,6 @@ def test_the_links_follow_the_script_prefix_the_site_is_served_under(alice):
     assert 'href="/portal/o/acme/units/"' in html
     assert 'href="/portal/o/acme/"' in html  # the switcher
     assert 'action="/portal/accounts/logout/"' in html and 'href="/portal/"' in html
+    assert f'href="{static("keyturn/keyturn.css")}"' in html  # as Django's own tag writes it
     assert 'href="/o/acme/units/"' in _sidebar(client)
+    assert f'href="{static("keyturn/keyturn.css")}"' in client.get("/o/acme/").content.decode()
