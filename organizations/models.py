@@ -25,9 +25,10 @@ class User(AbstractUser):
     )
 
     def organization_roles(self) -> dict[Organization, str]:
-        """The user's organizations (by name) and role in each, read in one query and cached
-        on the instance, which lives as long as the request: the pages' access checks, menus
-        and organization switcher all ask it."""
+        """The user's organizations (by name) and role in each, cached on the instance, which
+        lives as long as the request: the pages' access checks, menus and organization
+        switcher all ask it. A request's user comes with them (user_with_organizations);
+        another instance reads them in one query at its first call."""
         cached = getattr(self, "_keyturn_memberships", None)
         if cached is None:
             using = router.db_for_read(Membership)
