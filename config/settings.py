@@ -186,7 +186,9 @@ AUTH_PASSWORD_VALIDATORS = [
 # Sign-in, second factors, single sign-on, password reset and re-authentication are
 # django-allauth's; what Keyturn decides about them is in the accounts app and the README's
 # Accounts section. The admin signs in through the same pages (config/urls.py).
-# allauth's and Django's backends, reading each request's user with a prepared query.
+# allauth's and Django's backends, reading each request's user with a prepared query
+# (accounts.backends). A session remembers its backend's path: one begun under the libraries'
+# own paths, before these, is signed out once.
 AUTHENTICATION_BACKENDS = [
     "accounts.backends.AuthenticationBackend",
     # The invitation sign-up signs its new user in directly (members.views).
