@@ -18,7 +18,7 @@ from django.conf import settings
 from django.template.loader import get_template
 from django.templatetags.static import static
 from django.urls import get_script_prefix, get_urlconf, reverse
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import SafeString
 from django.utils.translation import get_language
 
 from organizations.models import Organization
@@ -78,20 +78,20 @@ def org_sidebar(context: template.Context, organization: Organization) -> SafeSt
 @lru_cache(maxsize=MEMO_SIZE)
 def _switcher(links_key: tuple[Any, ...], current: tuple[int, str],
               organizations: tuple[tuple[int, str, str], ...]) -> SafeString:
-    return mark_safe(get_template("organizations/_switcher.html").render({  # noqa: S308
+    return get_template("organizations/_switcher.html").render({
         "current_organization": {"pk": current[0], "name": current[1]},
         "user_organizations": [{"pk": pk, "slug": slug, "name": name}
                                for pk, slug, name in organizations],
-    }))
+    })
 
 
 @lru_cache(maxsize=MEMO_SIZE)
 def _sidebar(links_key: tuple[Any, ...], slug: str, name: str,
              allowed: tuple[bool, ...]) -> SafeString:
-    return mark_safe(get_template("organizations/_sidebar.html").render({  # noqa: S308
+    return get_template("organizations/_sidebar.html").render({
         "current_organization": {"slug": slug, "name": name},
         **{flag: ok for (flag, _), ok in zip(SIDEBAR_PERMS, allowed, strict=True)},
-    }))
+    })
 
 
 @lru_cache(maxsize=MEMO_SIZE)
