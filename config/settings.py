@@ -186,10 +186,13 @@ AUTH_PASSWORD_VALIDATORS = [
 # Sign-in, second factors, single sign-on, password reset and re-authentication are
 # django-allauth's; what Keyturn decides about them is in the accounts app and the README's
 # Accounts section. The admin signs in through the same pages (config/urls.py).
+# allauth's and Django's backends, reading each request's user with a prepared query
+# (accounts.backends). A session remembers its backend's path: one begun under the libraries'
+# own paths, before these, is signed out once.
 AUTHENTICATION_BACKENDS = [
-    "allauth.account.auth_backends.AuthenticationBackend",
+    "accounts.backends.AuthenticationBackend",
     # The invitation sign-up signs its new user in directly (members.views).
-    "django.contrib.auth.backends.ModelBackend",
+    "accounts.backends.ModelBackend",
 ]
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "home"
@@ -323,6 +326,8 @@ if env.bool("KEYTURN_BEHIND_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = 60 * 60 * 8
+# Django's database sessions, read with a prepared query (config.sessions).
+SESSION_ENGINE = "config.sessions"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"

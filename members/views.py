@@ -191,7 +191,7 @@ def invitation_accept_view(request: HttpRequest) -> HttpResponse:
                     password=form.cleaned_data["password1"], now=now,
                     source_ip=client_ip(request),
                 )
-                login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+                login(request, user, backend="accounts.backends.ModelBackend")
         except InvitationError as exc:
             error = str(exc)
         if user.is_authenticated and not error:

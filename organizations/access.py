@@ -20,7 +20,10 @@ from typing import Union
 
 from allauth.mfa.models import Authenticator
 from django.core.exceptions import PermissionDenied
+from django.db import router
 from django.http import Http404, HttpRequest
+
+from config.prepared import PreparedQuery
 
 from .models import Organization, User
 
@@ -59,6 +62,12 @@ def require_perm(actor: Actor, organization: Organization, perm: str) -> None:
 # Second factors: recovery codes are only a way back in (allauth deletes them with the last
 # real factor).
 SECOND_FACTOR_TYPES = (Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN)
+# Asked on every page of an organization that requires a second factor: compiled once.
+_SECOND_FACTOR_OF_USER = PreparedQuery(
+    lambda p: Authenticator.objects.filter(user=p["user"], type__in=SECOND_FACTOR_TYPES)
+    .values_list("id")[:1],
+    user=Authenticator._meta.get_field("user"),
+)
 
 
 class SecondFactorRequired(Exception):
@@ -73,8 +82,8 @@ def has_second_factor(user: User) -> bool:
     """Whether the user signs in with a second factor (cached on the user for the request)."""
     cached = getattr(user, "_keyturn_second_factor", None)
     if cached is None:
-        cached = Authenticator.objects.filter(user_id=user.pk,
-                                              type__in=SECOND_FACTOR_TYPES).exists()
+        cached = bool(_SECOND_FACTOR_OF_USER.rows(user=user.pk,
+                                                  using=router.db_for_read(Authenticator)))
         user._keyturn_second_factor = cached  # type: ignore[attr-defined]
     return cached
 

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
 import zoneinfo
+from collections.abc import Iterable
+from typing import Any
 
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, router
+
+from config.prepared import PreparedQuery
 
 from .roles import Role, role_has_perm
 
@@ -21,16 +25,14 @@ class User(AbstractUser):
     )
 
     def organization_roles(self) -> dict[Organization, str]:
-        """The user's organizations (by name) and role in each, read in one query and cached
-        on the instance, which lives as long as the request: the pages' access checks, menus
-        and organization switcher all ask it."""
+        """The user's organizations (by name) and role in each, cached on the instance, which
+        lives as long as the request: the pages' access checks, menus and organization
+        switcher all ask it. A request's user comes with them (user_with_organizations);
+        another instance reads them in one query at its first call."""
         cached = getattr(self, "_keyturn_memberships", None)
         if cached is None:
-            cached = {
-                membership.organization: membership.role
-                for membership in self.memberships.select_related("organization").order_by(
-                    "organization__name", "organization_id")
-            }
+            using = router.db_for_read(Membership)
+            cached = _roles(_ROLES_OF_USER.rows(user=self.pk, using=using), using)
             self._keyturn_memberships = cached
         return cached
 
@@ -120,3 +122,43 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.organization} as {self.get_role_display()}"
+
+
+# Every signed-in request reads its user, and its pages the user's organizations and roles
+# (header, sidebar, access checks): compiled once per process, run with the user's id.
+USER_COLUMNS = [field.attname for field in User._meta.concrete_fields]
+ORGANIZATION_COLUMNS = [field.attname for field in Organization._meta.concrete_fields]
+_ROLES_OF_USER = PreparedQuery(
+    lambda p: Membership.objects.filter(user=p["user"]).order_by(
+        "organization__name", "organization_id",
+    ).values_list("role", *(f"organization__{column}" for column in ORGANIZATION_COLUMNS)),
+    user=Membership._meta.get_field("user"),
+)
+# The same with the user's own columns first, a row per membership (one, without a role, for
+# a user who has none).
+_USER_WITH_ROLES = PreparedQuery(
+    lambda p: User.objects.filter(pk=p["id"]).order_by(
+        "memberships__organization__name", "memberships__organization_id",
+    ).values_list(*USER_COLUMNS, "memberships__role",
+                  *(f"memberships__organization__{column}" for column in ORGANIZATION_COLUMNS)),
+    id=User._meta.pk,
+)
+
+
+def _roles(rows: Iterable[tuple[Any, ...]], using: str) -> dict[Organization, str]:
+    """Rows of (role, the organization's columns...) as organization_roles() answers them."""
+    return {Organization.from_db(using, ORGANIZATION_COLUMNS, row[1:]): row[0] for row in rows}
+
+
+def user_with_organizations(user_id: Any) -> User | None:
+    """The user with this id as the ORM loads it, or None, with its organization_roles()
+    read by the same query: what the authentication backends give every signed-in request."""
+    using = router.db_for_read(User)
+    rows = _USER_WITH_ROLES.rows(id=user_id, using=using)
+    if not rows:
+        return None
+    width = len(USER_COLUMNS)
+    user = User.from_db(using, USER_COLUMNS, rows[0][:width])
+    user._keyturn_memberships = _roles(  # type: ignore[attr-defined]
+        (row[width:] for row in rows if row[width] is not None), using)
+    return user

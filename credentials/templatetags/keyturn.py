@@ -1,5 +1,5 @@
 """Presentation helpers for the portal's templates: times in the viewer's zone and in UTC,
-shareable query strings, permission-dependent links and the expiry timeline. They decide
+shareable query strings, the footer's role and the expiry timeline. They decide
 nothing: badges come from credentials.status, permissions from organizations.roles."""
 
 from __future__ import annotations
@@ -95,15 +95,6 @@ def query(context: template.Context, **changes: Any) -> str:
             params[name] = str(value)
     encoded = params.urlencode()
     return f"?{encoded}" if encoded else "?"
-
-
-@register.simple_tag(takes_context=True)
-def org_perm(context: template.Context, organization: Any, perm: str) -> bool:
-    """Whether to show a link; the view behind it checks the permission again."""
-    user = context.get("user")
-    if organization is None or user is None or not user.is_authenticated:
-        return False
-    return user.has_org_perm(organization, perm)
 
 
 # --- Expiry timeline -----------------------------------------------------------------------
