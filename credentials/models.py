@@ -75,6 +75,10 @@ class Credential(models.Model):
             # from every matching row, which cost 4 ms at 7,000 credentials.
             models.Index(fields=["business_unit", "kind", "created_at", "id"],
                          name="credential_unit_kind_created"),
+            # A list page by name: each unit's credentials read in name order from the index
+            # alone, and the reading stops once a page is full (SQLite sorted every matching
+            # row first, 2 ms at 10,000).
+            models.Index(fields=["business_unit", "name", "id"], name="credential_unit_name"),
         ]
 
     def __str__(self) -> str:

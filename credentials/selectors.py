@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from uuid import UUID
 
 from django.db.models import (
     Count,
     Exists,
     F,
+    FilteredRelation,
     Func,
     IntegerField,
     OuterRef,
-    Prefetch,
     Q,
     QuerySet,
     Subquery,
@@ -31,12 +32,14 @@ from .models import (
     Connection,
     Credential,
     CredentialVersion,
+    Kind,
     Rotation,
     RotationState,
     VersionState,
     connection_kinds_for,
 )
 from .status import Badge, badge_counts, badge_sets, indexed_status_q, with_status
+from .usage import old_in_use_q
 
 # Public columns of a version; the ciphertext is never loaded for a page.
 PUBLIC_VERSION_FIELDS = (
@@ -45,8 +48,6 @@ PUBLIC_VERSION_FIELDS = (
     "cert_not_before", "valid_from", "valid_until", "created_at", "created_by",
     "activated_at", "retired_at", "last_used_at", "stops_at",
 )
-LIST_VERSION_FIELDS = ("id", "credential", "state", "username", "client_id", "key_id",
-                       "fingerprint", "valid_until")
 
 SORTS: dict[str, tuple[object, ...]] = {
     "name": ("name", "pk"),
@@ -76,24 +77,14 @@ class CredentialFilters:
     unit: BusinessUnit | None = None
     q: str = ""
     sort: str = "name"
+    old_in_use: bool = False  # usage.old_in_use_q: an overlap whose old version is in use
 
 
-def credentials_for_list(
+def credentials_matching(
     *, user: User, organization: Organization, filters: CredentialFilters, now: datetime
 ) -> QuerySet[Credential]:
-    """Credentials for a list page: badge facts annotated, the unit joined and the current
-    version prefetched (one query per page, whatever its size)."""
-    credentials = with_status(organization_credentials(user, organization)).select_related(
-        "business_unit"
-    ).prefetch_related(
-        Prefetch(
-            "versions",
-            queryset=CredentialVersion.objects.filter(state=VersionState.CURRENT).only(
-                *LIST_VERSION_FIELDS
-            ),
-            to_attr="current_versions",
-        )
-    )
+    """The credentials a list page shows, filtered (not annotated, not ordered)."""
+    credentials = organization_credentials(user, organization)
     if filters.unit is not None:
         credentials = credentials.filter(business_unit=filters.unit)
     if filters.family:
@@ -104,7 +95,76 @@ def credentials_for_list(
         credentials = credentials.filter(indexed_status_q(filters.status, now))
     if filters.q:
         credentials = credentials.filter(search_q(filters.q))
-    return credentials.order_by(*SORTS.get(filters.sort, SORTS["name"]))
+    if filters.old_in_use:
+        credentials = credentials.filter(old_in_use_q(now))
+    return credentials
+
+
+@dataclass
+class ListRow:
+    """What a row of a credential list shows: the credential's public columns, its badge
+    facts (status.facts_of reads them) and its current version's public identifiers; the
+    view adds its address and badges."""
+
+    pk: UUID
+    name: str
+    kind: str
+    is_active: bool
+    unit_name: str
+    expires_at: datetime | None
+    in_use: bool
+    rotation_scheduled: bool
+    username: str | None
+    client_id: str | None
+    key_id: str | None
+    fingerprint: str | None
+    url: str = ""
+    badges_html: str = ""
+
+    @property
+    def kind_label(self) -> str:
+        return KIND_LABELS.get(self.kind, self.kind)
+
+    @property
+    def identity(self) -> str:
+        return self.username or self.client_id or "—"
+
+
+KIND_LABELS = dict(Kind.choices)
+_ROW_COLUMNS = ("pk", "name", "kind", "is_active", "business_unit__name", "expires_at",
+                "in_use", "rotation_scheduled", "current__username", "current__client_id",
+                "current__key_id", "current__fingerprint")
+
+
+def _with_current(credentials: QuerySet[Credential]) -> QuerySet[Credential]:
+    """Joins each credential's current version (at most one: a constraint) as `current`."""
+    return credentials.annotate(current=FilteredRelation(
+        "versions", condition=Q(versions__state=VersionState.CURRENT)))
+
+
+class CredentialPage:
+    """The rows of a list page, for a Paginator: count() counts the matching credentials,
+    a slice reads one page. The page's ids are chosen first, from the credentials alone
+    (by name from the (unit, name, id) index; by expiry through the join to the current
+    version), then only those rows get their badge facts and current version: annotating
+    every matching credential before the sort cost 3 ms at 10,000."""
+
+    def __init__(self, matches: QuerySet[Credential], sort: str) -> None:
+        self.matches = matches
+        self.ordering = SORTS.get(sort, SORTS["name"])
+        self.by_expiry = sort in ("expiry", "-expiry")
+
+    def count(self) -> int:
+        return self.matches.order_by().count()
+
+    def __getitem__(self, page: slice) -> list[ListRow]:
+        matches = self.matches
+        if self.by_expiry:
+            matches = _with_current(matches).annotate(expires_at=F("current__valid_until"))
+        ids = matches.order_by(*self.ordering).values("pk")[page]
+        rows = _with_current(with_status(Credential.objects.filter(pk__in=ids))).order_by(
+            *self.ordering).values_list(*_ROW_COLUMNS)
+        return [ListRow(*row) for row in rows]
 
 
 def search_q(text: str) -> Q:

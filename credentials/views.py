@@ -145,8 +145,8 @@ def _detail_urls(organization: Organization) -> Callable[[UUID], str]:
     return lambda pk: f"{prefix}{pk}{suffix}"
 
 
-def _with_row_facts(credentials: list[Credential], organization: Organization,
-                    now: datetime) -> list[Credential]:
+def _with_row_facts(credentials: list[Any], organization: Organization,
+                    now: datetime) -> list[Any]:
     """Decides once, in the view, what each row of a list shows: its badges (rendered once per
     combination, not once per row) and its address."""
     url_of = _detail_urls(organization)
@@ -233,22 +233,19 @@ def credential_list(
     kind = values.get("kind", "")
     if family and kind and kind_for(kind).family != family:
         kind = ""
+    usage_filter = usage.list_filter(request.GET.get("usage"))
     filters = selectors.CredentialFilters(
         status=values.get("status", ""), kind=kind, family=family or "",
         unit=unit or form.units.get(values.get("unit", "")), q=values.get("q", ""),
-        sort=values.get("sort") or "name",
+        sort=values.get("sort") or "name", old_in_use=bool(usage_filter),
     )
     now = timezone.now()
-    queryset = selectors.credentials_for_list(
+    matches = selectors.credentials_matching(
         user=request.user, organization=organization, filters=filters, now=now
     )
-    usage_filter = usage.list_filter(request.GET.get("usage"))
-    queryset = queryset.filter(usage.old_in_use_q(now)) if usage_filter else queryset
-    page = Paginator(queryset, PER_PAGE).get_page(request.GET.get("page"))
-    rows = _with_row_facts(list(page.object_list), organization, now)
-    for credential in rows:
-        credential.current = credential.current_versions[0] if credential.current_versions \
-            else None
+    page = Paginator(selectors.CredentialPage(matches, filters.sort), PER_PAGE).get_page(
+        request.GET.get("page"))
+    rows = _with_row_facts(page.object_list, organization, now)
     kinds = [(k.key, k.label) for k in KINDS.values() if not family or k.family == family]
     return render(request, "credentials/credential_list.html", {
         "organization": organization,
