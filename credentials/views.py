@@ -45,6 +45,7 @@ from .forms import (
 from .hooks import CONNECTION_SECTIONS, DETAIL_SECTIONS, HISTORY_SECTIONS, MANAGE_ACTIONS
 from .kinds import FAMILIES, KINDS, Family, families_managed_by, kind_for, kinds_managed_by
 from .lifecycle import old_version_stops_at
+from .list_rows import rows_html
 from .models import (
     CONNECTION_FAMILY,
     OPEN_ROTATION_STATES,
@@ -256,6 +257,7 @@ def credential_list(
         "filters": filters,
         "page": page,
         "rows": rows,
+        "rows_html": rows_html(rows, with_unit=unit is None),
         "statuses": Badge.choices,
         "kinds": kinds,
         "units": units,

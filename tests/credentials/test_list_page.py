@@ -1,0 +1,113 @@
+"""The credential list's rows (selectors.CredentialPage, credentials.list_rows): each row says
+what the credential and its current version say, as the model path decides it; pages in every
+sort are the whole ordered list cut in pieces; every value is escaped."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from credentials import selectors
+from credentials.models import Credential, Kind, VersionState
+from credentials.rotation.requests import rotation_schedule
+from credentials.services import credential_set_active
+from credentials.status import credential_badges, with_status
+from organizations.roles import Role
+from tests.factories import make_connection, make_credential, make_user, material_for
+
+
+def _page(user, organization, now, sort="name", **filters):
+    matches = selectors.credentials_matching(
+        user=user, organization=organization, now=now,
+        filters=selectors.CredentialFilters(sort=sort, **filters))
+    return selectors.CredentialPage(matches, sort)
+
+
+@pytest.fixture
+def every_badge(unit, acme, alice):
+    """Credentials of every kind showing every combination of badges the list can show."""
+    finance = acme.business_units.get(slug="finance")
+    now = timezone.now()
+    made = [
+        make_credential(unit, name="Active far", expires_in=timedelta(days=200), actor=alice),
+        make_credential(unit, name="Active soon", expires_in=timedelta(days=5), actor=alice),
+        make_credential(unit, name="Active expired", valid_until=now - timedelta(days=1),
+                        actor=alice, now=now - timedelta(days=30)),
+        make_credential(unit, name="Scheduled", expires_in=timedelta(days=12), actor=alice),
+        make_credential(unit, name="Deactivated", actor=alice),
+        make_credential(finance, Kind.SFTP_KEY, name="Key", actor=alice),
+        make_credential(finance, Kind.API_CLIENT_SECRET, name="Client", actor=alice,
+                        client_id="client-42"),
+        make_credential(finance, Kind.AS2_CERTIFICATE, name="Cert", actor=alice),
+    ]
+    for credential in made[:3] + made[4:6]:
+        make_connection(credential, alice)
+    rotation_schedule(credential=made[3], starts_at=now + timedelta(days=2),
+                      material=material_for(Kind.SFTP_PASSWORD), actor=alice)
+    credential_set_active(credential=made[4], active=False, actor=alice)
+    return made
+
+
+def test_each_row_says_what_the_credential_and_its_current_version_say(
+        alice, acme, every_badge):
+    now = timezone.now()
+    rows = _page(alice, acme, now)[0:50]
+    models = {c.pk: c for c in with_status(Credential.objects.select_related("business_unit"))}
+    assert {row.pk for row in rows} == set(models)
+    seen_badges = set()
+    for row in rows:
+        credential = models[row.pk]
+        current = credential.versions.get(state=VersionState.CURRENT)
+        badges = credential_badges(row, now)
+        assert badges == credential_badges(credential, now), row.name
+        seen_badges.update(badges)
+        assert (row.name, row.kind_label, row.unit_name, row.expires_at) == (
+            credential.name, credential.get_kind_display(), credential.business_unit.name,
+            credential.expires_at)
+        assert (row.username, row.client_id, row.key_id, row.fingerprint) == (
+            current.username, current.client_id, current.key_id, current.fingerprint)
+        assert row.identity == (current.username or current.client_id or "—")
+    assert len(seen_badges) == 5  # every badge is shown by some row
+
+
+@pytest.mark.parametrize("sort", ["name", "-name", "expiry", "-expiry"])
+def test_pages_are_the_whole_ordered_list_cut_in_pieces(alice, acme, unit, sort):
+    finance = acme.business_units.get(slug="finance")
+    now = timezone.now()
+    for n in range(63):
+        # Names repeat (the id decides), expiries repeat, some never expire.
+        make_credential(unit if n % 2 else finance, name=f"Partner {n % 20:02}", actor=alice,
+                        expires_in=None if n % 7 == 0 else timedelta(days=n % 9 + 1))
+    page = _page(alice, acme, now, sort=sort)
+    pieces = [row.pk for start in (0, 25, 50) for row in page[start:start + 25]]
+    expected = list(with_status(Credential.objects.all()).order_by(
+        *selectors.SORTS[sort]).values_list("pk", flat=True))
+    assert pieces == expected
+    assert page.count() == 63
+
+
+def test_pages_hold_only_what_the_filters_keep(alice, acme, unit, every_badge):
+    now = timezone.now()
+    page = _page(alice, acme, now, status="expiring_soon", unit=unit, sort="expiry")
+    assert [row.name for row in page[0:50]] == ["Active soon", "Scheduled"]
+    assert page.count() == 2
+
+
+def test_another_organizations_member_gets_no_rows(globex, acme, every_badge):
+    outsider = make_user("gina", globex, Role.OWNER)
+    page = _page(outsider, acme, timezone.now())
+    assert page[0:50] == [] and page.count() == 0
+
+
+def test_every_value_of_a_row_is_escaped(client, alice, unit):
+    make_credential(unit, name='<script>alert("x")</script> & co', actor=alice)
+    unit.name = "<b>R&D</b>"
+    unit.save()
+    client.force_login(alice)
+    html = client.get("/o/acme/credentials/").content.decode()
+    rows = html.split('id="result_list"', 1)[1].split("</table>", 1)[0]
+    assert "<script>alert" not in rows and "<b>R&D</b>" not in rows
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; co</a>" in rows
+    assert "<td>&lt;b&gt;R&amp;D&lt;/b&gt;</td>" in rows
