@@ -36,7 +36,12 @@ class CredentialQuerySet(models.QuerySet):
     def for_user(self, user: User) -> CredentialQuerySet:
         if not user.is_authenticated:
             return self.none()
-        return self.filter(business_unit__organization__memberships__user=user)
+        return self.visible_to(user.pk)
+
+    def visible_to(self, user_id: object) -> CredentialQuerySet:
+        """The credentials of the organizations the (signed-in) user with this id is a member
+        of; for_user when the user is at hand."""
+        return self.filter(business_unit__organization__memberships__user=user_id)
 
 
 class Credential(models.Model):
