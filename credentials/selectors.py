@@ -81,26 +81,6 @@ class CredentialFilters:
     old_in_use: bool = False  # usage.old_in_use_q: an overlap whose old version is in use
 
 
-def credentials_matching(
-    *, user: User, organization: Organization, filters: CredentialFilters, now: datetime
-) -> QuerySet[Credential]:
-    """The credentials a list page shows, filtered (not annotated, not ordered)."""
-    credentials = organization_credentials(user, organization)
-    if filters.unit is not None:
-        credentials = credentials.filter(business_unit=filters.unit)
-    if filters.family:
-        credentials = credentials.filter(kind__in=kinds_in_family(filters.family))
-    if filters.kind:
-        credentials = credentials.filter(kind=filters.kind)
-    if filters.status:
-        credentials = credentials.filter(indexed_status_q(filters.status, now))
-    if filters.q:
-        credentials = credentials.filter(search_q(filters.q))
-    if filters.old_in_use:
-        credentials = credentials.filter(old_in_use_q(now))
-    return credentials
-
-
 @dataclass
 class ListRow:
     """What a row of a credential list shows: the credential's public columns, its badge
@@ -143,28 +123,115 @@ def _with_current(credentials: QuerySet[Credential]) -> QuerySet[Credential]:
         "versions", condition=Q(versions__state=VersionState.CURRENT)))
 
 
+# Filters whose SQL holds no time: a page they shape is prepared once per process (see
+# CredentialPage). The others write `now` moved by a window into their SQL as a constant, or
+# wrap the search text in a pattern, so those pages are compiled per request.
+_TIMELESS_STATUSES = frozenset({"", Badge.ACTIVE, Badge.INACTIVE, Badge.ROTATION_SCHEDULED})
+_PARAMETERS = {
+    "user": Membership._meta.get_field("user"),
+    "organization": BusinessUnit._meta.get_field("organization"),
+    "unit": Credential._meta.get_field("business_unit"),
+    "kind": Credential._meta.get_field("kind"),
+}
+_PREPARED_PAGES: dict[tuple[object, ...], tuple[PreparedQuery, PreparedQuery]] = {}
+
+
+def _matching(p: dict[str, Any], filters: CredentialFilters,
+              now: datetime | None) -> QuerySet[Credential]:
+    """The credentials a list page shows: those of organization `p["organization"]` that user
+    `p["user"]` may see, filtered (not annotated, not ordered). The unit and the kind come
+    from `p`, as parameters of a prepared query do."""
+    credentials = Credential.objects.visible_to(p["user"]).filter(
+        business_unit__organization=p["organization"])
+    if "unit" in p:
+        credentials = credentials.filter(business_unit=p["unit"])
+    if filters.family:
+        credentials = credentials.filter(kind__in=kinds_in_family(filters.family))
+    if "kind" in p:
+        credentials = credentials.filter(kind=p["kind"])
+    if filters.status:
+        credentials = credentials.filter(indexed_status_q(filters.status, now))
+    if filters.q:
+        credentials = credentials.filter(search_q(filters.q))
+    if filters.old_in_use:
+        credentials = credentials.filter(old_in_use_q(now))
+    return credentials
+
+
+def _count(p: dict[str, Any], filters: CredentialFilters,
+           now: datetime | None) -> QuerySet[Credential]:
+    return _matching(p, filters, now).order_by().values_list(
+        Func(F("pk"), function="COUNT", output_field=IntegerField()))
+
+
+def _page(p: dict[str, Any], filters: CredentialFilters, now: datetime | None,
+          page: slice) -> QuerySet[Credential]:
+    """The rows of one page. Its ids are chosen first, from the credentials alone (by name
+    from the (unit, name, id) index; by expiry through the join to the current version),
+    then only those rows get their badge facts and current version: annotating every
+    matching credential before the sort cost 3 ms at 10,000."""
+    ordering = SORTS.get(filters.sort, SORTS["name"])
+    matching = _matching(p, filters, now)
+    if filters.sort in ("expiry", "-expiry"):
+        matching = _with_current(matching).annotate(expires_at=F("current__valid_until"))
+    ids = matching.order_by(*ordering).values("pk")[page]
+    return _with_current(with_status(Credential.objects.filter(pk__in=ids))).order_by(
+        *ordering).values_list(*_ROW_COLUMNS)
+
+
+def _prepared(filters: CredentialFilters, names: tuple[str, ...]) -> tuple[PreparedQuery,
+                                                                           PreparedQuery]:
+    """The count and page queries of one shape of filters (at most a few hundred shapes: the
+    parameters present, a family, a timeless status, a sort), prepared on first use. Their
+    builders see the filters' shape only, never a request's values."""
+    shape = CredentialFilters(status=filters.status, family=filters.family, sort=filters.sort)
+    key = (shape, names)
+    prepared = _PREPARED_PAGES.get(key)
+    if prepared is None:
+        parameters = {name: _PARAMETERS[name] for name in names}
+        prepared = (
+            PreparedQuery(lambda p: _count(p, shape, None), **parameters),
+            PreparedQuery(lambda p: _page(p, shape, None, PreparedQuery.PAGE), paged=True,
+                          **parameters),
+        )
+        _PREPARED_PAGES[key] = prepared
+    return prepared
+
+
 class CredentialPage:
     """The rows of a list page, for a Paginator: count() counts the matching credentials,
-    a slice reads one page. The page's ids are chosen first, from the credentials alone
-    (by name from the (unit, name, id) index; by expiry through the join to the current
-    version), then only those rows get their badge facts and current version: annotating
-    every matching credential before the sort cost 3 ms at 10,000."""
+    a slice reads one page. Pages without a search, the use filter or a status that is a
+    matter of time are read by queries prepared once per process (config.prepared): building
+    and compiling them cost more than running them."""
 
-    def __init__(self, matches: QuerySet[Credential], sort: str) -> None:
-        self.matches = matches
-        self.ordering = SORTS.get(sort, SORTS["name"])
-        self.by_expiry = sort in ("expiry", "-expiry")
+    def __init__(self, *, user: User, organization: Organization, filters: CredentialFilters,
+                 now: datetime) -> None:
+        self.filters, self.now = filters, now
+        self.visible = user.is_authenticated
+        self.values: dict[str, Any] = {"user": user.pk, "organization": organization.pk}
+        if filters.unit is not None:
+            self.values["unit"] = filters.unit.pk
+        if filters.kind:
+            self.values["kind"] = filters.kind
+        self.prepared = (_prepared(filters, tuple(self.values))
+                         if filters.status in _TIMELESS_STATUSES and not filters.q
+                         and not filters.old_in_use else None)
 
     def count(self) -> int:
-        return self.matches.order_by().count()
+        if not self.visible:
+            return 0
+        if self.prepared is not None:
+            return self.prepared[0].rows(**self.values)[0][0]
+        return _count(self.values, self.filters, self.now).get()[0]
 
     def __getitem__(self, page: slice) -> list[ListRow]:
-        matches = self.matches
-        if self.by_expiry:
-            matches = _with_current(matches).annotate(expires_at=F("current__valid_until"))
-        ids = matches.order_by(*self.ordering).values("pk")[page]
-        rows = _with_current(with_status(Credential.objects.filter(pk__in=ids))).order_by(
-            *self.ordering).values_list(*_ROW_COLUMNS)
+        if not self.visible or page.stop <= page.start:
+            return []
+        if self.prepared is not None:
+            rows = self.prepared[1].rows(limit=page.stop - page.start, offset=page.start,
+                                         **self.values)
+        else:
+            rows = _page(self.values, self.filters, self.now, page)
         return [ListRow(*row) for row in rows]
 
 

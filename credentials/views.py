@@ -241,11 +241,9 @@ def credential_list(
         sort=values.get("sort") or "name", old_in_use=bool(usage_filter),
     )
     now = timezone.now()
-    matches = selectors.credentials_matching(
-        user=request.user, organization=organization, filters=filters, now=now
-    )
-    page = Paginator(selectors.CredentialPage(matches, filters.sort), PER_PAGE).get_page(
-        request.GET.get("page"))
+    page = Paginator(selectors.CredentialPage(
+        user=request.user, organization=organization, filters=filters, now=now,
+    ), PER_PAGE).get_page(request.GET.get("page"))
     rows = _with_row_facts(page.object_list, organization, now)
     kinds = [(k.key, k.label) for k in KINDS.values() if not family or k.family == family]
     return render(request, "credentials/credential_list.html", {

@@ -19,10 +19,9 @@ from tests.factories import make_connection, make_credential, make_user, materia
 
 
 def _page(user, organization, now, sort="name", **filters):
-    matches = selectors.credentials_matching(
+    return selectors.CredentialPage(
         user=user, organization=organization, now=now,
         filters=selectors.CredentialFilters(sort=sort, **filters))
-    return selectors.CredentialPage(matches, sort)
 
 
 @pytest.fixture
@@ -111,3 +110,23 @@ def test_every_value_of_a_row_is_escaped(client, alice, unit):
     assert "<script>alert" not in rows and "<b>R&D</b>" not in rows
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; co</a>" in rows
     assert "<td>&lt;b&gt;R&amp;D&lt;/b&gt;</td>" in rows
+
+
+@pytest.mark.parametrize("status", ["", "active", "inactive", "rotation_scheduled", "expired",
+                                    "expiring_soon"])
+def test_each_filter_keeps_what_the_status_rule_keeps_for_each_unit_and_kind(
+        alice, acme, unit, every_badge, status):
+    """The same shape of filters (prepared once, or compiled per request for a status that is
+    a matter of time) with other values: each unit and kind gets its own credentials."""
+    now = timezone.now()
+    finance = acme.business_units.get(slug="finance")
+    models = list(with_status(Credential.objects.all()))
+    for business_unit in (unit, finance, unit):
+        for kind in ("", Kind.SFTP_PASSWORD, Kind.SFTP_KEY):
+            page = _page(alice, acme, now, status=status, unit=business_unit, kind=kind)
+            expected = sorted(
+                (c.name for c in models if c.business_unit_id == business_unit.pk
+                 and (not kind or c.kind == kind)
+                 and (not status or status in credential_badges(c, now))))
+            assert [row.name for row in page[0:50]] == expected, (business_unit, kind)
+            assert page.count() == len(expected)

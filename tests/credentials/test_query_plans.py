@@ -109,9 +109,8 @@ def test_a_list_page_by_name_reads_its_ids_from_the_unit_name_index(sqlite_only,
     """The page's ids come from the (unit, name, id) index, which SQLite stops reading once
     the page is full, and only the page's rows are annotated (no correlated subquery runs
     for each of the 10,000)."""
-    matches = selectors.credentials_matching(user=alice, organization=acme, now=ten_thousand,
-                                             filters=selectors.CredentialFilters())
-    page = selectors.CredentialPage(matches, "name")
+    page = selectors.CredentialPage(user=alice, organization=acme, now=ten_thousand,
+                                    filters=selectors.CredentialFilters())
     with CaptureQueriesContext(connection) as captured:
         rows = page[50:100]
     assert [row.name for row in rows] == [f"Partner {n:05}" for n in range(50, 100)]
