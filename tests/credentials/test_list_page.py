@@ -125,8 +125,8 @@ def test_each_filter_keeps_what_the_status_rule_keeps_for_each_unit_and_kind(
         for kind in ("", Kind.SFTP_PASSWORD, Kind.SFTP_KEY):
             page = _page(alice, acme, now, status=status, unit=business_unit, kind=kind)
             expected = sorted(
-                (c.name for c in models if c.business_unit_id == business_unit.pk
+                c.name for c in models if c.business_unit_id == business_unit.pk
                  and (not kind or c.kind == kind)
-                 and (not status or status in credential_badges(c, now))))
+                 and (not status or status in credential_badges(c, now)))
             assert [row.name for row in page[0:50]] == expected, (business_unit, kind)
             assert page.count() == len(expected)
