@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from functools import cache
 from typing import Any
 from uuid import UUID
 
@@ -146,17 +147,20 @@ def _detail_urls(organization: Organization) -> Callable[[UUID], str]:
     return lambda pk: f"{prefix}{pk}{suffix}"
 
 
+@cache
+def badges_html(badges: tuple[Badge, ...]) -> str:
+    """The badges' HTML (credentials/_badges.html), rendered once per process and combination
+    (a dozen at most): it depends on the badges alone."""
+    return render_to_string("credentials/_badges.html", {"badges": badges})
+
+
 def _with_row_facts(credentials: list[Any], organization: Organization,
                     now: datetime) -> list[Any]:
-    """Decides once, in the view, what each row of a list shows: its badges (rendered once per
-    combination, not once per row) and its address."""
+    """Decides once, in the view, what each row of a list shows: its badges and its
+    address."""
     url_of = _detail_urls(organization)
-    rendered: dict[tuple[Badge, ...], str] = {}
     for credential in credentials:
-        badges = tuple(credential_badges(credential, now))
-        if badges not in rendered:
-            rendered[badges] = render_to_string("credentials/_badges.html", {"badges": badges})
-        credential.badges_html = rendered[badges]
+        credential.badges_html = badges_html(tuple(credential_badges(credential, now)))
         credential.url = url_of(credential.pk)
     return credentials
 
@@ -326,7 +330,7 @@ def credential_detail(request: HttpRequest, org_slug: str, pk: UUID) -> HttpResp
         "organization": organization,
         "credential": credential,
         "usage": spec.family_info,
-        "badges": credential_badges(credential, now),
+        "badges_html": badges_html(tuple(credential_badges(credential, now))),
         "tabs": tabs,
         "tab": tab,
         "versions": versions,
