@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID
 
 from django.db.models import (
@@ -19,7 +19,6 @@ from django.db.models import (
     FilteredRelation,
     Func,
     IntegerField,
-    Model,
     OuterRef,
     Q,
     QuerySet,
@@ -30,6 +29,7 @@ from audit.models import AuditEvent
 from config.prepared import PreparedQuery
 from organizations.models import BusinessUnit, Membership, Organization, User
 
+from .instances import columns, prefixed, take
 from .kinds import Family, kinds_in_family
 from .models import (
     Connection,
@@ -43,8 +43,6 @@ from .models import (
 )
 from .status import Badge, badge_counts, badge_sets, indexed_status_q, with_status
 from .usage import old_in_use_q
-
-ModelT = TypeVar("ModelT", bound=Model)
 
 # Public columns of a version; the ciphertext is never loaded for a page.
 PUBLIC_VERSION_FIELDS = (
@@ -302,36 +300,21 @@ def rotations_scheduled(
     )[:limit]
 
 
-def _columns(model: type[Model], names: tuple[str, ...] | None = None) -> tuple[str, ...]:
-    """The attnames of `model`'s concrete fields (all, or those named), in the model's order:
-    Model.from_db takes its values in that order."""
-    return tuple(field.attname for field in model._meta.concrete_fields
-                 if names is None or field.attname in names)
-
-
-def _prefixed(prefix: str, columns: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(f"{prefix}__{column}" for column in columns)
-
-
-def _from_db(model: type[ModelT], columns: tuple[str, ...], values: tuple[Any, ...]) -> ModelT:
-    return model.from_db("default", columns, values)
-
-
 # Who created or asked for something: the pages show the user name only.
-_USER_COLUMNS = _columns(User, ("id", "username"))
+_USER_COLUMNS = columns(User, ("id", "username"))
 
-_CREDENTIAL_COLUMNS = _columns(Credential)
-_UNIT_COLUMNS = _columns(BusinessUnit)
-_ORGANIZATION_COLUMNS = _columns(Organization)
+_CREDENTIAL_COLUMNS = columns(Credential)
+_UNIT_COLUMNS = columns(BusinessUnit)
+_ORGANIZATION_COLUMNS = columns(Organization)
 _STATUS_COLUMNS = ("expires_at", "in_use", "rotation_scheduled")
 _CREDENTIAL_FOR_DETAIL = PreparedQuery(
     lambda p: with_status(Credential.objects.visible_to(p["user"]).filter(
         pk=p["pk"], business_unit__organization=p["organization"],
     )).values_list(
         *_CREDENTIAL_COLUMNS, *_STATUS_COLUMNS,
-        *_prefixed("business_unit", _UNIT_COLUMNS),
-        *_prefixed("business_unit__organization", _ORGANIZATION_COLUMNS),
-        *_prefixed("created_by", _USER_COLUMNS),
+        *prefixed("business_unit", _UNIT_COLUMNS),
+        *prefixed("business_unit__organization", _ORGANIZATION_COLUMNS),
+        *prefixed("created_by", _USER_COLUMNS),
     ).order_by(),
     pk=Credential._meta.get_field("id"),
     organization=BusinessUnit._meta.get_field("organization"),
@@ -342,23 +325,19 @@ _CREDENTIAL_FOR_DETAIL = PreparedQuery(
 def credential_for_detail(*, user: User, organization: Organization, pk: object) -> Credential:
     """One credential with its badge facts, its unit and organization and who created it;
     raises Credential.DoesNotExist for another organization's (or an unknown) id. Every page
-    of a credential starts with it: one prepared query (config.prepared), as
-    organization_credentials(user, organization) would select it."""
+    of a credential starts with it: one prepared query (config.prepared), selecting it as
+    organization_credentials(user, organization) does."""
     rows = _CREDENTIAL_FOR_DETAIL.rows(pk=pk, organization=organization.pk, user=user.pk) \
         if user.is_authenticated else []
     if not rows:
         raise Credential.DoesNotExist
     values = iter(rows[0])
-    credential = _from_db(Credential, _CREDENTIAL_COLUMNS,
-                          tuple(next(values) for _ in _CREDENTIAL_COLUMNS))
+    credential = take(values, Credential, _CREDENTIAL_COLUMNS)
     for name in _STATUS_COLUMNS:
         setattr(credential, name, next(values))
-    unit = _from_db(BusinessUnit, _UNIT_COLUMNS, tuple(next(values) for _ in _UNIT_COLUMNS))
-    unit.organization = _from_db(Organization, _ORGANIZATION_COLUMNS,
-                                 tuple(next(values) for _ in _ORGANIZATION_COLUMNS))
-    credential.business_unit = unit
-    creator = tuple(values)
-    credential.created_by = _from_db(User, _USER_COLUMNS, creator) if creator[0] else None
+    credential.business_unit = take(values, BusinessUnit, _UNIT_COLUMNS)
+    credential.business_unit.organization = take(values, Organization, _ORGANIZATION_COLUMNS)
+    credential.created_by = take(values, User, _USER_COLUMNS)
     return credential
 
 
@@ -372,11 +351,11 @@ class VersionSet:
     all: list[CredentialVersion]
 
 
-_VERSION_COLUMNS = _columns(CredentialVersion, tuple(
+_VERSION_COLUMNS = columns(CredentialVersion, tuple(
     CredentialVersion._meta.get_field(name).attname for name in PUBLIC_VERSION_FIELDS))
 _VERSIONS_OF = PreparedQuery(
     lambda p: CredentialVersion.objects.filter(credential=p["credential"]).values_list(
-        *_VERSION_COLUMNS, *_prefixed("created_by", _USER_COLUMNS),
+        *_VERSION_COLUMNS, *prefixed("created_by", _USER_COLUMNS),
     ).order_by("-created_at", F("number").desc(nulls_first=True)),
     credential=CredentialVersion._meta.get_field("credential"),
 )
@@ -387,11 +366,10 @@ def credential_versions(credential: Credential) -> VersionSet:
     (pending, or never used) has no number yet. Their public columns only, with who created
     each, by one prepared query."""
     versions = []
-    width = len(_VERSION_COLUMNS)
     for row in _VERSIONS_OF.rows(credential=credential.pk):
-        version = _from_db(CredentialVersion, _VERSION_COLUMNS, row[:width])
-        version.created_by = _from_db(User, _USER_COLUMNS, row[width:]) if row[width] \
-            else None
+        values = iter(row)
+        version = take(values, CredentialVersion, _VERSION_COLUMNS)
+        version.created_by = take(values, User, _USER_COLUMNS)
         versions.append(version)
     by_state = {v.state: v for v in versions
                 if v.state in (VersionState.CURRENT, VersionState.PENDING, VersionState.PREVIOUS)}
@@ -403,12 +381,12 @@ def credential_versions(credential: Credential) -> VersionSet:
     )
 
 
-_ROTATION_COLUMNS = _columns(Rotation)
-_REPLACEMENT_COLUMNS = _columns(Credential, ("id", "name"))
+_ROTATION_COLUMNS = columns(Rotation)
+_REPLACEMENT_COLUMNS = columns(Credential, ("id", "name"))
 _ROTATIONS_OF = PreparedQuery(
     lambda p: Rotation.objects.filter(credential=p["credential"]).values_list(
-        *_ROTATION_COLUMNS, *_prefixed("requested_by", _USER_COLUMNS),
-        *_prefixed("replacement", _REPLACEMENT_COLUMNS),
+        *_ROTATION_COLUMNS, *prefixed("requested_by", _USER_COLUMNS),
+        *prefixed("replacement", _REPLACEMENT_COLUMNS),
     ).order_by("-created_at"),
     credential=Rotation._meta.get_field("credential"),
 )
@@ -419,22 +397,33 @@ def credential_rotations(credential: Credential) -> list[Rotation]:
     query (the page reads their versions' ids only: their rows, secret included, are not
     loaded)."""
     rotations = []
-    width, users = len(_ROTATION_COLUMNS), len(_USER_COLUMNS)
     for row in _ROTATIONS_OF.rows(credential=credential.pk):
-        rotation = _from_db(Rotation, _ROTATION_COLUMNS, row[:width])
-        requester, replacement = row[width:width + users], row[width + users:]
-        rotation.requested_by = _from_db(User, _USER_COLUMNS, requester) if requester[0] \
-            else None
-        rotation.replacement = _from_db(Credential, _REPLACEMENT_COLUMNS, replacement) \
-            if replacement[0] else None
+        values = iter(row)
+        rotation = take(values, Rotation, _ROTATION_COLUMNS)
+        rotation.requested_by = take(values, User, _USER_COLUMNS)
+        rotation.replacement = take(values, Credential, _REPLACEMENT_COLUMNS)
         rotations.append(rotation)
     return rotations
 
 
-def credential_connections(credential: Credential) -> QuerySet[Connection]:
-    return credential.connections.select_related("business_unit").order_by(
-        "-is_active", "name"
-    )
+_CONNECTION_COLUMNS = columns(Connection)
+_CONNECTIONS_OF = PreparedQuery(
+    lambda p: Connection.objects.filter(credential=p["credential"]).values_list(
+        *_CONNECTION_COLUMNS, *prefixed("business_unit", _UNIT_COLUMNS),
+    ).order_by("-is_active", "name"),
+    credential=Connection._meta.get_field("credential"),
+)
+
+
+def credential_connections(credential: Credential) -> list[Connection]:
+    """What uses the credential, active first, each with its unit, by one prepared query."""
+    connections = []
+    for row in _CONNECTIONS_OF.rows(credential=credential.pk):
+        values = iter(row)
+        connection = take(values, Connection, _CONNECTION_COLUMNS)
+        connection.business_unit = take(values, BusinessUnit, _UNIT_COLUMNS)
+        connections.append(connection)
+    return connections
 
 
 def credential_reveals(credential: Credential, limit: int = 50) -> QuerySet[AuditEvent]:

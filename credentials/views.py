@@ -322,7 +322,7 @@ def credential_detail(request: HttpRequest, org_slug: str, pk: UUID) -> HttpResp
     open_rotation = next((r for r in rotations if r.state in OPEN_ROTATION_STATES), None)
     # The newest rotation failed and nothing replaced it: the owner sees why, and may retry.
     failed = rotations[0] if rotations and rotations[0].state == RotationState.FAILED else None
-    connections = list(selectors.credential_connections(credential))
+    connections = selectors.credential_connections(credential)
     user = request.user
     can_manage = user.has_org_perm(organization, credential.manage_perm)
     can_view_audit = user.has_org_perm(organization, Perm.VIEW_AUDIT)

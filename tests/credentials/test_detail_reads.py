@@ -10,10 +10,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from credentials import selectors
-from credentials.models import Credential, CredentialVersion, Kind, Rotation
+from credentials import selectors, usage
+from credentials.models import Connection, Credential, CredentialVersion, Kind, Rotation, UseChannel
 from credentials.rotation.requests import rotation_cancel, rotation_rotate_now, rotation_schedule
 from credentials.status import credential_badges, with_status
+from credentials.usage import usage_buffer_clear, version_use_record
 from organizations.roles import Role
 from tests.factories import make_connection, make_credential, make_user, material_for
 
@@ -105,3 +106,42 @@ def test_rotations_are_the_orms_newest_first_with_who_asked_and_the_replacement(
     assert rotations[0].replacement.name == other.name
     assert "secret_ciphertext" not in rotations[0].replacement.__dict__
     assert [r.replacement for r in rotations[1:]] == [None, None]
+
+
+def test_connections_are_the_orms_active_first_with_their_unit(alice, unit, rotated):
+    credential, _ = rotated
+    make_connection(credential, alice, active=False)
+    make_connection(credential, alice)
+    read = selectors.credential_connections(credential)
+    expected = list(credential.connections.select_related("business_unit").order_by(
+        "-is_active", "name"))
+    assert [c.pk for c in read] == [c.pk for c in expected]
+    assert [c.is_active for c in read] == [True, True, False]
+    for one, orm in zip(read, expected, strict=True):
+        for field in Connection._meta.concrete_fields:
+            assert getattr(one, field.attname) == getattr(orm, field.attname), field.name
+        assert one.business_unit.name == unit.name
+
+
+def test_each_versions_use_is_read_with_it_and_a_missing_one_asks_nothing(
+        alice, unit, django_assert_num_queries):
+    now = timezone.now()
+    credential = make_credential(unit, name="Used", actor=alice)
+    rotation_rotate_now(credential=credential, actor=alice, overlap_ends_at=now + timedelta(days=2),
+                        material=material_for(Kind.SFTP_PASSWORD, username="next-user"))
+    old = credential.versions.get(state="previous")
+    now = timezone.now()
+    usage_buffer_clear()
+    version_use_record(version=old, channel=UseChannel.SFTP_LOGIN, address="203.0.113.9",
+                       now=now)
+    credential = selectors.credential_for_detail(user=alice, organization=unit.organization,
+                                                 pk=credential.pk)
+    with django_assert_num_queries(1):
+        rows, cutover = usage.credential_usage(credential, now)
+        by_state = {row.version.state: row for row in rows}
+        assert by_state["current"].use is None
+        assert by_state["previous"].use.count == 1
+        assert by_state["previous"].recent.sources == ["203.0.113.9"]
+        assert cutover is not None and cutover.state == "waiting"
+        assert "secret_ciphertext" not in by_state["current"].version.__dict__
+    usage_buffer_clear()
