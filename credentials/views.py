@@ -225,12 +225,16 @@ def credential_list(
     request: HttpRequest, org_slug: str, unit_slug: str | None = None, family: str | None = None
 ) -> HttpResponse:
     organization = get_organization(request, org_slug)
-    unit = get_object_or_404(organization.business_units, slug=unit_slug) if unit_slug else None
+    units = selectors.organization_units(organization)
+    unit = None
+    if unit_slug:
+        unit = next((u for u in units if u.slug == unit_slug), None)
+        if unit is None:
+            raise Http404("No such business unit.")
     if unit is not None and family is None:
         family = Family.SFTP
     if family is not None and family not in Family.values:
         raise Http404("No such kind of credential.")
-    units = list(organization.business_units.all())
     form = CredentialFilterForm(request.GET, units=units)
     values = form.values()
     if unit is None and values.get("family"):

@@ -130,3 +130,13 @@ def test_each_filter_keeps_what_the_status_rule_keeps_for_each_unit_and_kind(
                  and (not status or status in credential_badges(c, now)))
             assert [row.name for row in page[0:50]] == expected, (business_unit, kind)
             assert page.count() == len(expected)
+
+
+def test_a_unit_page_names_one_of_the_organizations_units(client, alice, acme, globex):
+    client.force_login(alice)
+    assert client.get("/o/acme/units/finance/").status_code == 200
+    assert client.get("/o/acme/units/nope/").status_code == 404
+    assert client.get("/o/acme/units/operations/").status_code == 404  # globex's unit
+    assert [u.slug for u in selectors.organization_units(acme)] == list(
+        acme.business_units.order_by("name").values_list("slug", flat=True))
+    assert [u.slug for u in selectors.organization_units(globex)] == ["operations"]
