@@ -4,7 +4,8 @@ render. Another organization's objects answer 404; a missing permission answers 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -14,7 +15,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -74,7 +75,7 @@ from .services import (
     secret_reveal,
 )
 from .status import Badge, credential_badges
-from .templatetags.keyturn import format_dual
+from .templatetags.keyturn import format_dual, query_string
 from .usage_views import stop_check
 
 PER_PAGE = 50
@@ -163,6 +164,53 @@ def _with_row_facts(credentials: list[Any], organization: Organization,
         credential.badges_html = badges_html(tuple(credential_badges(credential, now)))
         credential.url = url_of(credential.pk)
     return credentials
+
+
+@dataclass(frozen=True)
+class FilterLink:
+    label: str
+    href: str
+    selected: bool
+
+
+@dataclass(frozen=True)
+class FilterGroup:
+    title: str
+    links: list[FilterLink]
+    id: str = ""
+
+
+def _filter_group(title: str, params: QueryDict, name: str, options: Iterable[tuple[str, str]],
+                  current: str, *, clears: tuple[str, ...] = (),
+                  element_id: str = "") -> FilterGroup:
+    """A group of the filter sidebar: All, then each option, each link keeping the page's
+    other parameters (and removing `clears`), the current one selected."""
+    cleared = dict.fromkeys(clears, "")
+    return FilterGroup(title, [
+        FilterLink("All", query_string(params, {name: "", **cleared}), not current),
+        *(FilterLink(label, query_string(params, {name: value, **cleared}), current == value)
+          for value, label in options),
+    ], element_id)
+
+
+def _filter_groups(params: QueryDict, filters: selectors.CredentialFilters,
+                   kinds: list[tuple[str, str]], units: list[Any], *, family: str | None,
+                   in_unit: bool, usage_filter: str) -> list[FilterGroup]:
+    """The list's filter sidebar, its links written once in the view (forty `{% query %}`
+    tags cost more than the rest of the page's own template)."""
+    groups = [_filter_group("By status", params, "status", Badge.choices, filters.status)]
+    if not in_unit:
+        groups.append(_filter_group("By kind family", params, "family", Family.choices,
+                                    family or "", clears=("kind",)))
+    groups.append(_filter_group("By kind", params, "kind", kinds, filters.kind))
+    if not in_unit:
+        groups.append(_filter_group("By business unit", params, "unit",
+                                    [(u.slug, u.name) for u in units],
+                                    filters.unit.slug if filters.unit else ""))
+    groups.append(_filter_group("By use", params, "usage",
+                                [(usage.OLD_IN_USE, "Old version still in use")], usage_filter,
+                                element_id="usage-filter"))
+    return groups
 
 
 def _add_service_error(forms: list[Any], exc: CredentialError | MaterialError) -> None:
@@ -264,10 +312,8 @@ def credential_list(
         "page": page,
         "rows": rows,
         "rows_html": rows_html(rows, with_unit=unit is None),
-        "statuses": Badge.choices,
-        "kinds": kinds,
-        "units": units,
-        "usage_filter": usage_filter,
+        "filter_groups": _filter_groups(request.GET, filters, kinds, units, family=family,
+                                        in_unit=unit is not None, usage_filter=usage_filter),
         "can_create": bool(set(families_managed_by(request.user, organization))
                            & set([family] if family else Family.values)),
         "now": now,

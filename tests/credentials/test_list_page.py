@@ -4,6 +4,7 @@ sort are the whole ordered list cut in pieces; every value is escaped."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -140,3 +141,54 @@ def test_a_unit_page_names_one_of_the_organizations_units(client, alice, acme, g
     assert [u.slug for u in selectors.organization_units(acme)] == list(
         acme.business_units.order_by("name").values_list("slug", flat=True))
     assert [u.slug for u in selectors.organization_units(globex)] == ["operations"]
+
+
+def _sidebar(html: str) -> dict[str, list[tuple[str, str, bool]]]:
+    """Each filter group's links: (label, href, selected)."""
+    nav = html.split('<nav id="changelist-filter"', 1)[1].split("</nav>", 1)[0]
+    groups = {}
+    for title, items in re.findall(r"<h3>([^<]+)</h3>\s*<ul>(.*?)</ul>", nav, re.S):
+        groups[title] = [(label, href.replace("&amp;", "&"), selected == ' class="selected"')
+                         for selected, href, label in re.findall(
+                             r'<li( class="selected")?><a href="([^"]*)">([^<]+)</a></li>',
+                             items)]
+    return groups
+
+
+def test_the_filter_links_keep_the_other_parameters_and_mark_the_current_one(
+        client, alice, every_badge):
+    client.force_login(alice)
+    html = client.get("/o/acme/credentials/", {"q": "a", "family": "sftp", "kind": "sftp_key",
+                                               "unit": "finance", "page": "1"}).content.decode()
+    groups = _sidebar(html)
+    assert list(groups) == ["By status", "By kind family", "By kind", "By business unit",
+                            "By use"]
+    assert groups["By status"][0] == ("All", "?q=a&family=sftp&kind=sftp_key&unit=finance",
+                                      True)
+    assert ("Expired", "?q=a&family=sftp&kind=sftp_key&unit=finance&status=expired",
+            False) in groups["By status"]
+    # A family drops the kind; the kinds offered are the family's.
+    assert ("API Credentials", "?q=a&family=api&unit=finance", False) in groups[
+        "By kind family"]
+    assert [selected for _, _, selected in groups["By kind family"]] == [
+        False, True, False, False]
+    assert [(label, selected) for label, _, selected in groups["By kind"]] == [
+        ("All", False), ("SFTP password", False), ("SFTP key", True)]
+    assert ("Warehouse", "?q=a&family=sftp&kind=sftp_key&unit=warehouse", False) in groups[
+        "By business unit"]
+    assert ("Finance", "?q=a&family=sftp&kind=sftp_key&unit=finance", True) in groups[
+        "By business unit"]
+    assert groups["By use"][1] == (
+        "Old version still in use",
+        "?q=a&family=sftp&kind=sftp_key&unit=finance&usage=old_in_use", False)
+    assert 'id="usage-filter"' in html
+
+
+def test_a_unit_page_filters_neither_by_family_nor_by_unit(client, alice, every_badge):
+    client.force_login(alice)
+    groups = _sidebar(client.get("/o/acme/units/finance/api/",
+                                 {"status": "active"}).content.decode())
+    assert list(groups) == ["By status", "By kind", "By use"]
+    assert ("Active", "?status=active", True) in groups["By status"]
+    assert [label for label, _, _ in groups["By kind"]] == [
+        "All", "API client secret", "API key"]
