@@ -33,6 +33,9 @@ from datetime import UTC, datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
+from config.prepared import PreparedQuery
+
+from .instances import columns, prefixed, take
 from .lifecycle import old_version_stops_at
 from .models import (
     Credential,
@@ -413,18 +416,33 @@ class VersionUsage:
         return [(label, counts[key]) for key, label in UseChannel.choices if counts.get(key)]
 
 
-def credential_usage(credential: Credential, now: datetime,
-                     limit: int = 10) -> tuple[list[VersionUsage], Cutover | None]:
+USAGE_VERSIONS = 10  # the credential page shows the use of the newest ten
+_USAGE_VERSION_COLUMNS = columns(CredentialVersion, tuple(
+    CredentialVersion._meta.get_field(name).attname for name in CUTOVER_VERSION_FIELDS))
+_USE_COLUMNS = columns(VersionUse, ("version_id", *(name.removeprefix("use__")
+                                                    for name in USE_FIELDS)))
+_USAGE_OF = PreparedQuery(
+    lambda p: CredentialVersion.objects.filter(credential=p["credential"]).exclude(
+        state=VersionState.UNUSED).values_list(
+        *_USAGE_VERSION_COLUMNS, *prefixed("use", _USE_COLUMNS),
+    ).order_by("-created_at")[:USAGE_VERSIONS],
+    credential=CredentialVersion._meta.get_field("credential"),
+)
+
+
+def credential_usage(credential: Credential,
+                     now: datetime) -> tuple[list[VersionUsage], Cutover | None]:
     """The newest versions that went live or may (not those never used), each with its use,
-    and the credential's cut-over if it is in an overlap: one query."""
-    versions = list(
-        CredentialVersion.objects.filter(credential=credential).exclude(
-            state=VersionState.UNUSED).select_related("use").only(
-            *CUTOVER_VERSION_FIELDS, *USE_FIELDS)
-        .order_by("-created_at")[:limit]
-    )
-    for version in versions:
+    and the credential's cut-over if it is in an overlap: one prepared query."""
+    versions = []
+    for row in _USAGE_OF.rows(credential=credential.pk):
+        values = iter(row)
+        version = take(values, CredentialVersion, _USAGE_VERSION_COLUMNS)
+        # As select_related("use") leaves it: the use, or none (no query to ask again).
+        CredentialVersion.use.related.set_cached_value(
+            version, take(values, VersionUse, _USE_COLUMNS))
         version.credential = credential  # works_at reads is_active
+        versions.append(version)
     rows = [VersionUsage(v, _use_of(v), version_recently_used(v, now)) for v in versions]
     cutover = cutover_of(credential, versions, now) if credential.is_active else None
     return rows, cutover

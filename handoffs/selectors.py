@@ -6,7 +6,10 @@ import re
 
 from django.db.models import QuerySet
 
-from credentials.models import Credential
+from config.prepared import PreparedQuery
+from credentials.instances import columns, prefixed, take
+from credentials.models import Credential, CredentialVersion
+from organizations.models import User
 
 from .models import Handoff
 from .services import TOKEN_PATTERN, token_hash
@@ -34,7 +37,30 @@ def handoff_of_credential(credential: Credential, pk: object) -> Handoff:
     return _with_relations(Handoff.objects.filter(credential=credential)).get(pk=pk)
 
 
+_HANDOFF_COLUMNS = columns(Handoff)
+_VERSION_COLUMNS = tuple(name for name in columns(CredentialVersion)
+                         if name not in ("secret_ciphertext", "secret_digest"))
+_USER_COLUMNS = columns(User, ("id", "username"))
+_HANDOFFS_OF = PreparedQuery(
+    lambda p: Handoff.objects.filter(credential=p["credential"]).values_list(
+        *_HANDOFF_COLUMNS, *prefixed("version", _VERSION_COLUMNS),
+        *prefixed("created_by", _USER_COLUMNS), *prefixed("revoked_by", _USER_COLUMNS),
+    ).order_by("-created_at")[:SECTION_ROWS + 1],
+    credential=Handoff._meta.get_field("credential"),
+)
+
+
 def handoffs_for_credential(credential: Credential) -> list[Handoff]:
-    """Its newest hand-offs, SECTION_ROWS at most, and one more if there are more."""
-    return list(_with_relations(Handoff.objects.filter(credential=credential))
-                .order_by("-created_at")[:SECTION_ROWS + 1])
+    """Its newest hand-offs, SECTION_ROWS at most, and one more if there are more, each with
+    its version (never its secret) and who sent and revoked it: one prepared query (every
+    credential page's Details tab asks)."""
+    handoffs = []
+    for row in _HANDOFFS_OF.rows(credential=credential.pk):
+        values = iter(row)
+        handoff = take(values, Handoff, _HANDOFF_COLUMNS)
+        handoff.credential = credential
+        handoff.version = take(values, CredentialVersion, _VERSION_COLUMNS)
+        handoff.created_by = take(values, User, _USER_COLUMNS)
+        handoff.revoked_by = take(values, User, _USER_COLUMNS)
+        handoffs.append(handoff)
+    return handoffs

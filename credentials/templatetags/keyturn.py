@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from django import template
 from django.http import QueryDict
@@ -85,15 +86,22 @@ def query(context: template.Context, **changes: Any) -> str:
     """The current page's query string with some parameters replaced (None or "" removes
     one). Any change of filter goes back to the first page."""
     request = context.get("request")
-    params = request.GET.copy() if request is not None else QueryDict(mutable=True)
+    return query_string(request.GET if request is not None else QueryDict(), changes)
+
+
+def query_string(params: QueryDict, changes: dict[str, Any]) -> str:
+    """`params` with `changes` made, as `?...`: a replaced parameter keeps its place, an added
+    one comes last (as QueryDict writes it, without copying one per link: a list page has
+    forty such links)."""
+    kept = dict(params.lists())
     if "page" not in changes:
-        params.pop("page", None)
+        kept.pop("page", None)
     for name, value in changes.items():
         if value is None or value == "":
-            params.pop(name, None)
+            kept.pop(name, None)
         else:
-            params[name] = str(value)
-    encoded = params.urlencode()
+            kept[name] = [str(value)]
+    encoded = urlencode([(name, value) for name, values in kept.items() for value in values])
     return f"?{encoded}" if encoded else "?"
 
 

@@ -102,3 +102,18 @@ def test_it_counts_the_badges_without_scanning_credentials(sqlite_only, ten_thou
     assert counts["rotation_scheduled"] == TOTAL // 50
     assert counts["inactive"] == TOTAL  # no connection uses any of them
     assert counts["expired"] == sum(1 for n in range(TOTAL) if n % 395 - 30 <= 0)
+
+
+def test_a_list_page_by_name_reads_its_ids_from_the_unit_name_index(sqlite_only, ten_thousand,
+                                                                     acme, alice):
+    """The page's ids come from the (unit, name, id) index, which SQLite stops reading once
+    the page is full, and only the page's rows are annotated (no correlated subquery runs
+    for each of the 10,000)."""
+    page = selectors.CredentialPage(user=alice, organization=acme, now=ten_thousand,
+                                    filters=selectors.CredentialFilters())
+    with CaptureQueriesContext(connection) as captured:
+        rows = page[50:100]
+    assert [row.name for row in rows] == [f"Partner {n:05}" for n in range(50, 100)]
+    plan = _plan(captured[0]["sql"])
+    assert not _scans(plan), plan
+    assert any("COVERING INDEX credential_unit_name" in step for step in plan), plan

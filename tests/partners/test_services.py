@@ -153,6 +153,15 @@ def test_it_finds_a_credentials_own_contacts_and_those_of_its_connections(
         names = [(c.name, c.connection.name if c.connection_id else None)
                  for c in contacts_for_credential(api_client)]
     assert [n for n, _ in names] == ["Ann", "Ann again", "Bo", "Cy", "Di"]
+    assert {name: via for name, via in names} == {
+        "Ann": None, "Ann again": connection.name, "Bo": connection.name, "Cy": inactive.name,
+        "Di": None}
+    with django_assert_num_queries(1):  # read with them: credential, connection, unit
+        read = contacts_for_credential(api_client)
+        assert [(c.credential, c.connection) for c in read if c.name in ("Ann", "Bo")] == [
+            (api_client, None), (None, connection)]
+        assert read[1].connection.business_unit.organization == api_client.business_unit \
+            .organization
     emailed = contacts_to_email_many([api_client.pk])[api_client.pk]
     assert sorted(c.email for c in emailed) == ["ann@partner.example", "bo@partner.example"]
     assert own in emailed and via in emailed

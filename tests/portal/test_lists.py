@@ -166,10 +166,11 @@ PAGES = [
     "/o/acme/",
     "/o/acme/units/",
 ]
-# A list page: session, user, organization, units (filter), count, page, current versions
-# (one prefetch), the role (menu) and the organizations (switcher). Whatever other apps'
-# context processors add to every page comes on top, so the bound leaves some room.
-MOST_QUERIES = 16
+# A list page: session, user, organization, units (filter), count, the page (its rows with
+# their current versions, in one query), the role (menu) and the organizations (switcher).
+# Whatever other apps' context processors add to every page comes on top, so the bound leaves
+# some room.
+MOST_QUERIES = 15
 
 
 def _queries(client, url: str) -> int:

@@ -1,0 +1,52 @@
+"""The rows of a credential list page as HTML, written here rather than by the template engine:
+a page's 50 rows cost 2 ms through `{% for %}` and its variables, a fifth of that here. What a
+row shows comes from selectors.ListRow and the view (its address and its badges, rendered once
+per combination by credentials/_badges.html, already safe). Every other value goes through
+html.escape, as the engine's autoescape does (the same function, without its lazy-string
+wrappers, which cost more than the escaping itself)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from html import escape
+
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.text import Truncator
+
+from .selectors import ListRow
+from .templatetags.keyturn import format_when
+
+FINGERPRINT_SHOWN = 24  # characters, "…" included, as `truncatechars:24`
+
+
+def _identity(row: ListRow) -> str:
+    cell = f'<span class="mono">{escape(row.identity)}</span>'
+    if row.key_id:
+        cell += f'<br><span class="mono quiet">/ {escape(row.key_id)}</span>'
+    if row.fingerprint:
+        shown = Truncator(row.fingerprint).chars(FINGERPRINT_SHOWN)
+        cell += (f'<br><span class="mono quiet" title="{escape(row.fingerprint)}">'
+                 f'{escape(shown)}</span>')
+    return cell
+
+
+def _row(row: ListRow, with_unit: bool) -> str:
+    unit = f"<td>{escape(row.unit_name)}</td>" if with_unit else ""
+    expires = escape(format_when(row.expires_at)) if row.expires_at is not None \
+        else '<span class="quiet">Never</span>'
+    return (
+        f'\n        <tr>\n'
+        f'          <th scope="row"><a href="{escape(row.url)}">{escape(row.name)}</a><br>'
+        f'<span class="quiet">{escape(row.kind_label)}</span></th>\n'
+        f'          {unit}\n'
+        f'          <td class="identity">{_identity(row)}</td>\n'
+        f'          <td class="nowrap">{expires}</td>\n'
+        f'          <td class="status">{row.badges_html}</td>\n'
+        f'        </tr>\n      '
+    )
+
+
+def rows_html(rows: Iterable[ListRow], *, with_unit: bool) -> SafeString:
+    """The `<tr>` of each row, in order; `with_unit` adds the Business unit column."""
+    # Safe: every value in a row is escaped above; badges_html is a rendered template.
+    return mark_safe("".join(_row(row, with_unit) for row in rows))  # noqa: S308
