@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('credentials', '0012_claim_token'),
+        ('credentials', '0013_credential_tally'),
         ('organizations', '0004_require_second_factor'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
