@@ -16,7 +16,9 @@ with each call's values through a plain cursor, converting rows as the ORM would
 Each parameter names the model field its value is compared with: values are prepared for the
 database by that field (a datetime becomes SQLite's text, a UUID its hex), as the ORM does.
 The queryset must be a values_list() (rows are tuples); a stand-in that does not reach the
-compiled parameters unchanged (the ORM folded it into the SQL) is refused at preparation.
+compiled parameters unchanged (the ORM folded it into the SQL) is refused at preparation, and
+so is a value computed from one (`p["now"] + window`, `name__icontains=p["q"]`): it would be
+compiled in once as a constant. Such a value is a parameter of its own.
 
 A page (Django writes LIMIT and OFFSET into the SQL itself): a PreparedQuery made with
 `paged=True` slices its queryset (or a subquery of it) with PreparedQuery.PAGE, and each call
@@ -29,7 +31,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import partial
 from typing import Any
 
@@ -42,6 +44,8 @@ from django.db.models.query import ValuesListIterable
 from django.utils.dateparse import parse_datetime
 
 _STAND_IN_EPOCH = datetime(1901, 2, 3, 4, 5, 6, tzinfo=UTC)
+_COMPUTED_BEFORE_YEAR = 1912  # a stand-in time moved by up to ten years is still before it
+_STAND_IN_TEXT = "\x1fkeyturn-prepared-"
 
 
 class PreparationError(Exception):
@@ -119,6 +123,12 @@ class PreparedQuery:
         if missing:
             raise PreparationError(f"parameters {sorted(missing)} did not reach the SQL as "
                                    "parameters; compare them with a plain field lookup")
+        taken = {position for position, _ in slots}
+        computed = [param for position, param in enumerate(params)
+                    if position not in taken and _computed_from_stand_in(param)]
+        if computed:
+            raise PreparationError(f"values computed from parameters ({computed!r}) would be "
+                                   "compiled in as constants; make each a parameter of its own")
         columns = [column for column, _, _ in compiler.select[:compiler.col_count]]
         converters = tuple(
             (position, _conversion(functions, expression, connection))
@@ -149,7 +159,32 @@ def _stand_in(field: Field, n: int) -> Any:
         return uuid.UUID(int=0xC0FFEE00 + n)
     if isinstance(field, IntegerField):
         return -7_000_000_001 - n
-    return f"\x1fkeyturn-prepared-{n}-{uuid.uuid4().hex}\x1f"
+    return f"{_STAND_IN_TEXT}{n}-{uuid.uuid4().hex}\x1f"
+
+
+def _computed_from_stand_in(param: Any) -> bool:
+    """Whether a compiled parameter that is no stand-in was worked out from one: a time near
+    the stand-ins' 1901 (as a datetime, or SQLite's text), a number near theirs, a text
+    holding one. No value the product compares with is that old or that negative."""
+    if isinstance(param, date):
+        return param.year < _COMPUTED_BEFORE_YEAR
+    if isinstance(param, bool):
+        return False
+    if isinstance(param, int):
+        return -8_000_000_000 < param < -6_000_000_000
+    if isinstance(param, str):
+        if _STAND_IN_TEXT in param:
+            return True
+        moment = _parsed_datetime(param)
+        return moment is not None and moment.year < _COMPUTED_BEFORE_YEAR
+    return False
+
+
+def _parsed_datetime(text: str) -> datetime | None:
+    try:
+        return parse_datetime(text)
+    except ValueError:
+        return None
 
 
 def _converted(rows: list[Any],

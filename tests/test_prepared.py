@@ -11,7 +11,7 @@ from django.db import connection, connections
 from django.utils import timezone
 
 from config.prepared import PreparationError, PreparedQuery, _conversion
-from credentials.models import Credential, CredentialVersion, Kind
+from credentials.models import Credential, CredentialTally, CredentialVersion, Kind
 from credentials.status import with_status
 from organizations.models import BusinessUnit
 from tests.factories import make_credential
@@ -143,3 +143,40 @@ def test_its_sqlite_conversions_give_what_djangos_give(method, values):
         assert convert(value) == expected and type(convert(value)) is type(expected)
         if isinstance(expected, datetime):
             assert convert(value).tzinfo == expected.tzinfo
+
+
+_SINCE = {"since": _VERSION.get_field("created_at")}
+
+
+@pytest.mark.parametrize(("build", "fields", "values"), [
+    # Each uses its parameter once as itself (so it has a slot) and once worked out from it,
+    # which would be compiled in as the stand-in's constant.
+    (lambda p: CredentialVersion.objects.filter(
+        created_at__gte=p["since"], valid_until__lte=p["since"] + timedelta(days=14),
+    ).values_list("pk"), _SINCE, {"since": datetime(2026, 1, 1, tzinfo=UTC)}),
+    (lambda p: CredentialVersion.objects.filter(
+        created_at__gte=p["since"] - timedelta(days=3650),
+    ).filter(created_at__lte=p["since"]).values_list("pk"), _SINCE,
+     {"since": datetime(2026, 1, 1, tzinfo=UTC)}),
+    (lambda p: CredentialTally.objects.filter(total=p["total"]).exclude(
+        total=p["total"] + 1).values_list("pk"),
+     {"total": CredentialTally._meta.get_field("total")}, {"total": 1}),
+    (lambda p: CredentialVersion.objects.filter(
+        username=p["name"], client_id__icontains=p["name"],
+    ).values_list("pk"), {"name": _VERSION.get_field("username")}, {"name": "x"}),
+], ids=["time plus a window", "time ten years back", "number plus one", "text inside a pattern"])
+def test_it_refuses_values_worked_out_from_a_parameter(build, fields, values):
+    with pytest.raises(PreparationError, match="compiled in as constants"):
+        PreparedQuery(build, **fields).rows(**values)
+
+
+def test_it_takes_a_parameter_used_twice_as_itself(unit):
+    credential = make_credential(unit=unit, kind=Kind.SFTP_PASSWORD)
+    query = PreparedQuery(
+        lambda p: Credential.objects.filter(
+            created_at__lte=p["now"], versions__created_at__lte=p["now"],
+        ).values_list("pk"),
+        now=Credential._meta.get_field("created_at"),
+    )
+    assert query.rows(now=timezone.now()) == [(credential.pk,)]
+    assert query.rows(now=credential.created_at - timedelta(seconds=1)) == []
