@@ -158,7 +158,7 @@ def _stand_in(field: Field, n: int) -> Any:
     if isinstance(field, UUIDField):
         return uuid.UUID(int=0xC0FFEE00 + n)
     if isinstance(field, IntegerField):
-        return -7_000_000_001 - n
+        return -1_900_000_001 - n  # within every backend's integer range
     return f"{_STAND_IN_TEXT}{n}-{uuid.uuid4().hex}\x1f"
 
 
@@ -171,7 +171,7 @@ def _computed_from_stand_in(param: Any) -> bool:
     if isinstance(param, bool):
         return False
     if isinstance(param, int):
-        return -8_000_000_000 < param < -6_000_000_000
+        return -1_950_000_000 < param < -1_850_000_000
     if isinstance(param, str):
         if _STAND_IN_TEXT in param:
             return True
