@@ -48,6 +48,7 @@ test-postgres: install
 # openssh-server themselves when missing, without starting the system's sshd.
 bench: install
 	$(PY) bench/http $(BENCH_ARGS)
+	$(PY) bench/inprocess $(BENCH_ARGS)
 	$(PY) bench/pages $(BENCH_ARGS)
 	$(PY) bench/sweep $(BENCH_ARGS)
 	$(PY) bench/sftp $(BENCH_ARGS)
