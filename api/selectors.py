@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import uuid
 from collections import namedtuple
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
 from django.db.models import FilteredRelation, OuterRef, Q, QuerySet, Subquery, Sum
 
+from config.instances import columns, prefixed, take
 from config.prepared import PreparedQuery
 from credentials.kinds import KINDS, Family, kinds_in_family
 from credentials.models import (
@@ -37,17 +39,17 @@ TOKEN_KINDS = tuple(kind.key for kind in KINDS.values() if kind.token_client)
 
 # What token verification, activation and the token need of a version (and its credential).
 # In the model's order, as Model.from_db takes them.
-_CLIENT_VERSION_FIELDS = tuple(
-    field.attname for field in CredentialVersion._meta.concrete_fields
-    if field.attname in {"id", "credential_id", "number", "state", "client_id", "secret_digest",
-                         "valid_from", "valid_until", "retired_at", "stops_at", "last_used_at"}
-)
+_CLIENT_VERSION_FIELDS = columns(CredentialVersion, (
+    "id", "credential_id", "number", "state", "client_id", "secret_digest", "valid_from",
+    "valid_until", "retired_at", "stops_at", "last_used_at"))
+_CLIENT_CREDENTIAL_FIELDS = ("id", "is_active")
 _CLIENT_VERSIONS = PreparedQuery(
     lambda p: CredentialVersion.objects.filter(
         Q(state__in=[VersionState.PENDING, VersionState.CURRENT, VersionState.PREVIOUS])
         | Q(state=VersionState.RETIRED, retired_at__gt=p["now"]),
         client_id=p["client_id"], credential__kind__in=TOKEN_KINDS,
-    ).values_list(*_CLIENT_VERSION_FIELDS, "credential__is_active").order_by(),
+    ).values_list(*_CLIENT_VERSION_FIELDS,
+                  *prefixed("credential", _CLIENT_CREDENTIAL_FIELDS)).order_by(),
     client_id=CredentialVersion._meta.get_field("client_id"),
     now=CredentialVersion._meta.get_field("retired_at"),
 )
@@ -61,21 +63,21 @@ def client_versions(*, client_id: str, now: datetime) -> list[CredentialVersion]
     Every token request runs this: one prepared query (config.prepared) loading only what
     verification, activation and the token need, each version with its credential's
     is_active (building the query with the ORM cost ten times running it)."""
-    versions = []
-    for row in _CLIENT_VERSIONS.rows(client_id=client_id, now=now):
-        *fields, is_active = row
-        version = CredentialVersion.from_db("default", _CLIENT_VERSION_FIELDS, fields)
-        version.credential = Credential.from_db("default", ("id", "is_active"),
-                                                (version.credential_id, is_active))
-        versions.append(version)
-    return versions
+    return [_client_version(iter(row))
+            for row in _CLIENT_VERSIONS.rows(client_id=client_id, now=now)]
 
 
-_TOKEN_VERSION_FIELDS = _CLIENT_VERSION_FIELDS
+def _client_version(values: Iterator[Any]) -> CredentialVersion:
+    version = take(values, CredentialVersion, _CLIENT_VERSION_FIELDS)
+    version.credential = take(values, Credential, _CLIENT_CREDENTIAL_FIELDS)
+    return version
+
+
 _TOKEN_VERSION = PreparedQuery(
     lambda p: CredentialVersion.objects.filter(
         pk=p["pk"], credential__kind=Kind.API_CLIENT_SECRET,
-    ).values_list(*_TOKEN_VERSION_FIELDS, "credential__is_active").order_by(),
+    ).values_list(*_CLIENT_VERSION_FIELDS,
+                  *prefixed("credential", _CLIENT_CREDENTIAL_FIELDS)).order_by(),
     pk=CredentialVersion._meta.get_field("id"),
 )
 
@@ -84,20 +86,14 @@ def token_version(pk: str) -> CredentialVersion | None:
     """The API client secret's version an access token names, with its credential's
     is_active, by one prepared query (every request made with a token asks)."""
     rows = _TOKEN_VERSION.rows(pk=pk)
-    if not rows:
-        return None
-    *fields, is_active = rows[0]
-    version = CredentialVersion.from_db("default", _TOKEN_VERSION_FIELDS, fields)
-    version.credential = Credential.from_db("default", ("id", "is_active"),
-                                            (version.credential_id, is_active))
-    return version
+    return _client_version(iter(rows[0])) if rows else None
 
 
-_API_KEY_FIELDS = tuple(field.attname for field in ApiKey._meta.concrete_fields)
-_ORGANIZATION_FIELDS = tuple(field.attname for field in Organization._meta.concrete_fields)
+_API_KEY_FIELDS = columns(ApiKey)
+_ORGANIZATION_FIELDS = columns(Organization)
 _API_KEY_BY_PREFIX = PreparedQuery(
     lambda p: ApiKey.objects.filter(prefix=p["prefix"]).values_list(
-        *_API_KEY_FIELDS, *(f"organization__{name}" for name in _ORGANIZATION_FIELDS)
+        *_API_KEY_FIELDS, *prefixed("organization", _ORGANIZATION_FIELDS)
     ).order_by()[:1],
     prefix=ApiKey._meta.get_field("prefix"),
 )
@@ -109,10 +105,9 @@ def api_key_by_prefix(prefix: str) -> ApiKey | None:
     rows = _API_KEY_BY_PREFIX.rows(prefix=prefix)
     if not rows:
         return None
-    values = rows[0]
-    api_key = ApiKey.from_db("default", _API_KEY_FIELDS, values[:len(_API_KEY_FIELDS)])
-    api_key.organization = Organization.from_db("default", _ORGANIZATION_FIELDS,
-                                                values[len(_API_KEY_FIELDS):])
+    values = iter(rows[0])
+    api_key = take(values, ApiKey, _API_KEY_FIELDS)
+    api_key.organization = take(values, Organization, _ORGANIZATION_FIELDS)
     return api_key
 
 

@@ -26,10 +26,10 @@ from django.db.models import (
 )
 
 from audit.models import AuditEvent
+from config.instances import columns, prefixed, take
 from config.prepared import PreparedQuery
 from organizations.models import BusinessUnit, Membership, Organization, User
 
-from .instances import columns, prefixed, take
 from .kinds import Family, kinds_in_family
 from .models import (
     Connection,

@@ -33,9 +33,9 @@ from datetime import UTC, datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
+from config.instances import columns, prefixed, take
 from config.prepared import PreparedQuery
 
-from .instances import columns, prefixed, take
 from .lifecycle import old_version_stops_at
 from .models import (
     Credential,

@@ -6,8 +6,8 @@ import re
 
 from django.db.models import QuerySet
 
+from config.instances import columns, prefixed, take
 from config.prepared import PreparedQuery
-from credentials.instances import columns, prefixed, take
 from credentials.models import Credential, CredentialVersion
 from organizations.models import User
 

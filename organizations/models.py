@@ -8,6 +8,7 @@ from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db import models, router
 
+from config.instances import columns, prefixed
 from config.prepared import PreparedQuery
 
 from .roles import Role, role_has_perm
@@ -126,12 +127,12 @@ class Membership(models.Model):
 
 # Every signed-in request reads its user, and its pages the user's organizations and roles
 # (header, sidebar, access checks): compiled once per process, run with the user's id.
-USER_COLUMNS = [field.attname for field in User._meta.concrete_fields]
-ORGANIZATION_COLUMNS = [field.attname for field in Organization._meta.concrete_fields]
+USER_COLUMNS = columns(User)
+ORGANIZATION_COLUMNS = columns(Organization)
 _ROLES_OF_USER = PreparedQuery(
     lambda p: Membership.objects.filter(user=p["user"]).order_by(
         "organization__name", "organization_id",
-    ).values_list("role", *(f"organization__{column}" for column in ORGANIZATION_COLUMNS)),
+    ).values_list("role", *prefixed("organization", ORGANIZATION_COLUMNS)),
     user=Membership._meta.get_field("user"),
 )
 # The same with the user's own columns first, a row per membership (one, without a role, for
@@ -140,7 +141,7 @@ _USER_WITH_ROLES = PreparedQuery(
     lambda p: User.objects.filter(pk=p["id"]).order_by(
         "memberships__organization__name", "memberships__organization_id",
     ).values_list(*USER_COLUMNS, "memberships__role",
-                  *(f"memberships__organization__{column}" for column in ORGANIZATION_COLUMNS)),
+                  *prefixed("memberships__organization", ORGANIZATION_COLUMNS)),
     id=User._meta.pk,
 )
 

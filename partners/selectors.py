@@ -6,8 +6,8 @@ from collections.abc import Iterable
 
 from django.db.models import Q, QuerySet
 
+from config.instances import columns, prefixed, take
 from config.prepared import PreparedQuery
-from credentials.instances import columns, prefixed, take
 from credentials.models import Connection, Credential
 from organizations.models import BusinessUnit, Organization
 

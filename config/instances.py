@@ -1,6 +1,6 @@
-"""Model instances from the rows of a prepared query (config.prepared): the columns to ask
-for, in the order Model.from_db takes them, and the instances built from a row's values, as
-the ORM builds them (a related object joined in, or None)."""
+"""Model instances from the rows of a prepared query (config.prepared), for every app: the
+columns to ask for, in the order Model.from_db takes them, and the instances built from a
+row's values, as the ORM builds them (a related object joined in, or None)."""
 
 from __future__ import annotations
 
