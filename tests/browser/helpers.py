@@ -7,22 +7,15 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from tests.accounts.helpers import totp_code
 from tests.factories import PASSWORD
 
 
-def sign_in(page: Page, username: str, *, totp_key: str | None = None,
-            landing: str = r"/o/acme/$") -> None:
-    """Through the login form, as a person would; with the code of the user's authenticator
-    app (computed from its key) when they have one."""
+def sign_in(page: Page, username: str, *, landing: str = r"/o/acme/$") -> None:
+    """Through the login form, as a person would."""
     page.goto("/accounts/login/")
     page.get_by_label("User name").fill(username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in", exact=True).click()
-    if totp_key is not None:
-        expect(page).to_have_url(re.compile(r"/accounts/2fa/authenticate/$"))
-        page.get_by_label("Code").fill(totp_code(totp_key))
-        page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page).to_have_url(re.compile(landing))
 
 
