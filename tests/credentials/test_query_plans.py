@@ -11,7 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from credentials import selectors
+from credentials import selectors, usage
 from credentials.models import (
     Credential,
     CredentialVersion,
@@ -117,3 +117,23 @@ def test_a_list_page_by_name_reads_its_ids_from_the_unit_name_index(sqlite_only,
     plan = _plan(captured[0]["sql"])
     assert not _scans(plan), plan
     assert any("COVERING INDEX credential_unit_name" in step for step in plan), plan
+
+
+def test_the_overviews_overlaps_are_found_from_the_versions_state_index(sqlite_only, ten_thousand,
+                                                                          acme, alice):
+    """The few previous and pending versions are listed once from their state index; no
+    subquery runs for each of the 10,000 credentials."""
+    overlapping = Credential.objects.filter(
+        versions__state=VersionState.PENDING).order_by("name")[:3]
+    CredentialVersion.objects.filter(credential__in=list(overlapping),
+                                     state=VersionState.PENDING).update(
+        valid_from=ten_thousand - timedelta(hours=1))
+    credentials = selectors.organization_credentials(alice, acme)
+    with CaptureQueriesContext(connection) as captured:
+        found = usage.cutovers(credentials, ten_thousand, limit=20)
+    assert [cutover.credential.name for cutover in found] == \
+        [credential.name for credential in overlapping]
+    plan = _plan(captured[0]["sql"])
+    assert not _scans(plan), plan
+    assert not any("CORRELATED" in step for step in plan), plan
+    assert any("USING INDEX credentials_state_" in step for step in plan), plan
