@@ -74,7 +74,10 @@ def iso(moment: datetime | None) -> str | None:
         return None
     if moment.tzinfo is not UTC:  # times read from the database are in UTC already
         moment = moment.astimezone(UTC)
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+    # As isoformat(timespec="seconds") with Z for +00:00, in half its time (a page of 50 rows
+    # writes 100 of them).
+    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (  # noqa: UP031 (faster than an f-string)
+        moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second)
 
 
 def body_bytes(request: HttpRequest) -> bytes:

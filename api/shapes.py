@@ -87,10 +87,10 @@ def _kind_fields(credential: HeadlessCredential) -> dict[str, Any]:
 def _shaped(shape: Shape, values: dict[str, Any]) -> dict[str, Any]:
     """`values` in the order `shape` documents them. A kind whose api_fields do not fill its
     family's resource exactly is a mistake in code, refused here rather than answered."""
+    if tuple(values) == shape.names:  # the same names in the same order: nothing to do
+        return values
     if values.keys() != shape.fields.keys():
         raise ValueError(f"{shape.name} takes {sorted(shape.fields)}, not {sorted(values)}")
-    if tuple(values) == shape.names:
-        return values
     return {name: values[name] for name in shape.names}
 
 

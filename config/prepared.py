@@ -20,6 +20,12 @@ compiled parameters unchanged (the ORM folded it into the SQL) is refused at pre
 so is a value computed from one (`p["now"] + window`, `name__icontains=p["q"]`): it would be
 compiled in once as a constant. Such a value is a parameter of its own.
 
+On SQLite the code's own constants (every compiled parameter that is not a call's value or
+the page: a state, a kind, a flag) are written into the SQL as literals at preparation, where
+SQLite's planner sees them: a bound `state IN (?, ?, ?)` or `current.state = ?` cost the token
+lookup and the headless page a quarter to three quarters more. (PostgreSQL, through psycopg's
+client-side binding, always receives literals.)
+
 A page (Django writes LIMIT and OFFSET into the SQL itself): a PreparedQuery made with
 `paged=True` slices its queryset (or a subquery of it) with PreparedQuery.PAGE, and each call
 passes `limit` and `offset`, which become parameters of that LIMIT ... OFFSET.
@@ -27,6 +33,7 @@ passes `limit` and `offset`, which become parameters of that LIMIT ... OFFSET.
 
 from __future__ import annotations
 
+import re
 import threading
 import uuid
 from collections.abc import Callable
@@ -129,6 +136,8 @@ class PreparedQuery:
         if computed:
             raise PreparationError(f"values computed from parameters ({computed!r}) would be "
                                    "compiled in as constants; make each a parameter of its own")
+        if connection.vendor == "sqlite":
+            sql, params, slots, page_slot = _constants_written_in(sql, params, slots, page_slot)
         columns = [column for column, _, _ in compiler.select[:compiler.col_count]]
         converters = tuple(
             (position, _conversion(functions, expression, connection))
@@ -147,6 +156,50 @@ def _parametrize_page(sql: str, connection: Any) -> tuple[str, int]:
         raise PreparationError("a paged query must be sliced once with PreparedQuery.PAGE")
     before, after = sql.split(written)
     return f"{before}LIMIT %s OFFSET %s{after}", before.count("%s")
+
+
+# Django's SQLite backend turns each of these into a "?" (django.db.backends.sqlite3.base).
+_PLACEHOLDER = re.compile(r"(?<!%)%s")
+
+
+def _constants_written_in(
+    sql: str, params: list[Any], slots: tuple[tuple[int, str], ...], page_slot: int | None,
+) -> tuple[str, list[Any], tuple[tuple[int, str], ...], int | None]:
+    """The SQL with the code's own constants (a state, a kind, a flag: every compiled
+    parameter that is not a call's value or the page) written in as SQLite literals, and the
+    positions of the remaining parameters. SQLite plans around a literal better than around a
+    parameter whose value it cannot know when it prepares the statement: the headless page's
+    join `current.state = 'current'` costs a quarter less than `current.state = ?`."""
+    pieces = _PLACEHOLDER.split(sql)
+    if len(pieces) != len(params) + 1:  # not as Django's backend would read it: leave as is
+        return sql, params, slots, page_slot
+    called = {position for position, _ in slots}
+    if page_slot is not None:
+        called |= {page_slot, page_slot + 1}
+    written, kept, moved = [pieces[0]], [], {}
+    for position, param in enumerate(params):
+        literal = None if position in called else _sqlite_literal(param)
+        if literal is None:
+            moved[position] = len(kept)
+            kept.append(param)
+            literal = "%s"
+        written += [literal, pieces[position + 1]]
+    return ("".join(written), kept, tuple((moved[position], name) for position, name in slots),
+            None if page_slot is None else moved[page_slot])
+
+
+def _sqlite_literal(value: Any) -> str | None:
+    """`value` as an SQLite literal that compares as the parameter would, or None to keep it
+    a parameter. Texts are quoted by doubling quotes (SQLite has no other escape) and any %
+    doubled (the backend reads %% as %)."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return str(int(value))
+    if isinstance(value, str) and "\x00" not in value:
+        text = str.__str__(value)  # an enum's text, as sqlite3 binds it
+        return "'" + text.replace("'", "''").replace("%", "%%") + "'"
+    return None
 
 
 def _stand_in(field: Field, n: int) -> Any:

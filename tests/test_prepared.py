@@ -8,10 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection, connections
+from django.db.models import Q
 from django.utils import timezone
 
 from config.prepared import PreparationError, PreparedQuery, _conversion
-from credentials.models import Credential, CredentialTally, CredentialVersion, Kind
+from credentials.models import Credential, CredentialTally, CredentialVersion, Kind, VersionState
 from credentials.status import with_status
 from organizations.models import BusinessUnit
 from tests.factories import make_credential
@@ -180,3 +181,68 @@ def test_it_takes_a_parameter_used_twice_as_itself(unit):
     )
     assert query.rows(now=timezone.now()) == [(credential.pk,)]
     assert query.rows(now=credential.created_at - timedelta(seconds=1)) == []
+
+
+def _constants_and_a_name() -> PreparedQuery:
+    """A query whose SQL holds the code's constants of each type beside a call's value: an
+    enum's text, a text with a quote and a percent sign, a boolean, a number, an IN list."""
+    return PreparedQuery(
+        lambda p: CredentialVersion.objects.filter(
+            Q(credential__name="it's 100% %s") | Q(credential__name=p["name"]),
+            state=VersionState.CURRENT, credential__is_active=True, number__gte=1,
+            credential__kind__in=[Kind.SFTP_PASSWORD, Kind.SFTP_KEY],
+        ).values_list("credential__name", "number"),
+        name=Credential._meta.get_field("name"),
+    )
+
+
+def test_the_codes_constants_give_what_the_orm_gives_where_they_are_written_in(unit):
+    now = timezone.now()
+    quoted = make_credential(unit, Kind.SFTP_PASSWORD, name="it's 100% %s", now=now)
+    plain = make_credential(unit, Kind.SFTP_KEY, name="plain", now=now)
+    make_credential(unit, Kind.AS2_CERTIFICATE, name="other kind", now=now)
+    off = make_credential(unit, Kind.SFTP_PASSWORD, name="switched off", now=now)
+    Credential.objects.filter(pk=off.pk).update(is_active=False)
+    query = _constants_and_a_name()
+    for name in ("plain", "switched off", "nobody", "other kind"):
+        expected = list(CredentialVersion.objects.filter(
+            Q(credential__name="it's 100% %s") | Q(credential__name=name),
+            state=VersionState.CURRENT, credential__is_active=True, number__gte=1,
+            credential__kind__in=[Kind.SFTP_PASSWORD, Kind.SFTP_KEY],
+        ).values_list("credential__name", "number"))
+        assert sorted(query.rows(name=name)) == sorted(expected)
+    assert sorted(query.rows(name="plain")) == [(quoted.name, 1), (plain.name, 1)]
+    compiled = query._compiled[("default", connection.vendor)]
+    if connection.vendor == "sqlite":
+        # Only the call's value is left a parameter; the constants are SQLite literals.
+        assert compiled.params == (compiled.params[compiled.slots[0][0]],)
+        assert "'it''s 100%% %%s'" in compiled.sql and "'current'" in compiled.sql
+        assert "IN ('sftp_password', 'sftp_key')" in compiled.sql
+
+
+def test_a_constant_no_literal_can_hold_stays_a_parameter(unit):
+    query = PreparedQuery(
+        lambda p: Credential.objects.filter(name__in=["a\x00b", p["name"]]).values_list("name"),
+        name=Credential._meta.get_field("name"),
+    )
+    credential = make_credential(unit, name="kept")
+    assert query.rows(name="kept") == [(credential.name,)]
+    if connection.vendor == "sqlite":
+        assert "a\x00b" in query._compiled[("default", "sqlite")].params
+
+
+def test_a_page_query_keeps_its_page_and_values_as_parameters_around_written_constants(unit):
+    made = [make_credential(unit, Kind.SFTP_KEY, now=timezone.now() + timedelta(seconds=n))
+            for n in range(4)]
+    make_credential(unit, Kind.SFTP_PASSWORD)
+    query = PreparedQuery(
+        lambda p: Credential.objects.filter(pk__in=Credential.objects.filter(
+            business_unit=p["unit"], kind=Kind.SFTP_KEY, is_active=True,
+        ).order_by("created_at").values("pk")[PreparedQuery.PAGE],
+        ).order_by("created_at").values_list("name"),
+        paged=True, unit=Credential._meta.get_field("business_unit"),
+    )
+    assert query.rows(unit=unit.pk, limit=2, offset=1) == [(c.name,) for c in made[1:3]]
+    if connection.vendor == "sqlite":
+        compiled = query._compiled[("default", "sqlite")]
+        assert len(compiled.params) == 3 and compiled.page_slot == 1
