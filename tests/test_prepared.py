@@ -221,14 +221,15 @@ def test_the_codes_constants_give_what_the_orm_gives_where_they_are_written_in(u
 
 
 def test_a_constant_no_literal_can_hold_stays_a_parameter(unit):
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's literals only; PostgreSQL holds no NUL in a text at all")
     query = PreparedQuery(
         lambda p: Credential.objects.filter(name__in=["a\x00b", p["name"]]).values_list("name"),
         name=Credential._meta.get_field("name"),
     )
     credential = make_credential(unit, name="kept")
     assert query.rows(name="kept") == [(credential.name,)]
-    if connection.vendor == "sqlite":
-        assert "a\x00b" in query._compiled[("default", "sqlite")].params
+    assert "a\x00b" in query._compiled[("default", "sqlite")].params
 
 
 def test_a_page_query_keeps_its_page_and_values_as_parameters_around_written_constants(unit):
