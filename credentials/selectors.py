@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -24,6 +25,7 @@ from django.db.models import (
     QuerySet,
     Subquery,
 )
+from django.db.models.functions import Coalesce
 
 from audit.models import AuditEvent
 from config.instances import columns, prefixed, take
@@ -34,6 +36,7 @@ from .kinds import Family, kinds_in_family
 from .models import (
     Connection,
     Credential,
+    CredentialTally,
     CredentialVersion,
     Kind,
     Rotation,
@@ -162,6 +165,30 @@ def _count(p: dict[str, Any], filters: CredentialFilters,
         Func(F("pk"), function="COUNT", output_field=IntegerField()))
 
 
+def _tally_answers(filters: CredentialFilters) -> bool:
+    """Whether the units' tallies can count a list: they know each credential's unit and
+    kind (so a family too), nothing else."""
+    return not (filters.status or filters.q or filters.old_in_use)
+
+
+def _tally_count(p: dict[str, Any], filters: CredentialFilters) -> QuerySet[CredentialTally]:
+    """The count of a list filtered by unit, kind or family only (see _tally_answers), summed
+    from the units' tallies (credentials.models.CredentialTally, kept by the database): a
+    few rows, where counting the credentials themselves read every one of them (0.4 ms at
+    10,000). The same membership join as _matching: a non-member counts nothing."""
+    tallies = CredentialTally.objects.filter(
+        business_unit__organization=p["organization"],
+        business_unit__organization__memberships__user=p["user"])
+    if "unit" in p:
+        tallies = tallies.filter(business_unit=p["unit"])
+    if filters.family:
+        tallies = tallies.filter(kind__in=kinds_in_family(filters.family))
+    if "kind" in p:
+        tallies = tallies.filter(kind=p["kind"])
+    return tallies.order_by().values_list(Coalesce(
+        Func(F("total"), function="SUM", output_field=IntegerField()), 0))
+
+
 def _page(p: dict[str, Any], filters: CredentialFilters, now: datetime | None,
           page: slice) -> QuerySet[Credential]:
     """The rows of one page. Its ids are chosen first, from the credentials alone (by name
@@ -173,22 +200,27 @@ def _page(p: dict[str, Any], filters: CredentialFilters, now: datetime | None,
     if filters.sort in ("expiry", "-expiry"):
         matching = _with_current(matching).annotate(expires_at=F("current__valid_until"))
     ids = matching.order_by(*ordering).values("pk")[page]
-    return _with_current(with_status(Credential.objects.filter(pk__in=ids))).order_by(
-        *ordering).values_list(*_ROW_COLUMNS)
+    # The expiry is read from the joined current version (one per credential: a constraint)
+    # rather than by a subquery per row.
+    return with_status(_with_current(Credential.objects.filter(pk__in=ids)),
+                       current="current").order_by(*ordering).values_list(*_ROW_COLUMNS)
 
 
 def _prepared(filters: CredentialFilters, names: tuple[str, ...]) -> tuple[PreparedQuery,
                                                                            PreparedQuery]:
     """The count and page queries of one shape of filters (at most a few hundred shapes: the
     parameters present, a family, a timeless status, a sort), prepared on first use. Their
-    builders see the filters' shape only, never a request's values."""
+    builders see the filters' shape only, never a request's values. Without a status, the
+    count is the tallies' (_tally_count)."""
     shape = CredentialFilters(status=filters.status, family=filters.family, sort=filters.sort)
     key = (shape, names)
     prepared = _PREPARED_PAGES.get(key)
     if prepared is None:
         parameters = {name: _PARAMETERS[name] for name in names}
+        count = (partial(_tally_count, filters=shape) if _tally_answers(shape)
+                 else partial(_count, filters=shape, now=None))
         prepared = (
-            PreparedQuery(lambda p: _count(p, shape, None), **parameters),
+            PreparedQuery(count, **parameters),
             PreparedQuery(lambda p: _page(p, shape, None, PreparedQuery.PAGE), paged=True,
                           **parameters),
         )

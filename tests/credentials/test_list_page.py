@@ -8,9 +8,12 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from credentials import selectors
+from credentials.kinds import kinds_in_family
 from credentials.models import Credential, Kind, VersionState
 from credentials.rotation.requests import rotation_schedule
 from credentials.services import credential_set_active
@@ -131,6 +134,47 @@ def test_each_filter_keeps_what_the_status_rule_keeps_for_each_unit_and_kind(
                  and (not status or status in credential_badges(c, now)))
             assert [row.name for row in page[0:50]] == expected, (business_unit, kind)
             assert page.count() == len(expected)
+
+
+@pytest.mark.parametrize("unit_slug", ["", "warehouse", "finance"])
+@pytest.mark.parametrize("family", ["", "sftp", "api"])
+@pytest.mark.parametrize("kind", ["", Kind.SFTP_PASSWORD, Kind.SFTP_KEY])
+def test_it_counts_a_list_by_unit_kind_and_family_from_the_tallies(
+        alice, acme, globex, every_badge, unit_slug, family, kind):
+    """Counted from the units' tallies, as many as a real COUNT of the credentials, and by
+    one query that reads no credential."""
+    make_credential(globex.business_units.get(), name="Other organization's")
+    Credential.objects.filter(name="Key").update(  # a move the tally follows
+        business_unit=acme.business_units.get(slug="warehouse"), kind=Kind.SFTP_PASSWORD)
+    unit = acme.business_units.get(slug=unit_slug) if unit_slug else None
+    page = _page(alice, acme, timezone.now(), unit=unit, family=family, kind=kind)
+    with CaptureQueriesContext(connection) as captured:
+        counted = page.count()
+    expected = Credential.objects.filter(business_unit__organization=acme)
+    if unit is not None:
+        expected = expected.filter(business_unit=unit)
+    if family:
+        expected = expected.filter(kind__in=kinds_in_family(family))
+    if kind:
+        expected = expected.filter(kind=kind)
+    assert counted == expected.count()
+    assert counted == len(page[0:50])
+    [query] = captured.captured_queries
+    assert 'FROM "credentials_credentialtally"' in query["sql"]
+    assert '"credentials_credential"' not in query["sql"]
+
+
+def test_a_non_member_counts_no_credential_from_the_tallies(globex, acme, unit, every_badge):
+    outsider = make_user("gina", globex, Role.OWNER)
+    assert every_badge and _page(outsider, acme, timezone.now(), unit=unit).count() == 0
+    assert _page(outsider, acme, timezone.now(), family="sftp").count() == 0
+
+
+def test_a_list_filtered_by_status_counts_the_credentials_themselves(alice, acme, every_badge):
+    with CaptureQueriesContext(connection) as captured:
+        counted = _page(alice, acme, timezone.now(), status="inactive").count()
+    assert counted == 4  # Scheduled, Deactivated, Client and Cert
+    assert "credentials_credentialtally" not in captured.captured_queries[0]["sql"]
 
 
 def test_a_unit_page_names_one_of_the_organizations_units(client, alice, acme, globex):
