@@ -14,7 +14,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 
 from .selectors import ListRow
-from .templatetags.keyturn import format_when
+from .templatetags.keyturn import WhenFormat
 
 FINGERPRINT_SHOWN = 24  # characters, "…" included, as `truncatechars:24`
 
@@ -30,9 +30,9 @@ def _identity(row: ListRow) -> str:
     return cell
 
 
-def _row(row: ListRow, with_unit: bool) -> str:
+def _row(row: ListRow, with_unit: bool, when: WhenFormat) -> str:
     unit = f"<td>{escape(row.unit_name)}</td>" if with_unit else ""
-    expires = escape(format_when(row.expires_at)) if row.expires_at is not None \
+    expires = escape(when.when(row.expires_at)) if row.expires_at is not None \
         else '<span class="quiet">Never</span>'
     return (
         f'\n        <tr>\n'
@@ -47,6 +47,8 @@ def _row(row: ListRow, with_unit: bool) -> str:
 
 
 def rows_html(rows: Iterable[ListRow], *, with_unit: bool) -> SafeString:
-    """The `<tr>` of each row, in order; `with_unit` adds the Business unit column."""
+    """The `<tr>` of each row, in order; `with_unit` adds the Business unit column. Expiries
+    are in the viewer's zone, looked up once for all the rows."""
+    when = WhenFormat()
     # Safe: every value in a row is escaped above; badges_html is a rendered template.
-    return mark_safe("".join(_row(row, with_unit) for row in rows))  # noqa: S308
+    return mark_safe("".join(_row(row, with_unit, when) for row in rows))  # noqa: S308

@@ -5,14 +5,14 @@ nothing: badges come from credentials.status, permissions from organizations.rol
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
+from functools import cache
 from typing import Any
 from urllib.parse import urlencode
 
 from django import template
 from django.http import QueryDict
-from django.utils import timezone
-from django.utils.dateformat import format as date_format
+from django.utils import timezone, translation
 from django.utils.dates import MONTHS_3
 
 from credentials.lifecycle import old_version_stops_at
@@ -23,47 +23,86 @@ register = template.Library()
 WHEN_FORMAT = "j M Y H:i T"
 
 
-def _local(value: datetime) -> datetime | None:
-    """The time in the viewer's zone (activated per request), or None when that zone's
-    calendar has no such day: Keyturn keeps times inside organizations.dates' range, but a
-    value stored before that rule (a certificate's 31 Dec 9999 23:59:59 UTC seen from UTC+14)
-    must still show, in UTC, rather than break the page."""
-    try:
-        return timezone.localtime(value)
-    except OverflowError:
-        return None
+@cache
+def month_abbreviations(language: str | None) -> tuple[str, ...]:
+    """"Jan" ... "Dec" (index 1 to 12) as date_format's "M" writes them in `language` (the
+    active one when asked): translated once per process and language, not per time."""
+    return ("", *(str(MONTHS_3[month]).title() for month in range(1, 13)))
+
+
+class WhenFormat:
+    """Times as the pages write them, bound to one zone (the viewer's, activated per request,
+    unless given) and to the active language's month names. A page that writes many times (a
+    list's 50 rows, a history's versions and rotations) makes one and looks its zone and
+    language up once, rather than per time (each a lookup in asgiref's Local, and each month
+    name a gettext)."""
+
+    __slots__ = ("months", "zone")
+
+    def __init__(self, zone: tzinfo | None = None) -> None:
+        self.zone = zone if zone is not None else timezone.get_current_timezone()
+        self.months = month_abbreviations(translation.get_language())
+
+    def local(self, value: datetime) -> datetime | None:
+        """The time in the zone, or None when that zone's calendar has no such day: Keyturn
+        keeps times inside organizations.dates' range, but a value stored before that rule
+        (a certificate's 31 Dec 9999 23:59:59 UTC seen from UTC+14) must still show, in UTC,
+        rather than break the page."""
+        try:
+            return timezone.localtime(value, self.zone)
+        except OverflowError:
+            return None
+
+    def when(self, value: datetime | None) -> str:
+        """'2 Dec 2026 09:00 CET': exactly as date_format(local, WHEN_FORMAT) writes it, in a
+        fraction of its time; UTC's when the zone cannot hold the time."""
+        if value is None:
+            return ""
+        local = self.local(value)
+        if local is None:
+            return self.utc(value)
+        zone = local.tzinfo
+        # As Django's "T": no name for a wall time that a change of clocks makes ambiguous.
+        ambiguous = zone.utcoffset(local.replace(fold=not local.fold)) != zone.utcoffset(local)
+        return (f"{local.day} {self.months[local.month]} {local.year:04d} "
+                f"{local.hour:02d}:{local.minute:02d} {'' if ambiguous else zone.tzname(local)}")
+
+    def utc(self, value: datetime | None) -> str:
+        """As date_format(utc, "j M Y H:i") + " UTC" writes it."""
+        if value is None:
+            return ""
+        utc = value.astimezone(UTC)
+        return (f"{utc.day} {self.months[utc.month]} {utc.year:04d} "
+                f"{utc.hour:02d}:{utc.minute:02d} UTC")
+
+    def dual(self, value: datetime | None) -> str:
+        """The zone's time with UTC in brackets, or UTC alone when the zone's time reads as
+        UTC's."""
+        if value is None:
+            return ""
+        local, utc = self.when(value), self.utc(value)
+        return utc if local == utc else f"{local} ({utc})"
+
+    def day(self, value: datetime) -> str:
+        """'2 Dec 2026', as date_format(local, "j M Y") writes it (UTC's day when the zone
+        cannot hold the time)."""
+        local = self.local(value) or value.astimezone(UTC)
+        return f"{local.day} {self.months[local.month]} {local.year:04d}"
 
 
 def format_when(value: datetime | None) -> str:
-    """'2 Dec 2026 09:00 CET': a time in the viewer's zone, exactly as
-    date_format(local, WHEN_FORMAT) writes it, in a fraction of its time (a list page writes
-    one per row)."""
-    if value is None:
-        return ""
-    local = _local(value)
-    if local is None:
-        return format_utc(value)
-    zone = local.tzinfo
-    # As Django's "T": no name for a wall time that a change of clocks makes ambiguous.
-    ambiguous = zone.utcoffset(local.replace(fold=not local.fold)) != zone.utcoffset(local)
-    return (f"{local.day} {MONTHS_3[local.month].title()} {local.year:04d} "
-            f"{local.hour:02d}:{local.minute:02d} {'' if ambiguous else zone.tzname(local)}")
+    """A time in the viewer's zone (WhenFormat.when); one WhenFormat for many times costs
+    less."""
+    return WhenFormat().when(value)
 
 
 def format_utc(value: datetime | None) -> str:
-    if value is None:
-        return ""
-    utc = value.astimezone(UTC)  # as date_format(utc, "j M Y H:i") + " UTC" writes it
-    return (f"{utc.day} {MONTHS_3[utc.month].title()} {utc.year:04d} "
-            f"{utc.hour:02d}:{utc.minute:02d} UTC")
+    return WhenFormat(UTC).utc(value)
 
 
 def format_dual(value: datetime | None) -> str:
     """The viewer's time with UTC in brackets, or UTC alone when the viewer lives in UTC."""
-    if value is None:
-        return ""
-    local, utc = format_when(value), format_utc(value)
-    return utc if local == utc else f"{local} ({utc})"
+    return WhenFormat().dual(value)
 
 
 @register.filter
@@ -177,14 +216,15 @@ def timeline(*, current: Any, pending: Any, previous: Any, rotation: Any,
             mode=rotation.mode, starts_at=rotation.starts_at,
             overlap_ends_at=rotation.overlap_ends_at, valid_until=current.valid_until)
     ends = {id(v): (current_end if v is current else v.valid_until) for v, _ in versions}
+    when = WhenFormat()
     axis = _Axis.spanning([now] + [v.valid_from for v, _ in versions]
                           + [e for e in ends.values() if e],
                           now, open_ended=any(e is None for e in ends.values()))
-    bars = [_bar(version, label, row, ends[id(version)], axis, now)
+    bars = [_bar(version, label, row, ends[id(version)], axis, now, when)
             for row, (version, label) in enumerate(versions)]
     others = [v for v, _ in versions if v is not current]
-    overlap = _overlap(current, others[0], ends, axis) if current and others else None
-    marks = _marks(current, pending, previous, current_end, axis, now)
+    overlap = _overlap(current, others[0], ends, axis, when) if current and others else None
+    marks = _marks(current, pending, previous, current_end, axis, now, when)
     rows_bottom = TOP + len(versions) * ROW_HEIGHT
     levels = _place_labels(marks, rows_bottom)
     return {
@@ -195,7 +235,7 @@ def timeline(*, current: Any, pending: Any, previous: Any, rotation: Any,
 
 
 def _bar(version: Any, label: str, row: int, version_end: datetime | None, axis: _Axis,
-         now: datetime) -> Bar:
+         now: datetime, when: WhenFormat) -> Bar:
     left, right = axis.x(version.valid_from), axis.x(version_end)
     expired = version_end is not None and version_end <= now
     return Bar(
@@ -204,29 +244,29 @@ def _bar(version: Any, label: str, row: int, version_end: datetime | None, axis:
         css=f"tl-bar tl-{label.lower()}" + (" tl-expired" if expired else ""),
         open_ended=version_end is None,
         title=f"{label} version {version.number or ''}".rstrip()
-              + f": {format_when(version.valid_from)} to "
-              + (format_when(version_end) if version_end else "no expiry"),
+              + f": {when.when(version.valid_from)} to "
+              + (when.when(version_end) if version_end else "no expiry"),
     )
 
 
 def _overlap(current: Any, other: Any, ends: dict[int, datetime | None],
-             axis: _Axis) -> dict[str, Any] | None:
+             axis: _Axis, when: WhenFormat) -> dict[str, Any] | None:
     """The window in which the current version and the other one both work, if any."""
     begin = max(current.valid_from, other.valid_from)
     known_ends = [e for e in (ends[id(current)], ends[id(other)]) if e is not None]
     finish = min(known_ends) if known_ends else None
     if finish is not None and finish <= begin:
         return None
-    until = f"to {format_when(finish)}" if finish else "on"
+    until = f"to {when.when(finish)}" if finish else "on"
     return {"x": axis.x(begin), "width": max(axis.x(finish) - axis.x(begin), 2),
-            "title": f"Overlap: both work from {format_when(begin)} {until}"}
+            "title": f"Overlap: both work from {when.when(begin)} {until}"}
 
 
 def _marks(current: Any, pending: Any, previous: Any, current_end: datetime | None,
-           axis: _Axis, now: datetime) -> list[Mark]:
+           axis: _Axis, now: datetime, when: WhenFormat) -> list[Mark]:
     marks = [Mark("Today", axis.x(now), "tl-today", 0, "middle")]
     if pending is not None:
-        marks.append(Mark("New ready " + _short(pending.valid_from), axis.x(pending.valid_from),
+        marks.append(Mark("New ready " + when.day(pending.valid_from), axis.x(pending.valid_from),
                           "tl-ready", 0, "middle"))
     if current_end is not None:
         word = "Stops "
@@ -234,10 +274,10 @@ def _marks(current: Any, pending: Any, previous: Any, current_end: datetime | No
             word = "Expires "
         if current_end <= now:
             word = "Expired "
-        marks.append(Mark(word + _short(current_end), axis.x(current_end), "tl-expiry", 0,
+        marks.append(Mark(word + when.day(current_end), axis.x(current_end), "tl-expiry", 0,
                           "middle"))
     if previous is not None and previous.valid_until is not None:
-        marks.append(Mark("Previous stops " + _short(previous.valid_until),
+        marks.append(Mark("Previous stops " + when.day(previous.valid_until),
                           axis.x(previous.valid_until), "tl-ready", 0, "middle"))
     return marks
 
@@ -262,10 +302,6 @@ def _place_labels(marks: list[Mark], rows_bottom: float) -> int:
         taken[level].append(span)
         mark.text_y = rows_bottom + 14 * (level + 1)
     return len(taken)
-
-
-def _short(value: datetime) -> str:
-    return date_format(_local(value) or value.astimezone(UTC), "j M Y")
 
 
 @register.inclusion_tag("credentials/_timeline.html")

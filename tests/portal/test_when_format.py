@@ -1,18 +1,26 @@
 """The pages' times ("2 Dec 2026 09:00 CET") are written without date_format for speed; they
 must read exactly as date_format(local, WHEN_FORMAT) writes them, around changes of clocks
-too."""
+too, whether a WhenFormat is made per time (the templates' filters) or once for a page's many
+(a list's rows, the timeline)."""
 
 import zoneinfo
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.dateformat import format as date_format
 
-from credentials.templatetags.keyturn import WHEN_FORMAT, format_utc, format_when
+from credentials.templatetags.keyturn import (
+    WHEN_FORMAT,
+    WhenFormat,
+    format_dual,
+    format_utc,
+    format_when,
+)
 
 ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata",
          "Pacific/Kiritimati"]
+CHANGING_CLOCKS = ["Europe/Berlin", "America/New_York", "Australia/Lord_Howe"]
 
 
 @pytest.mark.parametrize("zone", ZONES)
@@ -27,3 +35,72 @@ def test_it_writes_times_as_date_format_does(zone):
         for year in (1, 9999):
             moment = datetime(year, 6, 1, 12, 30, tzinfo=UTC)
             assert format_when(moment) == date_format(timezone.localtime(moment), WHEN_FORMAT)
+
+
+def _ambiguous_moments(zone: zoneinfo.ZoneInfo) -> list[datetime]:
+    """Every quarter hour of 2026 whose wall time in `zone` a change of clocks repeats."""
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    moments = []
+    for step in range(365 * 24 * 4):
+        local = (start + timedelta(minutes=15 * step)).astimezone(zone)
+        if zone.utcoffset(local.replace(fold=not local.fold)) != zone.utcoffset(local):
+            moments.append(local.astimezone(UTC))
+    return moments
+
+
+@pytest.mark.parametrize("zone_name", ZONES)
+def test_one_format_for_many_times_writes_each_as_date_format_does(zone_name):
+    """A WhenFormat bound once (to the activated zone, or to one given) writes every time, the
+    repeated wall times of a change of clocks included, as date_format does, and its day
+    as date_format(local, "j M Y")."""
+    zone = zoneinfo.ZoneInfo(zone_name)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    moments = [start + timedelta(minutes=15 * step) for step in range(0, 366 * 24 * 4, 11)]
+    ambiguous = _ambiguous_moments(zone)
+    assert bool(ambiguous) == (zone_name in CHANGING_CLOCKS)
+    with timezone.override(zone):
+        bound = WhenFormat()
+    given = WhenFormat(zone)
+    for moment in moments + ambiguous:
+        local = timezone.localtime(moment, zone)
+        expected = date_format(local, WHEN_FORMAT)
+        assert bound.when(moment) == given.when(moment) == expected, moment
+        assert bound.utc(moment) == date_format(moment, "j M Y H:i") + " UTC"
+        assert bound.day(moment) == date_format(local, "j M Y")
+        with timezone.override(zone):
+            assert bound.dual(moment) == format_dual(moment)
+    for moment in ambiguous:
+        assert bound.when(moment).endswith(" "), moment  # no zone name, as "T" writes it
+
+
+def test_a_time_the_zone_cannot_hold_is_written_in_utc():
+    """The last minute of 9999 in UTC+14 and the first of year 1 in UTC-5 are past the ends of
+    Python's calendar: written in UTC, as the pages did before WhenFormat."""
+    last = datetime(9999, 12, 31, 23, 59, tzinfo=UTC)
+    first = datetime(1, 1, 1, 0, 0, tzinfo=UTC)
+    kiritimati = WhenFormat(zoneinfo.ZoneInfo("Pacific/Kiritimati"))
+    new_york = WhenFormat(zoneinfo.ZoneInfo("America/New_York"))
+    assert kiritimati.when(last) == "31 Dec 9999 23:59 UTC"
+    assert kiritimati.day(last) == "31 Dec 9999"
+    assert kiritimati.dual(last) == "31 Dec 9999 23:59 UTC"
+    assert new_york.when(first) == "1 Jan 0001 00:00 UTC"
+    assert new_york.when(last) == "31 Dec 9999 18:59 EST"
+    with timezone.override(zoneinfo.ZoneInfo("Pacific/Kiritimati")):
+        assert format_when(last) == "31 Dec 9999 23:59 UTC"
+
+
+def test_it_writes_the_month_names_of_the_active_language():
+    moment = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
+    berlin = zoneinfo.ZoneInfo("Europe/Berlin")
+    for language in ("de", "en-gb", "fr", "en-gb"):
+        with translation.override(language), timezone.override(berlin):
+            assert WhenFormat().when(moment) == date_format(timezone.localtime(moment),
+                                                            WHEN_FORMAT)
+    with translation.override("de"):
+        assert WhenFormat(berlin).when(moment) == "2 Dez 2026 09:00 CET"
+    assert WhenFormat(berlin).when(moment) == "2 Dec 2026 09:00 CET"
+
+
+def test_a_naive_time_is_refused_as_localtime_refuses_it():
+    with pytest.raises(ValueError, match="naive"):
+        WhenFormat(UTC).when(datetime(2026, 1, 1))
