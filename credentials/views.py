@@ -5,7 +5,6 @@ render. Another organization's objects answer 404; a missing permission answers 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -47,7 +46,7 @@ from .forms import (
 from .hooks import CONNECTION_SECTIONS, DETAIL_SECTIONS, HISTORY_SECTIONS, MANAGE_ACTIONS
 from .kinds import FAMILIES, KINDS, Family, families_managed_by, kind_for, kinds_managed_by
 from .lifecycle import old_version_stops_at
-from .list_rows import rows_html
+from .list_rows import FilterGroup, FilterLink, filter_groups_html, rows_html
 from .models import (
     CONNECTION_FAMILY,
     OPEN_ROTATION_STATES,
@@ -164,20 +163,6 @@ def _with_row_facts(credentials: list[Any], organization: Organization,
         credential.badges_html = badges_html(tuple(credential_badges(credential, now)))
         credential.url = url_of(credential.pk)
     return credentials
-
-
-@dataclass(frozen=True)
-class FilterLink:
-    label: str
-    href: str
-    selected: bool
-
-
-@dataclass(frozen=True)
-class FilterGroup:
-    title: str
-    links: list[FilterLink]
-    id: str = ""
 
 
 def _filter_group(title: str, params: QueryDict, name: str, options: Iterable[tuple[str, str]],
@@ -312,8 +297,9 @@ def credential_list(
         "page": page,
         "rows": rows,
         "rows_html": rows_html(rows, with_unit=unit is None),
-        "filter_groups": _filter_groups(request.GET, filters, kinds, units, family=family,
-                                        in_unit=unit is not None, usage_filter=usage_filter),
+        "filter_groups_html": filter_groups_html(_filter_groups(
+            request.GET, filters, kinds, units, family=family, in_unit=unit is not None,
+            usage_filter=usage_filter)),
         "can_create": bool(set(families_managed_by(request.user, organization))
                            & set([family] if family else Family.values)),
         "now": now,

@@ -9,15 +9,17 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.template import Context, Template
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from credentials import selectors
 from credentials.kinds import kinds_in_family
+from credentials.list_rows import FilterGroup, FilterLink, filter_groups_html
 from credentials.models import Credential, Kind, VersionState
 from credentials.rotation.requests import rotation_schedule
 from credentials.services import credential_set_active
-from credentials.status import credential_badges, with_status
+from credentials.status import Badge, credential_badges, with_status
 from organizations.roles import Role
 from tests.factories import make_connection, make_credential, make_user, material_for
 
@@ -236,3 +238,30 @@ def test_a_unit_page_filters_neither_by_family_nor_by_unit(client, alice, every_
     assert ("Active", "?status=active", True) in groups["By status"]
     assert [label for label, _, _ in groups["By kind"]] == [
         "All", "API client secret", "API key"]
+
+
+# The sidebar's markup as the list's template wrote it before list_rows.filter_groups_html.
+SIDEBAR_TEMPLATE = """{% for group in filter_groups %}
+    <div class="filter-group"{% if group.id %} id="{{ group.id }}"{% endif %}>
+    <h3>{{ group.title }}</h3>
+    <ul>
+      {% for link in group.links %}<li{% if link.selected %} class="selected"{% endif %}>\
+<a href="{{ link.href }}">{{ link.label }}</a></li>{% endfor %}
+    </ul>
+    </div>
+    {% endfor %}"""
+
+
+def test_the_filter_sidebar_is_written_as_the_template_wrote_it_every_value_escaped():
+    groups = [
+        FilterGroup("By status", [FilterLink("All", "?q=a&family=sftp", True),
+                                  FilterLink(Badge.EXPIRED.label, "?status=expired", False)]),
+        FilterGroup('By "unit" <b>', [FilterLink("<script>R&D</script>", '?unit="x"&y=<z>',
+                                                 False)], id="unit-filter"),
+        FilterGroup("By use", [], id="usage-filter"),
+    ]
+    written = filter_groups_html(groups)
+    assert written == Template(SIDEBAR_TEMPLATE).render(Context({"filter_groups": groups}))
+    assert "<script>" not in written and "<b>" not in written
+    assert "&lt;script&gt;R&amp;D&lt;/script&gt;" in written
+    assert 'href="?unit=&quot;x&quot;&amp;y=&lt;z&gt;"' in written
