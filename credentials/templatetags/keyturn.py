@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import cache
+from html import escape
 from typing import Any
 from urllib.parse import urlencode
 
@@ -14,6 +15,7 @@ from django import template
 from django.http import QueryDict
 from django.utils import timezone, translation
 from django.utils.dates import MONTHS_3
+from django.utils.safestring import SafeString, mark_safe
 
 from credentials.lifecycle import old_version_stops_at
 from organizations.roles import Role
@@ -304,11 +306,66 @@ def _place_labels(marks: list[Mark], rows_bottom: float) -> int:
     return len(taken)
 
 
-@register.inclusion_tag("credentials/_timeline.html")
+@register.simple_tag
 def expiry_timeline(current: Any, pending: Any, previous: Any, rotation: Any,
-                    now: datetime) -> dict[str, Any]:
-    return {"tl": timeline(current=current, pending=pending, previous=previous,
-                           rotation=rotation, now=now)}
+                    now: datetime) -> SafeString:
+    return timeline_html(timeline(current=current, pending=pending, previous=previous,
+                                  rotation=rotation, now=now))
+
+
+_LEGEND = {"New": '<li><span class="swatch swatch-new"></span>New version</li>',
+           "Previous": '<li><span class="swatch swatch-previous"></span>Previous version</li>'}
+
+
+def timeline_html(tl: dict[str, Any] | None) -> SafeString:
+    """The timeline's SVG and legend (or a line saying there is no version), written here
+    rather than by a template: its thirty-odd values and loops cost a detail page 0.2 ms
+    through the engine, a tenth of that here. Numbers are written unlocalized (str()), every
+    text escaped as autoescape does (html.escape)."""
+    if not tl:
+        return mark_safe('<p class="quiet">No version to show.</p>\n')
+    overlap, bars, marks = tl["overlap"], tl["bars"], tl["marks"]
+    titles = "".join(f"{escape(bar.title)}. " for bar in bars)
+    overlap_rect = ""
+    if overlap:
+        titles += f"{escape(overlap['title'])}."
+        overlap_rect = (
+            f'<rect class="tl-overlap" x="{overlap["x"]}" y="4" width="{overlap["width"]}" '
+            f'height="{tl["rows_bottom"]}"><title>{escape(overlap["title"])}</title></rect>')
+    bar_rows = "".join(
+        f'\n    <text class="tl-row-label" x="{tl["label_x"]}" y="{bar.text_y}" '
+        f'text-anchor="end">{escape(bar.label)}</text>\n'
+        f'    <rect class="{escape(bar.css)}" x="{bar.x}" y="{bar.y}" width="{bar.width}" '
+        f'height="14" rx="3"><title>{escape(bar.title)}</title></rect>\n    '
+        for bar in bars)
+    mark_rows = "".join(
+        f'\n    <line class="{escape(mark.css)}" x1="{mark.x}" x2="{mark.x}" y1="4" '
+        f'y2="{int(mark.text_y) - 10}"/>\n'
+        f'    <text class="{escape(mark.css)}-label" x="{mark.x}" y="{mark.text_y}" '
+        f'text-anchor="{escape(mark.anchor)}">{escape(mark.label)}</text>\n    '
+        for mark in marks)
+    legend = "".join(_LEGEND.get(bar.label, "") for bar in bars)
+    overlap_legend = ('<li><span class="swatch swatch-overlap"></span>Overlap: both work</li>'
+                      if overlap else "")
+    # Safe: every text above is escaped; the rest are numbers and fixed markup.
+    return mark_safe(  # noqa: S308
+        f'\n<figure class="timeline">\n'
+        f'  <svg viewBox="0 0 {tl["width"]} {tl["height"]}" role="img" '
+        f'aria-labelledby="tl-title" xmlns="http://www.w3.org/2000/svg">\n'
+        f'    <title id="tl-title">{titles}</title>\n'
+        f'    {overlap_rect}\n'
+        f'    {bar_rows}\n'
+        f'    <line class="tl-axis" x1="{tl["left"]}" x2="{tl["right"]}" '
+        f'y1="{tl["rows_bottom"]}" y2="{tl["rows_bottom"]}"/>\n'
+        f'    {mark_rows}\n'
+        f'  </svg>\n'
+        f'  <ul class="timeline-legend">\n'
+        f'    <li><span class="swatch swatch-current"></span>Current version</li>\n'
+        f'    {legend}\n'
+        f'    {overlap_legend}\n'
+        f'    <li><span class="swatch swatch-today"></span>Today</li>\n'
+        f'  </ul>\n'
+        f'</figure>\n\n')
 
 
 @register.simple_tag(takes_context=True)
