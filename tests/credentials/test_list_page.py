@@ -11,9 +11,10 @@ import pytest
 from django.db import connection
 from django.template import Context, Template
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.text import Truncator
 
-from credentials import selectors
+from credentials import list_rows, selectors
 from credentials.kinds import kinds_in_family
 from credentials.list_rows import FilterGroup, FilterLink, filter_groups_html
 from credentials.models import Credential, Kind, VersionState
@@ -265,3 +266,17 @@ def test_the_filter_sidebar_is_written_as_the_template_wrote_it_every_value_esca
     assert "<script>" not in written and "<b>" not in written
     assert "&lt;script&gt;R&amp;D&lt;/script&gt;" in written
     assert 'href="?unit=&quot;x&quot;&amp;y=&lt;z&gt;"' in written
+
+
+@pytest.mark.parametrize("language", ["en-gb", "de", "ckb", "he", "ms", "pt-br", "zh-hans"])
+def test_it_shortens_fingerprints_as_truncatechars_does_in_each_language(language):
+    """Among them, languages whose "…" is three dots, has a space before it or before the text,
+    or a direction mark: the characters kept depend on it."""
+    texts = ["", "short", "x" * 24, "y" * 25, "SHA256:" + "Ab3dEf9hIjKlMnOpQrStUvWxYz0123456789",
+             "aa:bb:cc:dd:ee:ff:00:11:22:33:44:55:66:77:88:99",
+             "e\u0301" * 30, "ﬁngerprint-é-" * 3, "e\u0301" * 24]  # combining, NFC, ligature
+    with translation.override(language):
+        shorten = list_rows.shortening(list_rows.FINGERPRINT_SHOWN, translation.get_language())
+        for text in texts:
+            assert shorten(text) == Truncator(text).chars(list_rows.FINGERPRINT_SHOWN), text
+    assert shorten is list_rows.shortening(list_rows.FINGERPRINT_SHOWN, language)
