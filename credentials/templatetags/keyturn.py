@@ -13,8 +13,10 @@ from urllib.parse import urlencode
 
 from django import template
 from django.http import QueryDict
+from django.template.defaultfilters import pluralize
 from django.utils import timezone, translation
 from django.utils.dates import MONTHS_3
+from django.utils.formats import localize
 from django.utils.safestring import SafeString, mark_safe
 
 from credentials.lifecycle import old_version_stops_at
@@ -378,7 +380,48 @@ def org_role(context: template.Context, organization: Any) -> str:
     return Role(role).label if role else ""
 
 
-@register.filter
-def elided(page: Any) -> list[Any]:
-    """Page numbers around the current page, with ellipses, for the paginator."""
-    return list(page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1))
+@register.simple_tag(takes_context=True)
+def pagination(context: template.Context, page: Any, noun: str = "") -> SafeString:
+    """A list's paginator: the previous and next pages, the page numbers around the current
+    one with ellipses (each link keeping the page's other parameters), and how many `noun`s
+    ("item" when none is given) there are."""
+    request = context.get("request")
+    return pagination_html(page, request.GET if request is not None else QueryDict(),
+                           noun or "item")
+
+
+def _page_item(page: Any, number: Any, params: QueryDict) -> str:
+    if number is page.paginator.ELLIPSIS:  # the range's only item that is not a number
+        return "<span>…</span>\n    "
+    if number == page.number:
+        return (f'<span class="this-page" aria-current="page">{escape(localize(number))}'
+                f'</span>\n    ')
+    href = escape(query_string(params, {"page": number}))
+    return f'<a href="{href}">{escape(localize(number))}</a>'
+
+
+def pagination_html(page: Any, params: QueryDict, noun: str) -> SafeString:
+    """The paginator's markup, written here rather than by a template (a list page's eight
+    links and their conditions cost 0.2 ms through the engine): every link through
+    query_string and html.escape, numbers localized as the engine writes them."""
+    paginator = page.paginator
+    links = ""
+    if paginator.num_pages > 1:
+        previous = next_ = ""
+        if page.has_previous():
+            href = escape(query_string(params, {"page": page.previous_page_number()}))
+            previous = f'<a href="{href}" rel="prev">‹ Previous</a>'
+        if page.has_next():
+            href = escape(query_string(params, {"page": page.next_page_number()}))
+            next_ = f'<a href="{href}" rel="next">Next ›</a>'
+        numbers = "".join(
+            f"\n    {_page_item(page, number, params)}\n  "
+            for number in paginator.get_elided_page_range(page.number, on_each_side=2,
+                                                          on_ends=1))
+        links = f"\n  {previous}\n  {numbers}\n  {next_}\n  "
+    count = paginator.count
+    # Safe: every value is escaped above.
+    return mark_safe(  # noqa: S308
+        f'\n<nav class="paginator" aria-label="Pages">\n  {links}\n'
+        f'  <span>{escape(localize(count))} {escape(noun)}{pluralize(count)}</span>\n'
+        f'</nav>\n')
