@@ -1,6 +1,7 @@
 """Presentation helpers for the portal's templates: times in the viewer's zone and in UTC,
-shareable query strings, the footer's role and the expiry timeline. They decide
-nothing: badges come from credentials.status, permissions from organizations.roles."""
+shareable query strings, the footer's role, the expiry timeline and the lists' paginator (the
+last two written as HTML here, every text escaped). They decide nothing: badges come from
+credentials.status, permissions from organizations.roles."""
 
 from __future__ import annotations
 
