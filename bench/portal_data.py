@@ -100,13 +100,17 @@ def _version(ring: Any, credential: Any, number: int, state: str, n: int,
 
 
 def session_cookie(user: Any) -> str:
-    """A `Cookie` header value for a session of `user`, made as a sign-in makes it."""
+    """A `Cookie` header value for a session of `user`, made as a sign-in makes it, with the
+    CSRF cookie a browser holds from its first page on (without it, every page would make
+    a new CSRF secret and send it back, which a browser's requests after the first do not)."""
     from django.conf import settings
     from django.test import Client
 
     client = Client()
     client.force_login(user)
-    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+    client.get(settings.LOGIN_URL)  # a page with a form: the answer sets the CSRF cookie
+    names = (settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME)
+    return "; ".join(f"{name}={client.cookies[name].value}" for name in names)
 
 
 def api_client(organization: Any) -> tuple[str, str]:

@@ -66,6 +66,8 @@ class _Compiled:
     slots: tuple[tuple[int, str], ...]  # (position in params, parameter name)
     converters: tuple[tuple[int, Callable[[Any], Any]], ...]  # (column, its conversion)
     page_slot: int | None  # position of LIMIT's parameter (OFFSET's follows), if paged
+    # SQLite: the parameters' names (p0, p1, ...), written in the SQL as %(p0)s ...
+    names: tuple[str, ...] | None = None
 
 
 # The slice a paged query's builder takes its page with: numbers no real page has.
@@ -103,7 +105,8 @@ class PreparedQuery:
                 values[name], connection, prepared=False
             )
         with connection.cursor() as cursor:
-            cursor.execute(compiled.sql, params)
+            cursor.execute(compiled.sql, params if compiled.names is None
+                           else dict(zip(compiled.names, params, strict=True)))
             rows = cursor.fetchall()
         return _converted(rows, compiled.converters) if compiled.converters \
             else [tuple(row) for row in rows]
@@ -136,14 +139,16 @@ class PreparedQuery:
         if computed:
             raise PreparationError(f"values computed from parameters ({computed!r}) would be "
                                    "compiled in as constants; make each a parameter of its own")
+        names = None
         if connection.vendor == "sqlite":
-            sql, params, slots, page_slot = _constants_written_in(sql, params, slots, page_slot)
+            sql, params, slots, page_slot, names = _sqlite_statement(sql, params, slots,
+                                                                     page_slot)
         columns = [column for column, _, _ in compiler.select[:compiler.col_count]]
         converters = tuple(
             (position, _conversion(functions, expression, connection))
             for position, (functions, expression) in compiler.get_converters(columns).items()
         )
-        compiled = _Compiled(sql, tuple(params), slots, converters, page_slot)
+        compiled = _Compiled(sql, tuple(params), slots, converters, page_slot, names)
         with self._lock:
             self._compiled[(using, connection.vendor)] = compiled
         return compiled
@@ -162,17 +167,22 @@ def _parametrize_page(sql: str, connection: Any) -> tuple[str, int]:
 _PLACEHOLDER = re.compile(r"(?<!%)%s")
 
 
-def _constants_written_in(
+def _sqlite_statement(
     sql: str, params: list[Any], slots: tuple[tuple[int, str], ...], page_slot: int | None,
-) -> tuple[str, list[Any], tuple[tuple[int, str], ...], int | None]:
-    """The SQL with the code's own constants (a state, a kind, a flag: every compiled
-    parameter that is not a call's value or the page) written in as SQLite literals, and the
-    positions of the remaining parameters. SQLite plans around a literal better than around a
-    parameter whose value it cannot know when it prepares the statement: the headless page's
-    join `current.state = 'current'` costs a quarter less than `current.state = ?`."""
+) -> tuple[str, list[Any], tuple[tuple[int, str], ...], int | None, tuple[str, ...] | None]:
+    """The SQL for SQLite, the parameters it keeps, their new positions and their names:
+
+    - the code's own constants (a state, a kind, a flag: every compiled parameter that is
+      not a call's value or the page) are written in as SQLite literals. SQLite plans around
+      a literal better than around a parameter whose value it cannot know when it prepares
+      the statement: the headless page's join `current.state = 'current'` costs a quarter
+      less than `current.state = ?`;
+    - the parameters left are named, %(p0)s ...: Django's backend finds a query's "%s"
+      with a regular expression on every execution (146 µs for a detail page's 17,000
+      characters of SQL), and named ones with Python's % operator, in a tenth of that."""
     pieces = _PLACEHOLDER.split(sql)
     if len(pieces) != len(params) + 1:  # not as Django's backend would read it: leave as is
-        return sql, params, slots, page_slot
+        return sql, params, slots, page_slot, None
     called = {position for position, _ in slots}
     if page_slot is not None:
         called |= {page_slot, page_slot + 1}
@@ -181,11 +191,12 @@ def _constants_written_in(
         literal = None if position in called else _sqlite_literal(param)
         if literal is None:
             moved[position] = len(kept)
+            literal = f"%(p{len(kept)})s"
             kept.append(param)
-            literal = "%s"
         written += [literal, pieces[position + 1]]
     return ("".join(written), kept, tuple((moved[position], name) for position, name in slots),
-            None if page_slot is None else moved[page_slot])
+            None if page_slot is None else moved[page_slot],
+            tuple(f"p{n}" for n in range(len(kept))))
 
 
 def _sqlite_literal(value: Any) -> str | None:

@@ -218,6 +218,35 @@ def test_the_codes_constants_give_what_the_orm_gives_where_they_are_written_in(u
         assert compiled.params == (compiled.params[compiled.slots[0][0]],)
         assert "'it''s 100%% %%s'" in compiled.sql and "'current'" in compiled.sql
         assert "IN ('sftp_password', 'sftp_key')" in compiled.sql
+        # ... and the call's value a named parameter: no "%s" for the backend to search for.
+        assert compiled.names == ("p0",) and "%(p0)s" in compiled.sql
+        assert "%s" not in compiled.sql.replace("%%", "")
+
+
+def test_a_pattern_written_in_matches_as_the_parameter_did(unit):
+    """A constant LIKE pattern holds %, _ and the backslash of its ESCAPE: written in, it must
+    match exactly the names the ORM's bound pattern matches."""
+    for name in ("50% off", "500 off", "50_ off", "5\\0% off", "plain"):
+        make_credential(unit, name=name)
+    query = PreparedQuery(
+        lambda p: Credential.objects.filter(name__contains="0% o", business_unit=p["unit"])
+        .order_by("name").values_list("name"),
+        unit=Credential._meta.get_field("business_unit"),
+    )
+    expected = list(Credential.objects.filter(name__contains="0% o", business_unit=unit)
+                    .order_by("name").values_list("name"))
+    assert query.rows(unit=unit.pk) == expected == [("50% off",), ("5\\0% off",)]
+
+
+def test_a_query_left_with_no_parameter_runs(unit):
+    credential = make_credential(unit, name="only one")
+    query = PreparedQuery(lambda p: Credential.objects.filter(
+        name="only one", is_active=True).values_list("name"))
+    assert query.rows() == [(credential.name,)]
+    Credential.objects.filter(pk=credential.pk).update(is_active=False)
+    assert query.rows() == []
+    if connection.vendor == "sqlite":
+        assert query._compiled[("default", "sqlite")].params == ()
 
 
 def test_a_constant_no_literal_can_hold_stays_a_parameter(unit):
