@@ -104,11 +104,13 @@ def session_cookie(user: Any) -> str:
     CSRF cookie a browser holds from its first page on (without it, every page would make
     a new CSRF secret and send it back, which a browser's requests after the first do not)."""
     from django.conf import settings
+    from django.shortcuts import resolve_url
     from django.test import Client
 
     client = Client()
     client.force_login(user)
-    client.get(settings.LOGIN_URL)  # a page with a form: the answer sets the CSRF cookie
+    page = client.get(resolve_url("profile"))  # a page with forms: it sets the CSRF cookie
+    assert page.status_code == 200, page.status_code
     names = (settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME)
     return "; ".join(f"{name}={client.cookies[name].value}" for name in names)
 
