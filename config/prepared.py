@@ -23,8 +23,10 @@ compiled in once as a constant. Such a value is a parameter of its own.
 On SQLite the code's own constants (every compiled parameter that is not a call's value or
 the page: a state, a kind, a flag) are written into the SQL as literals at preparation, where
 SQLite's planner sees them: a bound `state IN (?, ?, ?)` or `current.state = ?` cost the token
-lookup and the headless page a quarter to three quarters more. (PostgreSQL, through psycopg's
-client-side binding, always receives literals.)
+lookup and the headless page a quarter to three quarters more; and the parameters left are
+named (`%(p0)s`), which spares Django's SQLite backend a regular-expression search of the SQL
+on every execution. (PostgreSQL, through psycopg's client-side binding, always receives
+literals, and its backend does no such search.)
 
 A page (Django writes LIMIT and OFFSET into the SQL itself): a PreparedQuery made with
 `paged=True` slices its queryset (or a subquery of it) with PreparedQuery.PAGE, and each call
