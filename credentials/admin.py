@@ -29,7 +29,7 @@ class VersionInline(admin.TabularInline):
 
 
 @admin.register(Credential)
-class CredentialAdmin(admin.ModelAdmin):
+class CredentialAdmin(ReadOnlyAdmin):
     list_display = ["name", "kind", "business_unit", "is_active", "rotation_policy"]
     list_filter = ["kind", "is_active", "business_unit__organization"]
     search_fields = ["name", "versions__username", "versions__client_id"]
