@@ -1,17 +1,62 @@
+from typing import Any
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from organizations.access import client_ip
-from organizations.admin import MembershipInline
-from organizations.models import User
+from organizations.admin import MembershipAdmin, MembershipInline, OrganizationAdmin
+from organizations.models import Membership, Organization, User
 
 from .models import Invitation
-from .services import user_disable
+from .services import membership_admin_remove, membership_admin_save, user_disable
+
+
+class AuditedMembershipInline:
+    """For an admin page with the memberships inline (an organization's, a user's): each
+    membership added, changed or deleted there is audited as on the members page."""
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        if formset.model is not Membership:
+            super().save_formset(request, form, formset, change)  # type: ignore[misc]
+            return
+        source_ip = client_ip(request)
+        for membership in formset.save(commit=False):
+            membership_admin_save(membership=membership, actor=request.user, source_ip=source_ip)
+        for membership in formset.deleted_objects:
+            membership_admin_remove(membership=membership, actor=request.user,
+                                    source_ip=source_ip)
+
+
+admin.site.unregister(Organization)
+
+
+@admin.register(Organization)
+class KeyturnOrganizationAdmin(AuditedMembershipInline, OrganizationAdmin):
+    pass
+
+
+admin.site.unregister(Membership)
+
+
+@admin.register(Membership)
+class AuditedMembershipAdmin(MembershipAdmin):
+    def save_model(self, request: HttpRequest, obj: Membership, form: object,
+                   change: bool) -> None:
+        membership_admin_save(membership=obj, actor=request.user, source_ip=client_ip(request))
+
+    def delete_model(self, request: HttpRequest, obj: Membership) -> None:
+        membership_admin_remove(membership=obj, actor=request.user, source_ip=client_ip(request))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Membership]) -> None:
+        for membership in queryset.select_related("organization", "user"):
+            membership_admin_remove(membership=membership, actor=request.user,
+                                    source_ip=client_ip(request))
 
 
 @admin.register(User)
-class KeyturnUserAdmin(UserAdmin):
+class KeyturnUserAdmin(AuditedMembershipInline, UserAdmin):
     fieldsets = (*UserAdmin.fieldsets, ("Preferences", {"fields": ("time_zone",)}))
     inlines = [MembershipInline]
 

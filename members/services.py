@@ -71,6 +71,46 @@ def membership_remove(
     membership.delete()
 
 
+def _member_event(action: str, membership: Membership, actor: Actor, source_ip: str | None,
+                  details: dict[str, object]) -> None:
+    audit_record(action=action, actor=actor, organization=membership.organization,
+                 target=membership.user, source_ip=source_ip, details=details)
+
+
+@transaction.atomic
+def membership_admin_save(
+    *, membership: Membership, actor: User, source_ip: str | None = None
+) -> Membership:
+    """A membership added or changed in the Django admin, audited as the members page's
+    changes are. The admin's own permissions decide who may (superusers, who need no role in
+    the organization), and it may leave an organization without an owner, to mend one."""
+    before = Membership.objects.select_for_update().select_related(
+        "organization", "user").filter(pk=membership.pk).first() if membership.pk else None
+    membership.save()
+    via = {"via": "admin"}
+    moved = before is not None and (before.organization_id, before.user_id) != (
+        membership.organization_id, membership.user_id)
+    if moved:
+        _member_event("member.remove", before, actor, source_ip, {"role": before.role, **via})
+    if before is None or moved:
+        _member_event("member.add", membership, actor, source_ip,
+                      {"role": membership.role, "previous_role": None, **via})
+    elif before.role != membership.role:
+        _member_event("member.role", membership, actor, source_ip,
+                      {"role": membership.role, "previous_role": before.role, **via})
+    return membership
+
+
+@transaction.atomic
+def membership_admin_remove(
+    *, membership: Membership, actor: User, source_ip: str | None = None
+) -> None:
+    """A membership deleted in the Django admin, audited as a removal on the members page."""
+    _member_event("member.remove", membership, actor, source_ip,
+                  {"role": membership.role, "via": "admin"})
+    membership.delete()
+
+
 @transaction.atomic
 def user_disable(*, user: User, actor: Actor, source_ip: str | None = None) -> int:
     """Disables a user and ends every session they have. Returns how many sessions ended."""
