@@ -12,6 +12,9 @@ class MembershipInline(admin.TabularInline):
 class OrganizationAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "created_at"]
     prepopulated_fields = {"slug": ["name"]}
+    # Owners set it on the members page (accounts.services.organization_second_factor_set),
+    # which checks that they have a second factor themselves and audits the change.
+    readonly_fields = ["require_second_factor"]
     inlines = [MembershipInline]
 
 

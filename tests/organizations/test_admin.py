@@ -1,5 +1,6 @@
-"""Memberships in the Django admin: each membership added, changed or removed there is in the
-organization's audit trail as on the members page."""
+"""Memberships and an organization's second-factor rule in the Django admin: each membership
+added, changed or removed there is in the organization's audit trail as on the members page,
+and the rule is changed only by an owner on the members page (checked and audited)."""
 
 import pytest
 
@@ -92,3 +93,12 @@ def test_it_audits_a_membership_deleted_in_the_admin(client, root, acme, alice, 
     event = AuditEvent.objects.get(action="member.remove", actor=root)
     assert (event.organization, event.target_id) == (acme, str(bob.pk))
 
+
+def test_it_leaves_the_second_factor_rule_to_the_members_page(client, root, acme, alice):
+    client.force_login(root)
+    url = f"/admin/organizations/organization/{acme.pk}/change/"
+    data = _posted(client.get(url))
+    data["require_second_factor"] = "on"
+    assert client.post(url, data).status_code == 302
+    acme.refresh_from_db()
+    assert not acme.require_second_factor
