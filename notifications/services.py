@@ -298,7 +298,7 @@ def rotation_emails_record(*, rotations: list[Rotation], background: bool = Fals
     def send() -> None:
         try:
             if background:
-                async_task("notifications.services.rotation_emails_send",
+                async_task("notifications.tasks.rotation_emails_send",
                            rotation_ids=rotation_ids, task_name="rotation emails")
             else:
                 rotation_emails_send(rotation_ids=rotation_ids)
