@@ -1,5 +1,15 @@
+import re
+
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
+
+from config.redaction import redact_paths
+
+# A password reset link's key in its path (allauth's /accounts/password/reset/key/<uid>-<key>/;
+# the page it redirects to, .../<uid>-set-password/, holds none): for an hour it sets the
+# account's password.
+RESET_KEY_IN_PATH = re.compile(r"/accounts/password/reset/key/[0-9A-Za-z]+-(?!set-password/)"
+                               r"[^/\s\"]+")
 
 
 class AccountsConfig(AppConfig):
@@ -26,3 +36,4 @@ class AccountsConfig(AppConfig):
         authenticator_removed.connect(second_factor_removed,
                                       dispatch_uid="keyturn-factor-removed")
         authenticator_reset.connect(recovery_codes_reset, dispatch_uid="keyturn-codes-reset")
+        redact_paths(RESET_KEY_IN_PATH, "/accounts/password/reset/key/<key>")

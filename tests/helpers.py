@@ -1,5 +1,5 @@
 """Helpers the tests of several apps share: a free loopback port, the inbox of a real SMTP
-server (aiosmtpd) on loopback, and a log collector."""
+server (aiosmtpd) on loopback, a log collector and gunicorn's access log line."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import socket
 import time
 
 from allauth.account.authentication import AUTHENTICATION_METHODS_SESSION_KEY
+from gunicorn.config import Config
 
 from accounts.middleware import SEEN_SESSION_KEY
 
@@ -49,6 +50,14 @@ class LogCollector(logging.Handler):
     @property
     def text(self) -> str:
         return "\n".join(self.lines)
+
+
+def gunicorn_access_log(path: str, status: str = "302") -> None:
+    """Logs a GET of `path` as gunicorn's access log does (`make run` writes it to the
+    console): its logger, its default format and its atoms."""
+    atoms = {"h": "127.0.0.1", "l": "-", "u": "-", "t": "[30/Nov/2026:10:00:00 +0000]",
+             "r": f"GET {path} HTTP/1.1", "s": status, "b": "0", "f": "-", "a": "Mail scanner"}
+    logging.getLogger("gunicorn.access").info(Config().access_log_format, atoms)
 
 
 def record_sign_in(client: object, user: object, *, at: float | None = None,

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from tests.factories import PASSWORD
+from tests.helpers import gunicorn_access_log
 
 NEW = "a-brand-new-passphrase-2026"
 
@@ -55,6 +56,20 @@ def test_it_resets_once_with_the_link_and_ends_the_other_sessions(client, alice)
     again = Client().get(link.removeprefix("http://testserver"), follow=True)
     assert "invalid" in again.content.decode().lower()  # used: it works once
     assert Client().post("/accounts/login/", {"login": "alice", "password": NEW}).status_code == 302
+
+
+def test_no_log_line_holds_a_reset_links_key(client, alice, captured_logs):
+    _ask(client, "alice@example.com")
+    path = _link().removeprefix("http://testserver")
+    opened = client.get(path)
+    assert opened["Location"].endswith("-set-password/")  # the key leaves the address bar
+    gunicorn_access_log(path)
+    gunicorn_access_log(opened["Location"], status="200")
+    assert '"GET /accounts/password/reset/key/<key>/ HTTP/1.1" 302' in captured_logs.text
+    assert f'"GET {opened["Location"]} HTTP/1.1" 200' in captured_logs.text
+    key = path.rstrip("/").split("-", 1)[1]
+    assert key not in captured_logs.text
+    assert _set(client, _link()).status_code == 302  # the link still works
 
 
 def test_it_refuses_a_link_older_than_an_hour(client, alice, time_machine):

@@ -25,6 +25,7 @@ from members.services import (
 from organizations.models import Membership
 from organizations.roles import Role
 from tests.factories import make_org, make_user
+from tests.helpers import gunicorn_access_log
 
 THREADS = 8
 
@@ -131,3 +132,14 @@ def test_it_lets_one_of_many_simultaneous_accepts_win_on_postgresql():
     assert AuditEvent.objects.filter(action="invitation.accept").count() == 1
     # The race happened: more than one found the link open and went to claim it at once.
     assert claims.count(1) == 1 and claims.count(0) >= 1, claims
+
+
+def test_no_log_line_holds_an_invitation_links_token(client, acme, alice, captured_logs):
+    _, token = invitation_create(organization=acme, email="dana@partner.example",
+                                 role=Role.OWNER, actor=alice, now=timezone.now())
+    path = f"/invitations/{token}/"
+    opened = client.get(path)  # a person, or a mail scanner ahead of them
+    assert opened["Location"] == "/invitations/accept/"
+    gunicorn_access_log(path)
+    assert '"GET /invitations/<token>/ HTTP/1.1" 302' in captured_logs.text
+    assert token not in captured_logs.text
