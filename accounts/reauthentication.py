@@ -122,6 +122,25 @@ def _kept_post(request: HttpRequest) -> QueryDict:
     return kept
 
 
+# What a request run again needs of its environment besides its headers: how it reached the
+# server. Not the rest: a server may give each request its whole process environment
+# (runserver does, SECRET_KEY and the key ring with it), which no session may keep.
+REQUEST_META = frozenset({
+    "CONTENT_LENGTH", "CONTENT_TYPE", "CSRF_COOKIE", "PATH_INFO", "QUERY_STRING", "REMOTE_ADDR",
+    "REMOTE_HOST", "REQUEST_METHOD", "SCRIPT_NAME", "SERVER_NAME", "SERVER_PORT",
+    "SERVER_PROTOCOL",
+})
+UNKEPT_HEADERS = frozenset({"HTTP_COOKIE", "HTTP_AUTHORIZATION"})
+
+
+def _kept_meta(request: HttpRequest) -> dict[str, str]:
+    """The environment to run the request again with: its headers, but not its cookie or
+    credentials, and how it reached the server."""
+    return {key: value for key, value in request.META.items()
+            if isinstance(value, str) and key not in UNKEPT_HEADERS
+            and (key.startswith("HTTP_") or key in REQUEST_META)}
+
+
 def _suspend(request: HttpRequest) -> HttpResponseRedirect:
     """Sends the user to re-authenticate, keeping a POST to run once they have (the form
     allauth's re-authentication pages resume: `resume_request`)."""
@@ -133,8 +152,7 @@ def _suspend(request: HttpRequest) -> HttpResponseRedirect:
         request.session[STATE_SESSION_KEY] = {"request": json.dumps({
             "path": request.path,
             "path_info": request.path_info,
-            "META": {key: value for key, value in request.META.items()
-                     if isinstance(value, str) and key != "HTTP_COOKIE"},
+            "META": _kept_meta(request),
             "GET": request.GET.urlencode(),
             "POST": _kept_post(request).urlencode(),
             "method": "POST",

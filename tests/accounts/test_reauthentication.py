@@ -114,6 +114,24 @@ def test_it_never_keeps_a_typed_secret_while_the_user_re_authenticates(
     assert "kept-user" in stored  # what is not secret comes back
 
 
+def test_it_keeps_none_of_the_servers_environment_while_the_user_re_authenticates(
+        client, alice, vic, frozen):
+    client.force_login(alice)
+    frozen.shift(STALE)
+    membership = Membership.objects.get(user=vic)
+    url = reverse("member_role", args=["acme", membership.pk])
+    # runserver gives each request the whole process environment, the key ring included.
+    key_ring = "k1:c2VydmVyLXNpZGUta2V5LXJpbmctb2YtMzItYnl0ZXM="
+    client.post(url, {"role": Role.MANAGER}, KEYTURN_ENCRYPTION_KEYS=key_ring,
+                HTTP_AUTHORIZATION="Basic cHJveHk6cGFzc3dvcmQ=")
+    stored = "".join(str(session.get_decoded()) for session in Session.objects.all())
+    assert key_ring not in stored and "cHJveHk6cGFzc3dvcmQ=" not in stored
+    assert "KEYTURN_ENCRYPTION_KEYS" not in stored
+    done = client.post("/accounts/reauthenticate/", {"password": PASSWORD, "next": url})
+    assert done["Location"] == "/o/acme/members/"
+    assert Membership.objects.get(user=vic).role == Role.MANAGER
+
+
 SENSITIVE = [
     ("post", "credential_reveal", ["acme", "<uuid>"]),
     ("get", "credential_rotate", ["acme", "<uuid>"]),
