@@ -40,7 +40,7 @@ from credentials.services import (
     version_summary,
 )
 from credentials.usage import UseChannel, version_use_record
-from organizations.access import SYSTEM, Actor, require_perm, user_of
+from organizations.access import Actor, SystemActor, require_perm, user_of
 from organizations.models import BusinessUnit, Organization
 from organizations.roles import Perm
 
@@ -220,7 +220,9 @@ def new_credentials_retrieve(
     if pending is not None:
         secret = version_secret(pending)
         audit_record(
-            action="secret.retrieve", actor=SYSTEM,
+            action="secret.retrieve", actor=SystemActor(
+                label=f"API client {version.client_id}"[:200],
+                organization_id=credential.business_unit.organization_id),
             organization=credential.business_unit.organization, target=credential,
             source_ip=source_ip,
             details={"via": "GET /api/credentials/new", "client_id": version.client_id,

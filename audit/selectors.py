@@ -12,7 +12,10 @@ from organizations.models import Organization, User
 
 from .models import AuditEvent
 
-REVEAL_ACTION = "secret.reveal"
+# Every act that gives someone a credential's secret: Reveal in the portal and a hand-off's
+# Show (secret.reveal), an API client fetching its new secret with GET /api/credentials/new
+# (secret.retrieve) and the export command (credential.export).
+REVEAL_ACTIONS = ("secret.reveal", "secret.retrieve", "credential.export")
 
 
 @dataclass(frozen=True)
@@ -56,11 +59,11 @@ def audit_actions(organization: Organization) -> list[str]:
 
 def recent_reveals(organization: Organization, limit: int = 10) -> QuerySet[AuditEvent]:
     return AuditEvent.objects.filter(
-        organization=organization, action=REVEAL_ACTION
+        organization=organization, action__in=REVEAL_ACTIONS
     ).order_by("-at", "-id")[:limit]
 
 
 def recent_changes(organization: Organization, limit: int = 10) -> QuerySet[AuditEvent]:
     return AuditEvent.objects.filter(organization=organization).exclude(
-        action=REVEAL_ACTION
+        action__in=REVEAL_ACTIONS
     ).order_by("-at", "-id")[:limit]

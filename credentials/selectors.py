@@ -28,6 +28,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 
 from audit.models import AuditEvent
+from audit.selectors import REVEAL_ACTIONS
 from config.instances import columns, prefixed, take
 from config.prepared import PreparedQuery
 from organizations.models import BusinessUnit, Membership, Organization, User
@@ -475,7 +476,7 @@ def credential_connections(credential: Credential) -> list[Connection]:
 def credential_reveals(credential: Credential, limit: int = 50) -> QuerySet[AuditEvent]:
     return AuditEvent.objects.filter(
         organization_id=credential.business_unit.organization_id,
-        action="secret.reveal", target_type="credential", target_id=str(credential.pk),
+        action__in=REVEAL_ACTIONS, target_type="credential", target_id=str(credential.pk),
     ).select_related("actor")[:limit]
 
 

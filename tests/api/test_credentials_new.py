@@ -6,6 +6,8 @@ import json
 from datetime import timedelta
 
 import time_machine
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -51,6 +53,21 @@ def test_it_audits_every_retrieval_without_the_secret(client, api_client):
     assert event.details["client_id"] == api_client.client_id
     assert new.secret not in json.dumps(event.details)
     assert api_client.secret not in json.dumps(event.details)
+
+
+def test_it_lists_a_retrieval_among_the_credentials_reveals(client, api_client, alice):
+    prepare_new_secret(api_client)
+    fetched = Client().get(NEW, HTTP_AUTHORIZATION=api_client.basic, REMOTE_ADDR="203.0.113.7")
+    assert fetched.status_code == 200
+    client.force_login(alice)
+    detail = reverse("credential_detail", args=["acme", api_client.credential.pk])
+    history = client.get(detail, {"tab": "history"}).content.decode()
+    reveals = history.split('id="reveals"')[1].split("</table>")[0]
+    assert f"API client {api_client.client_id}" in reveals and "203.0.113.7" in reveals
+    overview = client.get("/o/acme/").content.decode()
+    recent = overview.split('id="recent-reveals"')[1].split("</table>")[0]
+    assert api_client.credential.name in recent
+    assert "secret.retrieve" not in overview.split('id="recent-changes"')[1]
 
 
 def test_it_answers_404_before_a_rotation_and_410_once_the_new_secret_is_active(
