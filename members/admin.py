@@ -1,10 +1,13 @@
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin
+from django.db import transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
+from accounts.services import account_event_record
 from organizations.access import client_ip
 from organizations.admin import MembershipAdmin, MembershipInline, OrganizationAdmin
 from organizations.models import Membership, Organization, User
@@ -66,6 +69,22 @@ class KeyturnUserAdmin(AuditedMembershipInline, UserAdmin):
         if disabling:  # the sessions of a disabled user end now, audited
             ended = user_disable(user=obj, actor=request.user, source_ip=client_ip(request))
             self.message_user(request, f"{obj} is disabled; {ended} session(s) ended.")
+
+    def user_change_password(self, request: HttpRequest, id: str,
+                             form_url: str = "") -> HttpResponse:
+        """A password set here (or password sign-in turned off) is audited as a change on the
+        profile page is, in the same transaction."""
+        with transaction.atomic():
+            user = self.get_object(request, unquote(id))
+            before = user.password if user is not None else None
+            response = super().user_change_password(request, id, form_url)
+            if user is not None:
+                user.refresh_from_db(fields=["password"])
+                if user.password != before:
+                    account_event_record(user=user, action="user.password_change",
+                                         source_ip=client_ip(request), details={"via": "admin"},
+                                         actor=request.user)
+        return response
 
 
 @admin.register(Invitation)

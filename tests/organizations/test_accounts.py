@@ -98,3 +98,19 @@ def test_it_ends_the_sessions_of_a_user_disabled_in_the_admin(client, alice, bob
     assert not bob.is_active
     assert bobs.get("/o/acme/").status_code == 302  # signed out
     assert AuditEvent.objects.filter(action="user.disable", actor=admin).exists()
+
+
+def test_it_audits_a_password_set_in_the_admin(client, alice, bob):
+    admin = make_user("root", None)
+    admin.is_staff = admin.is_superuser = True
+    admin.save()
+    client.force_login(admin)
+    new = "set-by-the-admin-2026"
+    response = client.post(f"/admin/organizations/user/{bob.pk}/password/", {
+        "usable_password": "true", "password1": new, "password2": new})
+    assert response.status_code == 302
+    bob.refresh_from_db()
+    assert bob.check_password(new)
+    event = AuditEvent.objects.get(action="user.password_change", actor=admin)
+    assert (event.target_id, event.details["via"]) == (str(bob.pk), "admin")
+    assert new not in str(event.details)
