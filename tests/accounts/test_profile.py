@@ -47,6 +47,18 @@ def test_it_refuses_an_unknown_zone_on_its_field_and_changes_nothing(client, ali
     assert alice.time_zone == "UTC"
 
 
+def test_it_refuses_an_email_address_longer_than_an_account_keeps_on_its_field(client, alice):
+    client.force_login(alice)
+    long_address = "a" * 250 + "@example.com"  # valid by RFC 5321's 320, not in the column
+    response = client.post("/accounts/profile/", _details(alice, email=long_address,
+                                                          time_zone="Asia/Tokyo"))
+    assert response.status_code == 200
+    assert "at most 254 characters" in " ".join(response.context["form"].errors["email"])
+    alice.refresh_from_db()
+    assert (alice.email, alice.time_zone) == ("alice@example.com", "UTC")
+    assert not AuditEvent.objects.filter(action="user.email_change").exists()
+
+
 def test_it_asks_for_a_proof_before_a_new_email_and_audits_it(client, alice, bob, time_machine):
     time_machine.move_to(timezone.now(), tick=False)
     client.force_login(alice)
