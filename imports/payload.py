@@ -414,7 +414,10 @@ def parse_content(content: dict[str, Any], password: str, *,
     valid_until = None
     if content.get("valid_until") is not None:
         raw = _text(content, "valid_until", "expiry")
-        valid_until = parse_datetime(raw) if len(raw) < 40 else None
+        try:
+            valid_until = parse_datetime(raw) if len(raw) < 40 else None
+        except ValueError:  # well formed, but no such time: 30 Feb, hour 24, offset of a day
+            valid_until = None
         if valid_until is None or valid_until.tzinfo is None:
             raise PayloadError(
                 "The payload's valid_until must be an ISO 8601 date and time with its offset.",

@@ -192,6 +192,21 @@ def test_it_marks_an_import_with_bad_content_failed(client, bob, acme, carrier_a
     assert _counts() == before
 
 
+def test_it_refuses_an_expiry_no_calendar_has_and_marks_the_import_failed(client, bob, acme):
+    # ISO 8601 in form, but 30 February: the password page says why, it does not fail.
+    pending = _pending(seal(api_key_content(ec_pem(), valid_until="2030-02-30T10:00:00Z")),
+                       acme)
+    client.force_login(bob)
+    response = client.post(_password_url(pending, "add"),
+                           {"action": "add", "password": PAYLOAD_PASSWORD}, follow=True)
+    assert response.status_code == 200
+    assert "valid_until must be an ISO 8601 date and time" in response.content.decode()
+    pending.refresh_from_db()
+    assert pending.state == ImportState.FAILED
+    assert _counts() == (0, 0)
+    assert AuditEvent.objects.filter(action="import.refuse").count() == 1
+
+
 def test_it_keeps_the_old_version_when_the_import_rotation_fails(client, bob, acme,
                                                                  carrier_api):
     pending = _pending(seal(api_key_content(ec_pem())), acme)

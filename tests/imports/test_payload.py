@@ -169,6 +169,10 @@ def test_it_refuses_unexpected_envelope_fields():
     (lambda key: api_key_content(key + ec_pem()), "holds 2 PEM blocks"),
     (lambda key: api_key_content(key, extra="field"), "unexpected fields"),
     (lambda key: api_key_content(key, valid_until="next tuesday"), "ISO 8601"),
+    # Written as ISO 8601 writes times, but no calendar has them.
+    (lambda key: api_key_content(key, valid_until="2030-02-30T10:00:00Z"), "ISO 8601"),
+    (lambda key: api_key_content(key, valid_until="2030-06-01T24:00:00Z"), "ISO 8601"),
+    (lambda key: api_key_content(key, valid_until="2030-06-01T10:00:00+25:00"), "ISO 8601"),
     (lambda key: api_key_content(key, valid_until="9999-12-31T23:59:59-23:59"), "out of range"),
     (lambda key: api_key_content(key, valid_until="0001-01-01T00:00:00+14:00"), "out of range"),
     (lambda key: {**api_key_content(key), "material": "a string"}, "no material"),
