@@ -279,15 +279,25 @@ def parse_certificate(data: str | bytes, field: str = "certificate") -> Certific
             cert = x509.load_pem_x509_certificate(raw.strip() + b"\n")
         else:
             cert = x509.load_der_x509_certificate(raw)
+        # Names are decoded when first read, not when the certificate loads: a malformed
+        # one (a UTF8String that is not UTF-8) raises here.
+        subject, issuer = cert.subject.rfc4514_string(), cert.issuer.rfc4514_string()
     except ValueError:
         raise MaterialError(
             field, "The certificate could not be read as a PEM or DER X.509 certificate."
         ) from None
+    try:
+        cert.public_key()  # read when the private key is matched with it
+    except (ValueError, UnsupportedAlgorithm):
+        raise MaterialError(
+            field, "The certificate's public key could not be read: Keyturn accepts "
+            "Ed25519, ECDSA and RSA keys."
+        ) from None
     digest = cert.fingerprint(hashes.SHA256()).hex().upper()
     return CertificateInfo(
         pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
-        subject=cert.subject.rfc4514_string(),
-        issuer=cert.issuer.rfc4514_string(),
+        subject=subject,
+        issuer=issuer,
         serial=format(cert.serial_number, "X"),
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,

@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
@@ -17,7 +19,7 @@ from audit.models import AuditEvent
 from credentials import crypto
 from credentials.models import Credential, Kind
 from credentials.services import version_secret
-from tests.factories import make_connection, make_credential, make_user
+from tests.factories import make_connection, make_credential, make_user, partner_certificate
 from tests.portal.helpers import CREDENTIAL_FORM, assert_refused, form_errors
 
 
@@ -142,6 +144,31 @@ def test_it_refuses_bad_certificate_uploads(signed_in, files, field, words):
     if files != "missing":
         data["certificate"] = SimpleUploadedFile("cert.pem", cert_pem.encode())
     assert_refused(_create(signed_in, "as2_certificate", **data), field, words)
+    assert not Credential.objects.exists()
+
+
+# id-ecPublicKey (1.2.840.10045.2.1) as DER writes it, and an arc beside it no library knows.
+EC_PUBLIC_KEY_OID = bytes.fromhex("06072a8648ce3d0201")
+UNKNOWN_KEY_OID = bytes.fromhex("06072a8648ce3d0209")
+
+
+@pytest.mark.parametrize(("change", "words"), [
+    # A subject whose UTF8String is not UTF-8: read only when the name is first asked for.
+    (lambda der: der.replace(b"as2.forever.example", b"\xff" * 19), "could not be read"),
+    # A public key of an algorithm cryptography does not know (as GOST's or SM2's read).
+    (lambda der: der.replace(EC_PUBLIC_KEY_OID, UNKNOWN_KEY_OID),
+     "public key could not be read"),
+])
+def test_it_refuses_a_certificate_that_loads_but_cannot_be_read_on_its_field(signed_in,
+                                                                             change, words):
+    cert_pem, key_pem = partner_certificate(timezone.now() + timedelta(days=90))
+    der = x509.load_pem_x509_certificate(cert_pem).public_bytes(serialization.Encoding.DER)
+    tampered = change(der)
+    assert tampered != der
+    response = _create(signed_in, "as2_certificate", name="Odd certificate", source="enter",
+                       certificate=SimpleUploadedFile("cert.der", tampered),
+                       private_key=SimpleUploadedFile("key.pem", key_pem))
+    assert_refused(response, "certificate", words)
     assert not Credential.objects.exists()
 
 
