@@ -81,13 +81,15 @@ def make_connection(credential: Credential, actor: User, *, active: bool = True,
     )
 
 
-def partner_certificate(not_after: datetime = NO_EXPIRY) -> tuple[bytes, bytes]:
+def partner_certificate(not_after: datetime = NO_EXPIRY, *,
+                        not_before: datetime = datetime(2024, 1, 1, tzinfo=UTC),
+                        ) -> tuple[bytes, bytes]:
     """A partner certificate as real ones come: (certificate PEM, private key PEM)."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "as2.forever.example")])
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(datetime(2024, 1, 1, tzinfo=UTC)).not_valid_after(not_after)
+            .not_valid_before(not_before).not_valid_after(not_after)
             .sign(key, hashes.SHA256()))
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())

@@ -9,7 +9,7 @@ One open (scheduled or running) rotation per credential: the database enforces i
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -34,6 +34,7 @@ from ..models import (
     VersionState,
 )
 from ..services import credential_lock, version_build, version_summary
+from ..templatetags.keyturn import format_dual
 from .engine import RUNNING_DEADLINE, claim, rotation_execute, run_claimed, withdraw_pending
 
 ALREADY_OPEN = "A rotation is already scheduled for this credential. Cancel it first."
@@ -145,6 +146,18 @@ def _pending_version(credential: Credential, material: Material, *, mode: str,
     a scheduled rotation plans when the current version stops."""
     if material.valid_until is not None and material.valid_until <= max(starts_at, now):
         raise RotationError("The new certificate has already expired.", field="certificate")
+    not_before = material.certificate.not_before if material.certificate else None
+    if not_before is not None and not_before > max(starts_at, now):
+        # It would replace a certificate that works with one partners refuse until then. The
+        # form takes minutes: the first whole minute it is valid is the time to suggest.
+        minute = not_before.replace(second=0, microsecond=0)
+        earliest = minute if minute == not_before else minute + timedelta(minutes=1)
+        valid_from = f"The new certificate is valid only from {format_dual(earliest)}"
+        if mode == RotationMode.IMMEDIATE:
+            raise RotationError(f"{valid_from}: schedule the rotation to start then or later.",
+                                field="certificate")
+        raise RotationError(f"{valid_from}: start the rotation then or later.",
+                            field="starts_at")
     withdraw_pending(credential, now)
     pending = version_build(
         credential=credential, material=material, state=VersionState.PENDING,

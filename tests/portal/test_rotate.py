@@ -7,13 +7,20 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from audit.models import AuditEvent
 from credentials.models import Credential, CredentialVersion, Kind, Rotation, RotationState
 from credentials.rotation.requests import rotation_schedule
 from credentials.services import version_secret
-from tests.factories import make_connection, make_credential, make_user, material_for
+from tests.factories import (
+    make_connection,
+    make_credential,
+    make_user,
+    material_for,
+    partner_certificate,
+)
 from tests.portal.helpers import assert_refused
 
 NOW = datetime(2030, 11, 20, 12, 0, tzinfo=UTC)
@@ -182,6 +189,50 @@ def test_it_refuses_bad_material_on_its_field_and_changes_nothing(client, berta,
     assert "Step 2 of 2" in response.content.decode()
     assert 'value="short"' not in response.content.decode()  # never echoed back
     assert _state(credential) == before
+
+
+# A partner's next certificate, valid from 1 Dec 2030 09:00:30 UTC (10:00:30 in Berlin).
+NEXT_VALID_FROM = datetime(2030, 12, 1, 9, 0, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def as2(unit, alice, berta):
+    credential = make_credential(unit, Kind.AS2_CERTIFICATE, actor=alice, name="Partner AS2")
+    make_connection(credential, alice)
+    return credential
+
+
+def _next_certificate() -> dict[str, SimpleUploadedFile]:
+    cert_pem, key_pem = partner_certificate(NEXT_VALID_FROM + timedelta(days=365),
+                                            not_before=NEXT_VALID_FROM)
+    return {"source": "enter", "certificate": SimpleUploadedFile("next.pem", cert_pem),
+            "private_key": SimpleUploadedFile("next.key", key_pem)}
+
+
+@pytest.mark.parametrize(("plan", "field", "step"), [
+    ({"timing": "immediate"}, "certificate", "Step 2 of 2"),
+    # Scheduled a minute before it is valid (10:00:30 in Berlin shows as 10:01).
+    ({"timing": "scheduled", "starts_at": "2030-12-01T10:00"}, "starts_at", "Step 1 of 2"),
+])
+def test_it_refuses_a_certificate_not_valid_yet_when_the_rotation_starts(client, berta, as2,
+                                                                         plan, field, step):
+    client.force_login(berta)
+    before = _state(as2)
+    response = _rotate(client, as2, "2", method="new", **plan, **_next_certificate())
+    assert_refused(response, field, "valid only from 1 Dec 2030 10:01 CET")
+    assert step in response.content.decode()
+    assert _state(as2) == before
+    assert as2.versions.get().state == "current"  # the certificate that works stays
+
+
+def test_it_schedules_a_certificate_to_start_when_it_becomes_valid(client, berta, as2):
+    client.force_login(berta)
+    response = _rotate(client, as2, "2", method="new", timing="scheduled",
+                       starts_at="2030-12-01T10:01", **_next_certificate())
+    assert response.status_code == 302
+    rotation = Rotation.objects.get(credential=as2)
+    assert rotation.starts_at == datetime(2030, 12, 1, 9, 1, tzinfo=UTC)
+    assert rotation.to_version.cert_not_before == NEXT_VALID_FROM
 
 
 def test_it_refuses_a_second_rotation_while_one_is_scheduled(client, berta, credential, alice):
