@@ -163,8 +163,9 @@ class CredentialVersion(models.Model):
     public_key = models.TextField(blank=True)
     fingerprint = models.CharField(max_length=128, blank=True, db_index=True)
     certificate_pem = models.TextField(blank=True)
-    cert_subject = models.CharField(max_length=500, blank=True)
-    cert_issuer = models.CharField(max_length=500, blank=True)
+    # As long as the certificate's: RFC 5280 bounds each attribute of a name, not their number.
+    cert_subject = models.TextField(blank=True)
+    cert_issuer = models.TextField(blank=True)
     cert_serial = models.CharField(max_length=100, blank=True)
     cert_not_before = models.DateTimeField(null=True, blank=True)
     secret_ciphertext = models.TextField()

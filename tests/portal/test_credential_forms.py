@@ -10,7 +10,9 @@ from urllib.parse import quote
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
@@ -170,6 +172,31 @@ def test_it_refuses_a_certificate_that_loads_but_cannot_be_read_on_its_field(sig
                        private_key=SimpleUploadedFile("key.pem", key_pem))
     assert_refused(response, "certificate", words)
     assert not Credential.objects.exists()
+
+
+def test_it_keeps_a_certificate_whose_subject_and_issuer_are_long(signed_in):
+    # RFC 5280 bounds each attribute, not how many a name holds: nine units of 60 letters.
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "as2.partner.example"),
+                      *(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, f"{n}" * 60)
+                        for n in range(1, 10))])
+    now = timezone.now()
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - timedelta(days=1))
+                   .not_valid_after(now + timedelta(days=365)).sign(key, hashes.SHA256()))
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    response = _create(signed_in, "as2_certificate", name="Long names", source="enter",
+                       certificate=SimpleUploadedFile(
+                           "cert.pem", certificate.public_bytes(serialization.Encoding.PEM)),
+                       private_key=SimpleUploadedFile("key.pem", key_pem))
+    assert response.status_code == 302
+    version = Credential.objects.get(name="Long names").versions.get()
+    subject = name.rfc4514_string()
+    assert len(subject) > 500
+    assert (version.cert_subject, version.cert_issuer) == (subject, subject)
+    version.full_clean()  # the columns' own rules hold what they keep
 
 
 def test_it_refuses_a_generated_certificate_without_a_common_name(signed_in):
