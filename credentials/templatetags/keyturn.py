@@ -59,18 +59,18 @@ class WhenFormat:
             return None
 
     def when(self, value: datetime | None) -> str:
-        """'2 Dec 2026 09:00 CET': exactly as date_format(local, WHEN_FORMAT) writes it, in a
-        fraction of its time; UTC's when the zone cannot hold the time."""
+        """'2 Dec 2026 09:00 CET': as date_format(local, WHEN_FORMAT) writes it, in a fraction
+        of its time; UTC's when the zone cannot hold the time. Unlike Django's "T", which
+        writes no name for a wall time that a change of clocks repeats, it names the zone
+        then too: the local time knows which of the two it is (its fold), and "25 Oct 2026
+        02:30" alone could be either of two moments an hour apart."""
         if value is None:
             return ""
         local = self.local(value)
         if local is None:
             return self.utc(value)
-        zone = local.tzinfo
-        # As Django's "T": no name for a wall time that a change of clocks makes ambiguous.
-        ambiguous = zone.utcoffset(local.replace(fold=not local.fold)) != zone.utcoffset(local)
         return (f"{local.day} {self.months[local.month]} {local.year:04d} "
-                f"{local.hour:02d}:{local.minute:02d} {'' if ambiguous else zone.tzname(local)}")
+                f"{local.hour:02d}:{local.minute:02d} {local.tzinfo.tzname(local)}")
 
     def utc(self, value: datetime | None) -> str:
         """As date_format(utc, "j M Y H:i") + " UTC" writes it."""

@@ -119,3 +119,17 @@ def test_it_links_a_credentials_history_to_its_events(client, rita, trail):
     assert f"/o/acme/audit/?credential={drop.pk}" in page
     assert len(_rows(client.get(URL, {"credential": str(drop.pk)}))) == 2
 
+
+
+def test_it_tells_apart_events_in_the_hour_that_comes_twice(client, acme, unit, alice,
+                                                            time_machine):
+    """The night Berlin's clocks go back, 02:30 comes twice: a reviewer there reads which."""
+    for moment, name in ((datetime(2026, 10, 25, 0, 30, tzinfo=UTC), "First"),
+                         (datetime(2026, 10, 25, 1, 30, tzinfo=UTC), "Second")):
+        time_machine.move_to(moment, tick=False)
+        make_credential(unit, actor=alice, name=name)
+    client.force_login(make_user("berlin", acme, "reviewer", time_zone="Europe/Berlin"))
+    second, first = [row for row in _rows(client.get(URL + "?action=credential.create"))
+                     if "First" in row or "Second" in row]
+    assert "25 Oct 2026 02:30 CET<" in second and "Second" in second
+    assert "25 Oct 2026 02:30 CEST<" in first and "First" in first
