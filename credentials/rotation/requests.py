@@ -144,8 +144,11 @@ def _pending_version(credential: Credential, material: Material, *, mode: str,
                      now: datetime) -> CredentialVersion:
     """The new material as the credential's pending version (replacing any left pending);
     a scheduled rotation plans when the current version stops."""
-    if material.valid_until is not None and material.valid_until <= max(starts_at, now):
+    if material.valid_until is not None and material.valid_until <= now:
         raise RotationError("The new certificate has already expired.", field="certificate")
+    if material.valid_until is not None and material.valid_until <= starts_at:
+        raise RotationError(f"The new certificate expires at {format_dual(material.valid_until)}"
+                            ", before the rotation starts.", field="certificate")
     not_before = material.certificate.not_before if material.certificate else None
     if not_before is not None and not_before > max(starts_at, now):
         # It would replace a certificate that works with one partners refuse until then. The

@@ -225,6 +225,20 @@ def test_it_refuses_a_certificate_not_valid_yet_when_the_rotation_starts(client,
     assert as2.versions.get().state == "current"  # the certificate that works stays
 
 
+def test_it_says_when_a_certificate_expires_before_a_scheduled_start(client, berta, as2):
+    client.force_login(berta)
+    before = _state(as2)
+    cert_pem, key_pem = partner_certificate(datetime(2030, 12, 10, 8, 0, tzinfo=UTC))
+    response = _rotate(client, as2, "2", method="new", timing="scheduled",
+                       starts_at="2030-12-20T10:00", source="enter",
+                       certificate=SimpleUploadedFile("next.pem", cert_pem),
+                       private_key=SimpleUploadedFile("next.key", key_pem))
+    # Not "already expired": it still works today, but no longer on 20 Dec.
+    assert_refused(response, "certificate", "expires at 10 Dec 2030 09:00 CET (10 Dec 2030 "
+                                            "08:00 UTC), before the rotation starts")
+    assert _state(as2) == before
+
+
 def test_it_schedules_a_certificate_to_start_when_it_becomes_valid(client, berta, as2):
     client.force_login(berta)
     response = _rotate(client, as2, "2", method="new", timing="scheduled",
