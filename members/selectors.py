@@ -24,3 +24,10 @@ def organization_invitations(organization: Organization) -> QuerySet[Invitation]
     return Invitation.objects.filter(
         organization=organization, accepted_at__isnull=True, revoked_at__isnull=True,
     ).select_related("invited_by").order_by("-sent_at")
+
+
+def accepted_invitation(token_hash: str) -> Invitation | None:
+    """The invitation a link led to, if it was accepted: its link is spent, but whoever holds
+    it joined (or the address did), so it still leads to the organization."""
+    return Invitation.objects.select_related("organization").filter(
+        token_hash=token_hash, accepted_at__isnull=False).first()

@@ -27,7 +27,7 @@ from organizations.roles import Perm, Role
 from .emails import invitation_email_send
 from .forms import InvitationSignUpForm, InviteForm, RoleForm, SecondFactorPolicyForm
 from .models import Invitation
-from .selectors import organization_invitations, organization_members
+from .selectors import accepted_invitation, organization_invitations, organization_members
 from .services import (
     INVALID_INVITATION,
     InvitationError,
@@ -174,6 +174,12 @@ def invitation_accept_view(request: HttpRequest) -> HttpResponse:
     token_hash = request.session.get(INVITATION_SESSION_KEY, "")
     invitation = invitation_open_for(token_hash, now) if token_hash else None
     if invitation is None:
+        accepted = accepted_invitation(token_hash) if token_hash else None
+        if accepted is not None:  # people come back by the email's link: lead them in
+            return render(request, "members/invitation_accepted.html", {
+                "invitation": accepted,
+                "url": reverse("organization_overview", args=[accepted.organization.slug]),
+            })
         return render(request, "members/invitation_invalid.html",
                       {"message": INVALID_INVITATION}, status=404)
     user = request.user

@@ -68,9 +68,11 @@ def test_it_invites_by_email_and_each_invitee_joins_from_the_link(page, context,
     expect(visitor).to_have_url(re.compile(r"/o/acme/$"))
     expect(visitor.locator(".messagelist")).to_contain_text("Welcome to Acme")
     assert Membership.objects.get(user__username="dana").role == Role.MANAGER
-    # The link works once.
+    # The link works once; opened again, it leads to the organization.
     visitor.goto(dana_link)
-    expect(visitor.get_by_role("heading", level=1)).to_have_text("Invitation no longer valid")
+    expect(visitor.get_by_role("heading", level=1)).to_have_text("This invitation was accepted")
+    visitor.get_by_role("link", name="Open Acme").click()
+    expect(visitor).to_have_url(re.compile(r"/o/acme/$"))
     visitor.context.close()
 
     # An account elsewhere: sign in from the accept page, then accept.

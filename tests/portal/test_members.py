@@ -70,11 +70,17 @@ def test_it_invites_a_new_address_that_chooses_a_user_name_and_password(client, 
     assert AuditEvent.objects.filter(action="invitation.accept", actor=dana).exists()
     assert AuditEvent.objects.filter(action="member.add", actor=dana,
                                      target_id=str(dana.pk)).exists()
-    # The link works once.
+    # The link works once; opened again, it leads to the organization, through sign-in.
     client.logout()
     client.get(link)
     again = client.get(ACCEPT)
-    assert again.status_code == 404 and "no longer valid" in again.content.decode()
+    assert again.status_code == 200 and "This invitation was accepted" in again.content.decode()
+    assert 'href="/o/acme/"' in again.content.decode()
+    assert client.get("/o/acme/")["Location"].startswith("/accounts/login/?next=/o/acme/")
+    assert client.post(ACCEPT, {"username": "dana2", "password1": NEW_PASSWORD,
+                                "password2": NEW_PASSWORD}).status_code == 200
+    assert not User.objects.filter(username="dana2").exists()
+    assert Membership.objects.filter(organization__slug="acme", user=dana).count() == 1
 
 
 def test_it_lets_a_user_of_another_organization_sign_in_and_accept(client, alice, charlie,
