@@ -26,6 +26,14 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+# The label columns' limits. A label names the actor or the target for people (the target's
+# type and id are kept whole, and details keep every value): a longer one, such as a partner
+# contact's name and address, or an opt-out link's address, is shortened rather than refused
+# with the action it records.
+ACTOR_LABEL_MAX = AuditEvent._meta.get_field("actor_label").max_length
+TARGET_LABEL_MAX = AuditEvent._meta.get_field("target_label").max_length
+
+
 def _fields(
     *,
     action: str,
@@ -39,11 +47,12 @@ def _fields(
     return dict(
         action=action,
         actor=user_of(actor),
-        actor_label=actor.get_username(),
+        actor_label=actor.get_username()[:ACTOR_LABEL_MAX],
         organization=organization,
         target_type=target._meta.model_name if target is not None else "",
         target_id=str(target.pk) if target is not None else "",
-        target_label=target_label or (str(target) if target is not None else ""),
+        target_label=(target_label or (str(target) if target is not None else ""))[
+            :TARGET_LABEL_MAX],
         source_ip=source_ip,
         # The block's details (audit.context: how the actor proved who they are) come first.
         details=_jsonable({**context_details(), **(details or {})}),

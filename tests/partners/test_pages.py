@@ -9,6 +9,7 @@ from django.urls import reverse
 from audit.models import AuditEvent
 from credentials.models import Kind
 from handoffs.models import Handoff
+from notifications.optout import partner_opt_out_url
 from partners.models import PartnerContact
 from tests.factories import make_connection, make_credential
 from tests.partners.helpers import make_contact
@@ -105,3 +106,48 @@ def test_send_to_partner_offers_the_saved_contacts_and_someone_else(
                       "recipient_name": "Eve", "recipient_email": "eve@partner.example"})
     assert sorted(Handoff.objects.values_list("recipient_email", flat=True)) == [
         "ann@partner.example", "eve@partner.example"]
+
+
+# As long as each part may be: 200 characters of name, 251 of address (labels of 63).
+LONG_NAME = "Dana Weber-" + "Schmidt" * 27
+LONG_EMAIL = "a" * 64 + "@" + "b" * 63 + "." + "c" * 63 + "." + "d" * 50 + ".example"
+
+
+def test_it_adds_edits_and_removes_a_contact_whose_name_and_address_are_long(client, bob,
+                                                                            connection):
+    """The audit trail names the contact by name and address, which together outgrow its
+    label column: the label is shortened, the change is made and recorded."""
+    assert len(LONG_NAME) == 200 and len(LONG_EMAIL) == 251
+    client.force_login(bob)
+    add = client.post(reverse("connection_contact_add", args=["acme", connection.pk]),
+                      {"name": LONG_NAME, "email": LONG_EMAIL})
+    assert add.status_code == 302
+    contact = PartnerContact.objects.get()
+    edit = client.post(reverse("contact_edit", args=["acme", contact.pk]),
+                       {"name": LONG_NAME, "email": LONG_EMAIL, "note": "Night shift"})
+    assert edit.status_code == 302
+    assert client.post(reverse("contact_remove", args=["acme", contact.pk])).status_code == 302
+    assert not PartnerContact.objects.exists()
+    events = AuditEvent.objects.filter(action__startswith="partner_contact.").order_by("at")
+    assert [event.action for event in events] == [
+        "partner_contact.add", "partner_contact.edit", "partner_contact.remove"]
+    label_length = AuditEvent._meta.get_field("target_label").max_length
+    for event in events:
+        assert event.target_label.startswith(LONG_NAME) and len(event.target_label) <= (
+            label_length)
+        assert event.details["email"] == LONG_EMAIL  # the details keep it whole
+
+
+def test_a_long_address_opts_out_from_its_link(client, alice, connection):
+    """The opt-out is recorded with the address as its actor, which outgrows the actor's
+    label column: shortened there, whole in the details."""
+    contact = make_contact(connection, alice, name="Dana", email=LONG_EMAIL)
+    link = partner_opt_out_url(contact).removeprefix("http://testserver")
+    response = client.post(link)
+    assert response.status_code == 200 and b"no more" in response.content
+    contact.refresh_from_db()
+    assert contact.opted_out_at is not None
+    event = AuditEvent.objects.get(action="partner_contact.opt_out")
+    assert event.actor_label.startswith("opt-out link (aaaa")
+    assert len(event.actor_label) <= AuditEvent._meta.get_field("actor_label").max_length
+    assert event.details["email"] == LONG_EMAIL
