@@ -272,6 +272,12 @@ class CertificateInfo:
     fingerprint: str  # SHA-256 of the DER encoding, colon-separated upper-case hex
 
 
+# RFC 5280 caps a serial number at 20 octets (40 hexadecimal digits) and asks software to
+# cope with longer ones: Keyturn keeps up to 100 characters (CredentialVersion.cert_serial's
+# column) and refuses a certificate whose serial is longer still.
+SERIAL_MAX_LENGTH = 100
+
+
 def parse_certificate(data: str | bytes, field: str = "certificate") -> CertificateInfo:
     raw = data.encode() if isinstance(data, str) else data
     try:
@@ -293,12 +299,19 @@ def parse_certificate(data: str | bytes, field: str = "certificate") -> Certific
             field, "The certificate's public key could not be read: Keyturn accepts "
             "Ed25519, ECDSA and RSA keys."
         ) from None
+    serial = format(cert.serial_number, "X")
+    if len(serial) > SERIAL_MAX_LENGTH:
+        raise MaterialError(
+            field, f"The certificate's serial number is too long: {len(serial.lstrip('-'))} "
+            f"hexadecimal digits, where X.509 allows 40 (Keyturn keeps up to "
+            f"{SERIAL_MAX_LENGTH})."
+        )
     digest = cert.fingerprint(hashes.SHA256()).hex().upper()
     return CertificateInfo(
         pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
         subject=subject,
         issuer=issuer,
-        serial=format(cert.serial_number, "X"),
+        serial=serial,
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,
         fingerprint=":".join(digest[i : i + 2] for i in range(0, len(digest), 2)),

@@ -9,6 +9,8 @@ import pytest
 from credentials import crypto
 from credentials.crypto import MaterialError
 from credentials.kinds import api_client_secret, api_key, as2_certificate, sftp_password
+from credentials.models import CredentialVersion, Kind
+from tests.factories import make_credential
 
 pytestmark = pytest.mark.skipif(
     not shutil.which("ssh-keygen") or not shutil.which("openssl"),
@@ -54,11 +56,12 @@ def test_it_fingerprints_generated_keys_as_ssh_keygen_does(tmp_path):
     assert printed[-1] == "(ED25519)"
 
 
-def _openssl_cert(tmp_path, days=30):
+def _openssl_cert(tmp_path, days=30, serial=None):
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
-         "-out", str(cert), "-days", str(days), "-subj", "/CN=edi.partner.example/O=Partner"],
+         "-out", str(cert), "-days", str(days), "-subj", "/CN=edi.partner.example/O=Partner",
+         *(["-set_serial", f"0x{serial}"] if serial else [])],
         check=True, capture_output=True,
     )
     return cert, key
@@ -88,6 +91,31 @@ def test_it_takes_the_expiry_from_the_certificate(tmp_path):
     der = subprocess.run(["openssl", "x509", "-in", str(cert), "-outform", "DER"],
                          check=True, capture_output=True).stdout
     assert crypto.parse_certificate(der).fingerprint == made.fingerprint
+
+
+def test_it_keeps_serial_numbers_as_long_as_its_column_and_refuses_longer_ones(tmp_path):
+    column = CredentialVersion._meta.get_field("cert_serial").max_length
+    assert column == crypto.SERIAL_MAX_LENGTH
+    longest = "7" + "F" * (column - 1)  # 50 octets, where X.509 allows 20
+    cert, key = _openssl_cert(tmp_path, serial=longest)
+    made = as2_certificate.material(certificate=cert.read_text(), private_key=key.read_text())
+    assert made.certificate.serial == longest
+    cert, key = _openssl_cert(tmp_path, serial=longest + "F")
+    with pytest.raises(MaterialError) as refused:
+        as2_certificate.material(certificate=cert.read_text(), private_key=key.read_text())
+    assert refused.value.field == "certificate"
+    assert refused.value.message == (
+        "The certificate's serial number is too long: 101 hexadecimal digits, where X.509 "
+        "allows 40 (Keyturn keeps up to 100).")
+
+
+@pytest.mark.django_db
+def test_a_certificate_with_the_longest_serial_is_stored(tmp_path, unit):
+    longest = "7" + "F" * (crypto.SERIAL_MAX_LENGTH - 1)
+    cert, key = _openssl_cert(tmp_path, serial=longest)
+    credential = make_credential(unit, Kind.AS2_CERTIFICATE, certificate=cert.read_text(),
+                                 private_key=key.read_text())
+    assert CredentialVersion.objects.get(credential=credential).cert_serial == longest
 
 
 def test_it_refuses_a_key_that_does_not_match_the_certificate(tmp_path):
