@@ -9,11 +9,22 @@ from django.http import HttpRequest, HttpResponse
 
 from accounts.services import account_event_record
 from organizations.access import client_ip
-from organizations.admin import MembershipAdmin, MembershipInline, OrganizationAdmin
-from organizations.models import Membership, Organization, User
+from organizations.admin import (
+    BusinessUnitAdmin,
+    MembershipAdmin,
+    MembershipInline,
+    OrganizationAdmin,
+)
+from organizations.models import BusinessUnit, Membership, Organization, User
 
 from .models import Invitation
-from .services import membership_admin_remove, membership_admin_save, user_disable
+from .services import (
+    business_unit_admin_remove,
+    business_unit_admin_save,
+    membership_admin_remove,
+    membership_admin_save,
+    user_disable,
+)
 
 
 class AuditedMembershipInline:
@@ -38,6 +49,31 @@ admin.site.unregister(Organization)
 @admin.register(Organization)
 class KeyturnOrganizationAdmin(AuditedMembershipInline, OrganizationAdmin):
     pass
+
+
+admin.site.unregister(BusinessUnit)
+
+
+@admin.register(BusinessUnit)
+class AuditedBusinessUnitAdmin(BusinessUnitAdmin):
+    """Business units are set up here: each one added, changed or deleted is audited
+    (members.services), and a unit stays in the organization it was added to."""
+
+    def get_readonly_fields(self, request: HttpRequest,
+                            obj: BusinessUnit | None = None) -> list[str]:
+        return [*super().get_readonly_fields(request, obj), *(["organization"] if obj else [])]
+
+    def save_model(self, request: HttpRequest, obj: BusinessUnit, form: object,
+                   change: bool) -> None:
+        business_unit_admin_save(unit=obj, actor=request.user, source_ip=client_ip(request))
+
+    def delete_model(self, request: HttpRequest, obj: BusinessUnit) -> None:
+        business_unit_admin_remove(unit=obj, actor=request.user, source_ip=client_ip(request))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[BusinessUnit]) -> None:
+        for unit in queryset.select_related("organization"):
+            business_unit_admin_remove(unit=unit, actor=request.user,
+                                       source_ip=client_ip(request))
 
 
 admin.site.unregister(Membership)

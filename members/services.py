@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from audit.services import audit_record
 from organizations.access import Actor, require_perm, user_of
-from organizations.models import Membership, Organization, User
+from organizations.models import BusinessUnit, Membership, Organization, User
 from organizations.roles import Perm, Role
 
 from .models import Invitation, InvitationState
@@ -109,6 +109,51 @@ def membership_admin_remove(
     _member_event("member.remove", membership, actor, source_ip,
                   {"role": membership.role, "via": "admin"})
     membership.delete()
+
+
+# What the admin may change of a business unit, each change audited with its old and new
+# value: its contacts decide who gets the emails about its credentials. (Its organization is
+# set when it is added: moving it would hand its credentials to another organization.)
+UNIT_AUDITED_FIELDS = ("name", "slug", "contact_emails")
+
+
+@transaction.atomic
+def business_unit_admin_save(
+    *, unit: BusinessUnit, actor: User, source_ip: str | None = None
+) -> BusinessUnit:
+    """A business unit added or changed in the Django admin, where units are set up: audited
+    as unit.create (with its fields) or unit.change (each changed field's old and new
+    value), in its organization's trail."""
+    before = BusinessUnit.objects.select_for_update().filter(pk=unit.pk).first() if (
+        unit.pk) else None
+    if before is not None and before.organization_id != unit.organization_id:
+        raise ValueError("A business unit stays in the organization it was added to.")
+    unit.save()
+    if before is None:
+        audit_record(action="unit.create", actor=actor, organization=unit.organization,
+                     target=unit, source_ip=source_ip,
+                     details={**{field: getattr(unit, field) for field in UNIT_AUDITED_FIELDS},
+                              "via": "admin"})
+        return unit
+    changed = {field: [getattr(before, field), getattr(unit, field)]
+               for field in UNIT_AUDITED_FIELDS if getattr(before, field) != getattr(unit, field)}
+    if changed:
+        audit_record(action="unit.change", actor=actor, organization=unit.organization,
+                     target=unit, source_ip=source_ip,
+                     details={"changed": changed, "via": "admin"})
+    return unit
+
+
+@transaction.atomic
+def business_unit_admin_remove(
+    *, unit: BusinessUnit, actor: User, source_ip: str | None = None
+) -> None:
+    """A business unit deleted in the Django admin (one that holds credentials or connections
+    cannot be: they protect it), audited as unit.delete."""
+    audit_record(action="unit.delete", actor=actor, organization=unit.organization,
+                 target=unit, source_ip=source_ip,
+                 details={"name": unit.name, "slug": unit.slug, "via": "admin"})
+    unit.delete()
 
 
 @transaction.atomic

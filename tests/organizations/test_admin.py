@@ -5,9 +5,10 @@ and the rule is changed only by an owner on the members page (checked and audite
 import pytest
 
 from audit.models import AuditEvent
-from organizations.models import Membership
+from members.services import business_unit_admin_save
+from organizations.models import BusinessUnit, Membership
 from organizations.roles import Role
-from tests.factories import make_user
+from tests.factories import make_credential, make_user
 
 
 @pytest.fixture
@@ -102,3 +103,74 @@ def test_it_leaves_the_second_factor_rule_to_the_members_page(client, root, acme
     assert client.post(url, data).status_code == 302
     acme.refresh_from_db()
     assert not acme.require_second_factor
+
+
+# --- Business units: set up in the admin, each change in the organization's trail ----------
+
+
+def test_it_audits_a_business_unit_added_in_the_admin(client, root, acme):
+    client.force_login(root)
+    response = client.post("/admin/organizations/businessunit/add/", {
+        "organization": acme.pk, "name": "Logistics", "slug": "logistics",
+        "contact_emails": "ops@acme.example\nlead@acme.example",
+    })
+    assert response.status_code == 302
+    unit = BusinessUnit.objects.get(organization=acme, slug="logistics")
+    event = AuditEvent.objects.get(action="unit.create", actor=root)
+    assert (event.organization, event.target_id) == (acme, str(unit.pk))
+    assert event.details == {"name": "Logistics", "slug": "logistics",
+                             "contact_emails": "ops@acme.example\nlead@acme.example",
+                             "via": "admin"}
+
+
+def test_it_audits_a_business_unit_changed_in_the_admin_and_keeps_it_in_its_organization(
+        client, root, acme, globex, unit):
+    unit.contact_emails = "old@acme.example"
+    unit.save()
+    client.force_login(root)
+    response = client.post(f"/admin/organizations/businessunit/{unit.pk}/change/", {
+        "organization": globex.pk, "name": unit.name, "slug": unit.slug,
+        "contact_emails": "new@acme.example",
+    })
+    assert response.status_code == 302
+    unit.refresh_from_db()
+    assert (unit.organization, unit.contact_emails) == (acme, "new@acme.example")
+    event = AuditEvent.objects.get(action="unit.change", actor=root)
+    assert (event.organization, event.target_id) == (acme, str(unit.pk))
+    assert event.details == {"changed": {"contact_emails": ["old@acme.example",
+                                                            "new@acme.example"]},
+                             "via": "admin"}
+
+
+def test_a_unit_saved_unchanged_in_the_admin_writes_no_event(client, root, unit):
+    client.force_login(root)
+    response = client.post(f"/admin/organizations/businessunit/{unit.pk}/change/", {
+        "name": unit.name, "slug": unit.slug, "contact_emails": unit.contact_emails,
+    })
+    assert response.status_code == 302
+    assert not AuditEvent.objects.filter(action__startswith="unit.").exists()
+
+
+def test_it_audits_a_business_unit_deleted_in_the_admin_unless_credentials_protect_it(
+        client, root, acme, alice, unit):
+    finance = acme.business_units.get(slug="finance")
+    make_credential(unit, actor=alice)
+    client.force_login(root)
+    client.post(f"/admin/organizations/businessunit/{unit.pk}/delete/", {"post": "yes"})
+    assert BusinessUnit.objects.filter(pk=unit.pk).exists()  # its credential protects it
+    response = client.post(f"/admin/organizations/businessunit/{finance.pk}/delete/",
+                           {"post": "yes"})
+    assert response.status_code == 302
+    assert not BusinessUnit.objects.filter(pk=finance.pk).exists()
+    event = AuditEvent.objects.get(action="unit.delete")
+    assert (event.organization, event.actor, event.target_id) == (acme, root, str(finance.pk))
+    assert event.details == {"name": finance.name, "slug": "finance", "via": "admin"}
+
+
+def test_the_unit_service_refuses_to_move_a_unit_to_another_organization(
+        root, acme, globex, unit):
+    unit.organization = globex
+    with pytest.raises(ValueError, match="stays in the organization"):
+        business_unit_admin_save(unit=unit, actor=root)
+    assert BusinessUnit.objects.get(pk=unit.pk).organization == acme
+    assert not AuditEvent.objects.filter(action__startswith="unit.").exists()
