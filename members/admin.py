@@ -23,6 +23,7 @@ from .services import (
     business_unit_admin_save,
     membership_admin_remove,
     membership_admin_save,
+    organization_admin_save,
     user_disable,
 )
 
@@ -48,7 +49,10 @@ admin.site.unregister(Organization)
 
 @admin.register(Organization)
 class KeyturnOrganizationAdmin(AuditedMembershipInline, OrganizationAdmin):
-    pass
+    def save_model(self, request: HttpRequest, obj: Organization, form: object,
+                   change: bool) -> None:
+        organization_admin_save(organization=obj, actor=request.user,
+                                source_ip=client_ip(request))
 
 
 admin.site.unregister(BusinessUnit)

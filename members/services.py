@@ -111,10 +111,45 @@ def membership_admin_remove(
     membership.delete()
 
 
-# What the admin may change of a business unit, each change audited with its old and new
-# value: its contacts decide who gets the emails about its credentials. (Its organization is
-# set when it is added: moving it would hand its credentials to another organization.)
+# What the admin may change of an organization and of a business unit, each change audited
+# with its old and new value (a unit's contacts decide who gets the emails about its
+# credentials). A unit's organization is set when it is added: moving it would hand its
+# credentials to another organization.
+ORGANIZATION_AUDITED_FIELDS = ("name", "slug")
 UNIT_AUDITED_FIELDS = ("name", "slug", "contact_emails")
+
+
+def _admin_save_audited(obj: Organization | BusinessUnit, fields: tuple[str, ...],
+                        noun: str, actor: User, source_ip: str | None) -> None:
+    """Saves an organization or a unit from the Django admin, audited as <noun>.create (with
+    its fields) or <noun>.change (each changed field's old and new value)."""
+    before = type(obj).objects.select_for_update().filter(pk=obj.pk).first() if (
+        obj.pk) else None
+    obj.save()
+    organization = obj if isinstance(obj, Organization) else obj.organization
+    if before is None:
+        audit_record(action=f"{noun}.create", actor=actor, organization=organization,
+                     target=obj, source_ip=source_ip,
+                     details={**{field: getattr(obj, field) for field in fields},
+                              "via": "admin"})
+        return
+    changed = {field: [getattr(before, field), getattr(obj, field)]
+               for field in fields if getattr(before, field) != getattr(obj, field)}
+    if changed:
+        audit_record(action=f"{noun}.change", actor=actor, organization=organization,
+                     target=obj, source_ip=source_ip,
+                     details={"changed": changed, "via": "admin"})
+
+
+@transaction.atomic
+def organization_admin_save(
+    *, organization: Organization, actor: User, source_ip: str | None = None
+) -> Organization:
+    """An organization added, renamed or given a new slug in the Django admin, audited in its
+    own trail (organization.create, organization.change)."""
+    _admin_save_audited(organization, ORGANIZATION_AUDITED_FIELDS, "organization", actor,
+                        source_ip)
+    return organization
 
 
 @transaction.atomic
@@ -122,25 +157,11 @@ def business_unit_admin_save(
     *, unit: BusinessUnit, actor: User, source_ip: str | None = None
 ) -> BusinessUnit:
     """A business unit added or changed in the Django admin, where units are set up: audited
-    as unit.create (with its fields) or unit.change (each changed field's old and new
-    value), in its organization's trail."""
-    before = BusinessUnit.objects.select_for_update().filter(pk=unit.pk).first() if (
-        unit.pk) else None
-    if before is not None and before.organization_id != unit.organization_id:
+    as unit.create or unit.change in its organization's trail."""
+    if unit.pk and BusinessUnit.objects.filter(pk=unit.pk).exclude(
+            organization_id=unit.organization_id).exists():
         raise ValueError("A business unit stays in the organization it was added to.")
-    unit.save()
-    if before is None:
-        audit_record(action="unit.create", actor=actor, organization=unit.organization,
-                     target=unit, source_ip=source_ip,
-                     details={**{field: getattr(unit, field) for field in UNIT_AUDITED_FIELDS},
-                              "via": "admin"})
-        return unit
-    changed = {field: [getattr(before, field), getattr(unit, field)]
-               for field in UNIT_AUDITED_FIELDS if getattr(before, field) != getattr(unit, field)}
-    if changed:
-        audit_record(action="unit.change", actor=actor, organization=unit.organization,
-                     target=unit, source_ip=source_ip,
-                     details={"changed": changed, "via": "admin"})
+    _admin_save_audited(unit, UNIT_AUDITED_FIELDS, "unit", actor, source_ip)
     return unit
 
 

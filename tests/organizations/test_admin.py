@@ -6,7 +6,7 @@ import pytest
 
 from audit.models import AuditEvent
 from members.services import business_unit_admin_save
-from organizations.models import BusinessUnit, Membership
+from organizations.models import BusinessUnit, Membership, Organization
 from organizations.roles import Role
 from tests.factories import make_credential, make_user
 
@@ -174,3 +174,23 @@ def test_the_unit_service_refuses_to_move_a_unit_to_another_organization(
         business_unit_admin_save(unit=unit, actor=root)
     assert BusinessUnit.objects.get(pk=unit.pk).organization == acme
     assert not AuditEvent.objects.filter(action__startswith="unit.").exists()
+
+
+def test_it_audits_an_organization_added_and_renamed_in_the_admin(client, root):
+    client.force_login(root)
+    response = client.post("/admin/organizations/organization/add/", {
+        "name": "Initech", "slug": "initech",
+        "memberships-TOTAL_FORMS": 0, "memberships-INITIAL_FORMS": 0,
+    })
+    assert response.status_code == 302
+    initech = Organization.objects.get(slug="initech")
+    created = AuditEvent.objects.get(action="organization.create", actor=root)
+    assert (created.organization, created.target_id) == (initech, str(initech.pk))
+    assert created.details == {"name": "Initech", "slug": "initech", "via": "admin"}
+    page = client.get(f"/admin/organizations/organization/{initech.pk}/change/")
+    response = client.post(f"/admin/organizations/organization/{initech.pk}/change/",
+                           {**_posted(page), "name": "Initech Corp"})
+    assert response.status_code == 302
+    changed = AuditEvent.objects.get(action="organization.change", actor=root)
+    assert changed.organization == initech
+    assert changed.details == {"changed": {"name": ["Initech", "Initech Corp"]}, "via": "admin"}
