@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import UTC, datetime
 
 import pytest
 import time_machine
@@ -166,3 +167,18 @@ def test_it_keeps_api_keys_of_organizations_apart(client, acme, globex, alice, c
                                          now=timezone.now())
     assert acme_plaintext != globex_plaintext
     assert client.get(LIST, HTTP_X_KEYTURN_KEY=globex_plaintext).json()["count"] == 0
+
+
+def test_its_pages_name_the_zone_of_a_time_a_change_of_clocks_repeats(alice, acme_key):
+    # 25 Oct 2026 in Berlin: 02:30 comes twice, first in summer time (00:30 UTC), then not.
+    alice.time_zone = "Europe/Berlin"
+    alice.save()
+    api_key = ApiKey.objects.get()
+    ApiKey.objects.filter(pk=api_key.pk).update(
+        created_at=datetime(2026, 10, 25, 0, 30, tzinfo=UTC),
+        last_used_at=datetime(2026, 10, 25, 1, 30, tzinfo=UTC))
+    client = _login(alice)
+    listing = client.get(_keys_url()).content.decode()
+    assert "25 Oct 2026 02:30 CEST" in listing and "25 Oct 2026 02:30 CET" in listing
+    revoke = client.get(f"{_keys_url()}{api_key.pk}/revoke/").content.decode()
+    assert "Last used: 25 Oct 2026 02:30 CET." in revoke
