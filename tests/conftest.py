@@ -55,6 +55,15 @@ def unit(acme):
 
 
 @pytest.fixture
+def root(db):
+    """A superuser (the Django admin's), member of no organization."""
+    user = make_user("root")
+    user.is_staff = user.is_superuser = True
+    user.save()
+    return user
+
+
+@pytest.fixture
 def alice(acme):
     return make_user("alice", acme, Role.OWNER)
 

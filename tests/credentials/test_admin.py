@@ -1,19 +1,9 @@
 """The Django admin shows credentials but changes none of them: every change goes through the
 services, which check it and write its audit event."""
 
-import pytest
-
 from audit.models import AuditEvent
 from credentials.models import Credential
-from tests.factories import make_credential, make_user
-
-
-@pytest.fixture
-def root(db):
-    user = make_user("root")
-    user.is_staff = user.is_superuser = True
-    user.save()
-    return user
+from tests.factories import make_credential
 
 
 def test_it_shows_a_credential_in_the_admin_without_a_way_to_change_it(client, root, unit):

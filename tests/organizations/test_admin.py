@@ -11,14 +11,6 @@ from organizations.roles import Role
 from tests.factories import make_credential, make_user
 
 
-@pytest.fixture
-def root(db):
-    user = make_user("root")
-    user.is_staff = user.is_superuser = True
-    user.save()
-    return user
-
-
 def _posted(page) -> dict[str, object]:
     """What the admin change page posts back unchanged: its form and its inlines."""
     form = page.context["adminform"].form
